@@ -1,0 +1,155 @@
+"""Command line: python -m ferviz {train,evaluate,explain,predict,export} ...
+
+Each subcommand lives in a small function here; errors print one line and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, help: str):
+    """Register a subcommand: decorate its runner; `setup` adds its arguments."""
+    def wrap(setup):
+        def reg(run):
+            COMMANDS[name] = (setup, run, help)
+            return run
+        return reg
+    return wrap
+
+
+def progress_bar(total: int | None = None, desc: str = ""):
+    """A tqdm bar on stderr and a callback(fraction, text) that drives it."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc=desc, file=sys.stderr, leave=False,
+               bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}")
+
+    def update(frac: float, text: str = "") -> None:
+        bar.n = round(100 * frac)
+        bar.set_postfix_str(text, refresh=False)
+        bar.refresh()
+    return bar, update
+
+
+# ------------------------------------------------------------------ train
+
+def _train_args(p):
+    from .architectures import ARCHITECTURES
+
+    p.add_argument("--arch", required=True, help=f"one of {', '.join(ARCHITECTURES)}")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--no-augment", action="store_true", help="disable mirroring/rotation/zoom/shift")
+    p.add_argument("--class-weights", action="store_true", help="balanced class weights")
+    p.add_argument("--tta", action="store_true", help="mirror test-time augmentation at evaluation")
+    p.add_argument("--patience", type=int, default=12, help="early-stopping patience (epochs)")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--name", help="output file stem (default: the architecture)")
+    p.add_argument("--data", help="FER2013 path (default: FERVIZ_DATA or data/)")
+    p.add_argument("--out", default="models")
+    p.add_argument("--overwrite", action="store_true")
+
+
+@command("train", "train an architecture on FER2013 (resumable)")(_train_args)
+def _train(a) -> int:
+    from .train import Recipe, command_line, train
+
+    recipe = Recipe(arch=a.arch, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
+                    learning_rate=a.lr, augment=not a.no_augment, class_weights=a.class_weights,
+                    tta=a.tta, patience=a.patience, seed=a.seed, label_smoothing=a.label_smoothing)
+    card = train(recipe, a.out, name=a.name, data=a.data, overwrite=a.overwrite,
+                 verbose=1 if sys.stderr.isatty() else 2, command=command_line())
+    m = card.metrics
+    print(f"{card.name}: PublicTest {m['PublicTest']['accuracy']:.4f}, "
+          f"PrivateTest {m['PrivateTest']['accuracy']:.4f} -> {card.path}")
+    return 0
+
+
+# ------------------------------------------------------------------ evaluate
+
+def _evaluate_args(p):
+    p.add_argument("--model", required=True, help="card path, model file or registry name")
+    p.add_argument("--data", help="FER2013 path (default: FERVIZ_DATA or data/)")
+    p.add_argument("--split", default="PrivateTest")
+    p.add_argument("--out", help="folder for metrics.json and predictions.csv")
+    p.add_argument("--no-cache", action="store_true", help="recompute predictions")
+
+
+@command("evaluate", "accuracy, per-class metrics and confusion matrix on a split")(_evaluate_args)
+def _evaluate(a) -> int:
+    from .data import load_fer2013
+    from .evaluation import evaluate
+    from .models import find_card
+
+    card = find_card(a.model)
+    split = load_fer2013(a.data, a.split)
+    bar, update = progress_bar(desc=f"{card.key} on {split.split}")
+    try:
+        ev = evaluate(card, split, use_cache=not a.no_cache, progress=update)
+    finally:
+        bar.close()
+    s = ev.summary()
+    print(f"{card.name} on {split.split} ({ev.n} images): accuracy {ev.accuracy:.4f}, macro-F1 {ev.macro_f1:.4f}")
+    pc = ev.per_class()
+    print(pc.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    pairs = ev.confused_pairs(5)
+    print("most confused: " + "; ".join(f"{r.true}->{r.pred} {r['count']} ({r.share:.0%})"
+                                        for _, r in pairs.iterrows()))
+    if a.out:
+        out = Path(a.out)
+        out.mkdir(parents=True, exist_ok=True)
+        s["model_card"] = str(card.path)
+        s["model_sha256"] = card.model_hash()
+        (out / "metrics.json").write_text(json.dumps(s, indent=2))
+        ev.predictions_frame().to_csv(out / "predictions.csv", index=False, float_format="%.6f")
+        print(f"wrote {out / 'metrics.json'} and {out / 'predictions.csv'}")
+    return 0
+
+
+# ------------------------------------------------------------------ entry point
+
+def _load_plugins() -> None:
+    """Subcommands defined in other modules register themselves on import."""
+    import importlib
+
+    for mod in ("ferviz.cli_attribution", "ferviz.cli_faces", "ferviz.cli_export"):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    _load_plugins()
+    parser = argparse.ArgumentParser(prog="ferviz", description="FER2013 error analysis and attribution")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    for name, (setup, run, help) in COMMANDS.items():
+        p = sub.add_parser(name, help=help, description=help)
+        setup(p)
+        p.set_defaults(_run=run)
+    args = parser.parse_args(argv)
+    from .data import DataError
+    from .models import ModelError
+
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (DataError, ModelError, ValueError, KeyError, FileNotFoundError, PermissionError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"ferviz {args.cmd}: error: {msg}", file=sys.stderr)
+        return 2

@@ -1,0 +1,179 @@
+"""Predictions for a model on a split (cached on disk) and the metrics built from them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import cache, config
+from .data import FERSplit
+from .labels import EMOTIONS, NUM_CLASSES
+from .models import ModelCard, load_model, preprocess
+
+Progress = Callable[[float, str], None]
+_PRED_VERSION = "1"
+
+
+def predict_probs(model, card: ModelCard, images: np.ndarray, *, batch_size: int = 512,
+                  progress: Progress | None = None) -> np.ndarray:
+    """Class probabilities (N, 7) in FER2013 order for uint8 faces (N, H, W)."""
+    import tensorflow as tf
+
+    n = len(images)
+    out = np.empty((n, NUM_CLASSES), np.float32)
+    fwd = _forward(model)
+    for start in range(0, n, batch_size):
+        x = preprocess(images[start:start + batch_size], card.input)
+        p = fwd(tf.constant(x)).numpy()
+        if card.tta == "mirror":
+            p = 0.5 * (p + fwd(tf.constant(x[:, :, ::-1, :])).numpy())
+        out[start:start + len(x)][:, card.output_to_fer] = p
+        if progress:
+            progress(min(1.0, (start + len(x)) / n), f"predicting {min(n, start + len(x))}/{n}")
+    return out
+
+
+def _forward(model):
+    """A traced inference function per model (cached on the model object)."""
+    fn = getattr(model, "_ferviz_forward", None)
+    if fn is None:
+        import tensorflow as tf
+
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        try:
+            model._ferviz_forward = fn
+        except AttributeError:
+            pass
+    return fn
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's probabilities on one split, with the split's labels and ids."""
+
+    model_name: str
+    split: str
+    probs: np.ndarray  # (N, 7) float32, FER order
+    labels: np.ndarray  # (N,) int
+    ids: np.ndarray  # (N,) str
+
+    @property
+    def preds(self) -> np.ndarray:
+        return self.probs.argmax(axis=1)
+
+    @property
+    def n(self) -> int:
+        return int(len(self.labels))
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.preds == self.labels).mean())
+
+    def per_class(self) -> pd.DataFrame:
+        """Precision, recall, F1 and support per class (scikit-learn), one row per emotion."""
+        from sklearn.metrics import precision_recall_fscore_support
+
+        p, r, f, s = precision_recall_fscore_support(self.labels, self.preds, labels=range(NUM_CLASSES),
+                                                     zero_division=0)
+        return pd.DataFrame({"class": EMOTIONS, "precision": p, "recall": r, "f1": f, "support": s})
+
+    @property
+    def macro_f1(self) -> float:
+        from sklearn.metrics import f1_score
+
+        return float(f1_score(self.labels, self.preds, labels=range(NUM_CLASSES), average="macro",
+                              zero_division=0))
+
+    def confusion(self, normalize: bool = False) -> np.ndarray:
+        """7x7 confusion matrix, rows true, columns predicted; row-normalised if asked."""
+        from sklearn.metrics import confusion_matrix
+
+        return confusion_matrix(self.labels, self.preds, labels=range(NUM_CLASSES),
+                                normalize="true" if normalize else None)
+
+    def confused_pairs(self, top: int | None = None) -> pd.DataFrame:
+        """Off-diagonal cells, most frequent first: true, pred, count, share of the true class."""
+        cm = self.confusion()
+        rows = [(EMOTIONS[t], EMOTIONS[p], int(cm[t, p]), cm[t, p] / max(1, cm[t].sum()), t, p)
+                for t in range(NUM_CLASSES) for p in range(NUM_CLASSES) if t != p and cm[t, p]]
+        df = pd.DataFrame(rows, columns=["true", "pred", "count", "share", "true_idx", "pred_idx"])
+        df = df.sort_values(["count", "share"], ascending=False, kind="stable").reset_index(drop=True)
+        return df.head(top) if top else df
+
+    def table(self) -> pd.DataFrame:
+        """One row per image: id, true, pred, confidence, loss, correct and the top-3 classes."""
+        probs = self.probs
+        idx = np.arange(self.n)
+        top3 = np.argsort(-probs, axis=1, kind="stable")[:, :3]
+        df = pd.DataFrame({
+            "pos": idx,
+            "id": self.ids,
+            "true": np.array(EMOTIONS)[self.labels],
+            "pred": np.array(EMOTIONS)[self.preds],
+            "confidence": probs[idx, self.preds],
+            "p_true": probs[idx, self.labels],
+            "loss": -np.log(np.clip(probs[idx, self.labels], 1e-12, 1.0)),
+            "correct": self.preds == self.labels,
+        })
+        for k in range(3):
+            df[f"top{k + 1}"] = np.array(EMOTIONS)[top3[:, k]]
+            df[f"top{k + 1}_p"] = probs[idx, top3[:, k]]
+        return df
+
+    def errors(self, true: int | None = None, pred: int | None = None, *,
+               sort: str = "confidence", include_correct: bool = False) -> pd.DataFrame:
+        """The error table, optionally one cell (true, pred), most confident (or highest loss) first."""
+        df = self.table()
+        m = np.ones(self.n, bool) if include_correct or (true is not None and true == pred) \
+            else ~df["correct"].to_numpy()
+        if true is not None:
+            m &= self.labels == true
+        if pred is not None:
+            m &= self.preds == pred
+        if sort not in ("confidence", "loss"):
+            raise ValueError(f"sort must be 'confidence' or 'loss', got {sort!r}")
+        return df[m].sort_values(sort, ascending=False, kind="stable").reset_index(drop=True)
+
+    def predictions_frame(self) -> pd.DataFrame:
+        """id, true, pred and the 7 probabilities, one row per image."""
+        df = pd.DataFrame({"id": self.ids, "true": np.array(EMOTIONS)[self.labels],
+                           "pred": np.array(EMOTIONS)[self.preds]})
+        for j, e in enumerate(EMOTIONS):
+            df[f"p_{e}"] = self.probs[:, j]
+        return df
+
+    def summary(self) -> dict:
+        """JSON-ready metrics: accuracy, macro_f1, n, per_class, confusion_matrix."""
+        pc = self.per_class()
+        return {
+            "model": self.model_name, "split": self.split, "n": self.n,
+            "accuracy": self.accuracy, "macro_f1": self.macro_f1,
+            "per_class": {r["class"]: {k: (int(r[k]) if k == "support" else float(r[k]))
+                                       for k in ("precision", "recall", "f1", "support")}
+                          for _, r in pc.iterrows()},
+            "confusion_matrix": self.confusion().astype(int).tolist(),
+            "classes": list(EMOTIONS),
+        }
+
+
+def prediction_cache_path(card: ModelCard, data: FERSplit):
+    key = cache.key_hash(card.model_hash(), data.data_hash, card.tta, card.input.scale,
+                         card.input.height, card.input.width, card.input.channels,
+                         list(card.classes), _PRED_VERSION)
+    return config.cache_dir() / "predictions" / f"{card.key}-{data.split}-{key}.npz"
+
+
+def evaluate(card: ModelCard, data: FERSplit, *, model=None, use_cache: bool = True,
+             progress: Progress | None = None) -> Evaluation:
+    """Predictions of `card`'s model on `data`, from the disk cache when the model and data match."""
+    path = prediction_cache_path(card, data)
+    cached = cache.load_arrays(path) if use_cache else None
+    if cached is not None and cached["probs"].shape == (len(data), NUM_CLASSES):
+        probs = cached["probs"]
+    else:
+        model = model if model is not None else load_model(card)
+        probs = predict_probs(model, card, data.images, progress=progress)
+        cache.save_arrays(path, probs=probs)
+    return Evaluation(card.name, data.split, probs, data.labels, data.ids)

@@ -1,0 +1,249 @@
+"""Train an architecture on FER2013 Training, validate on PublicTest, report on PrivateTest.
+
+Reproducible (seeded), resumable (a backup each epoch: rerunning the same command continues),
+GPU with mixed precision when present. Writes `<name>.keras`, its card `<name>.json`,
+`<name>.history.csv` and `<name>.curves.png` into the output folder.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import architectures
+from .data import load_all
+from .labels import EMOTIONS
+from .models import InputSpec, ModelCard, ModelError
+
+
+class TrainError(ValueError):
+    """Training cannot start; the message says why."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that determines a training run (recorded in the card)."""
+
+    arch: str
+    epochs: int = 60
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    augment: bool = True
+    class_weights: bool = False
+    tta: bool = False
+    patience: int = 12
+    seed: int = 1234
+    label_smoothing: float = 0.0
+
+    def augmentation(self) -> str:
+        return ("horizontal flip, rotation ±10°, zoom ±10%, shift ±10%" if self.augment else "none")
+
+
+def _augmenter():
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        layers.RandomFlip("horizontal"),
+        layers.RandomRotation(10 / 360, fill_mode="nearest"),
+        layers.RandomZoom(0.1, fill_mode="nearest"),
+        layers.RandomTranslation(0.1, 0.1, fill_mode="nearest"),
+    ], name="augment")
+
+
+def _dataset(x, y, batch, *, shuffle: bool, augment: bool, seed: int):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch)
+    if augment:
+        aug = _augmenter()
+        ds = ds.map(lambda a, b: (aug(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def class_weight_dict(labels: np.ndarray) -> dict[int, float]:
+    """Balanced class weights (scikit-learn's formula n / (k * count))."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    w = compute_class_weight("balanced", classes=np.arange(len(EMOTIONS)), y=labels)
+    return {i: float(v) for i, v in enumerate(w)}
+
+
+def _hardware() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        try:
+            name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+        except Exception:
+            name = "GPU"
+        return f"{name} (mixed precision)"
+    import os
+
+    return f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+
+
+def check_output(out: Path, name: str, recipe: Recipe, overwrite: bool) -> None:
+    """Refuse to overwrite a different model in the output folder."""
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"{out}: exists and is not a folder")
+    card = out / f"{name}.json"
+    if card.exists() and not overwrite:
+        try:
+            old = json.loads(card.read_text()).get("training", {}).get("recipe", {})
+        except (json.JSONDecodeError, OSError):
+            old = {}
+        if old != asdict(recipe):
+            raise TrainError(f"{card}: a different model named {name!r} is already there "
+                             "(other recipe); choose another --name or pass --overwrite")
+        raise TrainError(f"{card}: this model is already trained; pass --overwrite to train it again")
+
+
+def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str | None = None,
+          overwrite: bool = False, verbose: int = 2, command: str | None = None) -> ModelCard:
+    """Train (or resume) and write the model, card, history and curves; returns the card."""
+    import keras
+    import tensorflow as tf
+
+    if recipe.arch not in architectures.ARCHITECTURES:
+        raise TrainError(f"unknown architecture {recipe.arch!r}; choose one of "
+                         f"{', '.join(architectures.ARCHITECTURES)}")
+    if recipe.epochs < 1 or recipe.batch_size < 1:
+        raise TrainError("--epochs and --batch-size must be positive")
+    out = Path(out)
+    name = name or recipe.arch
+    check_output(out, name, recipe, overwrite)
+    splits = load_all(data)  # DataError if missing or malformed
+    train_s, val_s = splits["Training"], splits["PublicTest"]
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / f".train-{name}"
+    work.mkdir(exist_ok=True)
+    state_file = work / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    if state and state.get("recipe") != asdict(recipe):
+        raise TrainError(f"{work}: holds an interrupted run with another recipe; delete it or "
+                         "rerun with the same options")
+    state.setdefault("recipe", asdict(recipe))
+    state.setdefault("wall_s", 0.0)
+    state_file.write_text(json.dumps(state))
+
+    keras.utils.set_random_seed(recipe.seed)
+    if tf.config.list_physical_devices("GPU"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    spec = InputSpec(48, 48, 1, (0.0, 1.0))
+    x_tr = train_s.images[..., None].astype(np.float32) / 255.0
+    x_va = val_s.images[..., None].astype(np.float32) / 255.0
+    model = architectures.build(recipe.arch, (48, 48, 1))
+    opt = (keras.optimizers.Adam(recipe.learning_rate) if recipe.optimizer == "adam"
+           else keras.optimizers.SGD(recipe.learning_rate, momentum=0.9, nesterov=True))
+    model.compile(opt, keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+                  metrics=["accuracy"])
+    y_tr = keras.utils.to_categorical(train_s.labels, 7)
+    y_va = keras.utils.to_categorical(val_s.labels, 7)
+    best = work / "best.keras"
+    history_csv = work / "history.csv"
+
+    class _Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            state["wall_s"] += time.time() - self.t
+            state["epochs_done"] = epoch + 1
+            state_file.write_text(json.dumps(state))
+
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(work / "backup"), save_freq="epoch"),
+        keras.callbacks.ModelCheckpoint(str(best), monitor="val_accuracy", save_best_only=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, recipe.patience // 3),
+                                          min_lr=1e-5),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=recipe.patience),
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        _Clock(),
+    ]
+    cw = class_weight_dict(train_s.labels) if recipe.class_weights else None
+    model.fit(_dataset(x_tr, y_tr, recipe.batch_size, shuffle=True, augment=recipe.augment, seed=recipe.seed),
+              validation_data=_dataset(x_va, y_va, 512, shuffle=False, augment=False, seed=0),
+              epochs=recipe.epochs, class_weight=cw, callbacks=callbacks, verbose=verbose)
+    return _finish(recipe, out, name, work, best, history_csv, state, spec, splits, command)
+
+
+def _finish(recipe, out, name, work, best, history_csv, state, spec, splits, command) -> ModelCard:
+    import keras
+
+    from .evaluation import evaluate
+
+    final = keras.models.load_model(best, compile=False)
+    final.save(out / f"{name}.keras")
+    card = ModelCard(
+        name=f"{name} ({recipe.arch})" if name != recipe.arch else _display(recipe.arch),
+        file=f"{name}.keras", input=spec, classes=EMOTIONS,
+        gradcam_layer=architectures.GRADCAM_LAYERS[recipe.arch],
+        tta="mirror" if recipe.tta else None,
+        description=(architectures.ARCHITECTURES[recipe.arch].__doc__ or "").strip(),
+    ).save(out / f"{name}.json")
+    metrics = {}
+    for split in ("PublicTest", "PrivateTest"):
+        ev = evaluate(card, splits[split], model=final, use_cache=False)
+        metrics[split] = {"accuracy": round(ev.accuracy, 6), "macro_f1": round(ev.macro_f1, 6), "n": ev.n}
+    metrics["command"] = f"python -m ferviz evaluate --model {out.name}/{name}.json --split PrivateTest"
+    import pandas as pd
+
+    hist = pd.read_csv(history_csv)
+    shutil.copyfile(history_csv, out / f"{name}.history.csv")
+    plot_curves(hist, out / f"{name}.curves.png", title=card.name)
+    training = {
+        "recipe": asdict(recipe), "augmentation": recipe.augmentation(),
+        "params": int(final.count_params()), "epochs_run": int(len(hist)),
+        "best_epoch": int(hist["val_accuracy"].idxmax()) + 1,
+        "hardware": _hardware(), "wall_time_s": round(state["wall_s"], 1),
+        "data": "FER2013 Training (fit), PublicTest (validation, early stopping, LR schedule), "
+                "PrivateTest (reported once at the end)",
+        "command": command or f"python -m ferviz train --arch {recipe.arch}",
+        "software": {"tensorflow": __import__("tensorflow").__version__, "keras": keras.__version__,
+                     "python": platform.python_version()},
+    }
+    card = ModelCard(**{**card.__dict__, "training": training, "metrics": metrics}).save(out / f"{name}.json")
+    shutil.rmtree(work, ignore_errors=True)
+    return card
+
+
+def _display(arch: str) -> str:
+    return {"baseline_cnn": "Baseline CNN", "vgg_small": "VGG-small", "vgg_deep": "VGG-deep"}.get(arch, arch)
+
+
+def plot_curves(hist, path: Path, title: str = "") -> None:
+    """Accuracy and loss per epoch (train and PublicTest validation) as a PNG."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.4), dpi=110)
+    ax1, ax2 = fig.subplots(1, 2)
+    ep = np.arange(1, len(hist) + 1)
+    ax1.plot(ep, hist["accuracy"], label="train")
+    ax1.plot(ep, hist["val_accuracy"], label="PublicTest")
+    ax1.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    ax2.plot(ep, hist["loss"], label="train")
+    ax2.plot(ep, hist["val_loss"], label="PublicTest")
+    ax2.set(xlabel="epoch", ylabel="loss", title="loss")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def command_line() -> str:
+    return "python -m ferviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
