@@ -112,7 +112,8 @@ def check_output(out: Path, name: str, recipe: Recipe, overwrite: bool) -> None:
 
 
 def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str | None = None,
-          overwrite: bool = False, verbose: int = 2, command: str | None = None) -> ModelCard:
+          overwrite: bool = False, verbose: int = 2, command: str | None = None,
+          extra_callbacks: list | None = None) -> ModelCard:
     """Train (or resume) and write the model, card, history and curves; returns the card."""
     import keras
     import tensorflow as tf
@@ -172,6 +173,7 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=recipe.patience),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
         _Clock(),
+        *(extra_callbacks or []),
     ]
     cw = class_weight_dict(train_s.labels) if recipe.class_weights else None
     model.fit(_dataset(x_tr, y_tr, recipe.batch_size, shuffle=True, augment=recipe.augment, seed=recipe.seed),

@@ -1,0 +1,190 @@
+"""FER2013 readers on tiny synthetic data in all three forms, and their error messages."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ferviz.data import DataError, load_all, load_fer2013, resolve_data_path
+from ferviz.labels import EMOTIONS
+
+RNG = np.random.default_rng(0)
+
+
+def _faces(n):
+    return RNG.integers(0, 256, size=(n, 48, 48), dtype=np.uint8)
+
+
+def _write_csv(path, faces, labels, usages, *, header="emotion,pixels,Usage"):
+    lines = [header]
+    for f, lab, u in zip(faces, labels, usages):
+        lines.append(f"{lab},{' '.join(map(str, f.ravel()))},{u}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _png(face) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(face).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _layout(faces, labels, splits):
+    """(relative path, bytes) in the Kaggle image-folder layout, lossless PNG."""
+    out = []
+    for i, (f, lab, s) in enumerate(zip(faces, labels, splits)):
+        top = "train" if s == "Training" else "test"
+        out.append((f"{top}/{EMOTIONS[lab]}/{s}_{1000 + i}.png", _png(f)))
+    return out
+
+
+@pytest.fixture
+def sample():
+    faces = _faces(14)
+    labels = np.arange(14) % 7
+    splits = ["Training"] * 7 + ["PublicTest"] * 4 + ["PrivateTest"] * 3
+    return faces, labels, splits
+
+
+def test_csv_folder_zip_agree(tmp_path, sample):
+    faces, labels, splits = sample
+    csv = _write_csv(tmp_path / "fer2013.csv", faces, labels, splits)
+    folder = tmp_path / "folder"
+    zpath = tmp_path / "archive.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for rel, data in _layout(faces, labels, splits):
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(data)
+            z.writestr(rel, data)
+    a, b, c = load_all(csv), load_all(folder), load_all(zpath)
+    for s in ("Training", "PublicTest", "PrivateTest"):
+        assert len(a[s]) == len(b[s]) == len(c[s]) == splits.count(s)
+        np.testing.assert_array_equal(b[s].ids, c[s].ids)
+        np.testing.assert_array_equal(b[s].labels, c[s].labels)
+        np.testing.assert_array_equal(b[s].images, c[s].images)
+        # CSV ids are row numbers; same rows in the same order carry the same pixels and labels
+        order = np.argsort([int(i.split("_")[1]) for i in b[s].ids])
+        np.testing.assert_array_equal(a[s].images, b[s].images[order])
+        np.testing.assert_array_equal(a[s].labels, b[s].labels[order])
+    assert a["PrivateTest"].images.dtype == np.uint8 and a["PrivateTest"].images.shape[1:] == (48, 48)
+    assert list(a["Training"].ids[:2]) == ["0", "1"]
+
+
+def test_second_load_comes_from_cache(tmp_path, sample, monkeypatch):
+    faces, labels, splits = sample
+    csv = _write_csv(tmp_path / "f.csv", faces, labels, splits)
+    first = load_fer2013(csv, "PrivateTest")
+    import ferviz.data as d
+
+    monkeypatch.setattr(d, "_read_csv", lambda p: (_ for _ in ()).throw(AssertionError("decoded again")))
+    again = load_fer2013(csv, "private")
+    np.testing.assert_array_equal(first.images, again.images)
+    # a changed file is decoded again (content hash), never served stale
+    faces[-1, 0, 0] ^= 0xFF
+    _write_csv(csv, faces, labels, splits)
+    with pytest.raises(AssertionError, match="decoded again"):
+        load_fer2013(csv, "PrivateTest")
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda rows: rows.__setitem__(2, "3," + " ".join(["1"] * 2303) + ",Training"), r"row 2 \(line 3\): 2303 pixels, expected 2304"),
+    (lambda rows: rows.__setitem__(1, "3," + " ".join(["1"] * 2303 + ["x"]) + ",Training"), r"row 1 .*pixel value 'x' is not a number"),
+    (lambda rows: rows.__setitem__(3, "9," + " ".join(["1"] * 2304) + ",Training"), r"row 3 .*emotion 9 is outside 0-6"),
+    (lambda rows: rows.__setitem__(3, "happy," + " ".join(["1"] * 2304) + ",Training"), r"row 3 .*emotion 'happy' is not an integer"),
+    (lambda rows: rows.__setitem__(1, "3," + " ".join(["300"] * 2304) + ",Training"), r"row 1 .*0-255"),
+    (lambda rows: rows.__setitem__(2, "3," + " ".join(["1"] * 2304) + ",Validation"), r"row 2 .*unknown Usage 'Validation'"),
+    (lambda rows: rows.__setitem__(0, "label,pixels,Usage"), r"missing column\(s\) emotion"),
+])
+def test_csv_errors_name_row_and_problem(tmp_path, sample, mutate, message):
+    faces, labels, splits = sample
+    path = _write_csv(tmp_path / "bad.csv", faces, labels, splits)
+    rows = path.read_text().splitlines()
+    mutate(rows)
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=message) as e:
+        load_all(path)
+    assert "bad.csv" in str(e.value)
+
+
+def test_empty_and_header_only_csv(tmp_path):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(DataError, match="empty"):
+        load_all(tmp_path / "empty.csv")
+    (tmp_path / "head.csv").write_text("emotion,pixels,Usage\n")
+    with pytest.raises(DataError, match="no rows"):
+        load_all(tmp_path / "head.csv")
+
+
+def test_missing_split_is_named(tmp_path, sample):
+    faces, labels, _ = sample
+    path = _write_csv(tmp_path / "train_only.csv", faces, labels, ["Training"] * len(faces))
+    with pytest.raises(DataError, match="has no PrivateTest images"):
+        load_fer2013(path, "PrivateTest")
+
+
+def test_zip_entry_escaping_root_is_refused(tmp_path, sample):
+    faces, labels, splits = sample
+    z = tmp_path / "evil.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for rel, data in _layout(faces, labels, splits):
+            zf.writestr(rel, data)
+        zf.writestr("../../etc/test/happy/PrivateTest_1.png", _png(faces[0]))
+    with pytest.raises(DataError, match="escapes the archive root"):
+        load_all(z)
+
+
+def test_zip_bomb_entry_is_refused(tmp_path):
+    z = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("test/happy/PrivateTest_1.png", b"\0" * (9 << 20))
+    with pytest.raises(DataError, match="would unpack to"):
+        load_all(z)
+
+
+def test_corrupt_image_stops_the_load(tmp_path, sample):
+    faces, labels, splits = sample
+    folder = tmp_path / "f"
+    for rel, data in _layout(faces, labels, splits):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    victim = sorted((folder / "test").rglob("*.png"))[0]
+    victim.write_bytes(victim.read_bytes()[:40])
+    with pytest.raises(DataError, match=rf"{victim.name}: not a readable image"):
+        load_all(folder)
+
+
+def test_unknown_class_folder_and_non48_images(tmp_path, sample):
+    faces, labels, splits = sample
+    folder = tmp_path / "f"
+    (folder / "test" / "happy").mkdir(parents=True)
+    big = np.full((96, 96, 3), 200, np.uint8)
+    Image.fromarray(big).save(folder / "test" / "happy" / "PrivateTest_1.jpg")
+    s = load_fer2013(folder, "PrivateTest")
+    assert s.images.shape == (1, 48, 48) and abs(int(s.images.mean()) - 200) <= 2
+    (folder / "test" / "boredom").mkdir()
+    Image.fromarray(big).save(folder / "test" / "boredom" / "PrivateTest_2.jpg")
+    with pytest.raises(DataError, match="folder 'boredom' is not one of"):
+        load_all(folder)
+
+
+def test_resolve_path_messages(tmp_path, monkeypatch):
+    with pytest.raises(DataError, match="no such file"):
+        resolve_data_path(tmp_path / "nope.csv")
+    monkeypatch.setenv("FERVIZ_DATA", str(tmp_path / "missing.zip"))
+    with pytest.raises(DataError, match="FERVIZ_DATA"):
+        resolve_data_path()
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
+    with pytest.raises(DataError, match="not a FER2013 csv"):
+        load_all(tmp_path / "notes.pdf")
+
+
+def test_subset_and_index_of(tmp_path, sample):
+    faces, labels, splits = sample
+    s = load_fer2013(_write_csv(tmp_path / "f.csv", faces, labels, splits), "Training")
+    sub = s.subset(np.array([2, 4]))
+    assert list(sub.ids) == ["2", "4"] and s.index_of("4") == 4
+    with pytest.raises(KeyError, match="no image with id"):
+        s.index_of("999")

@@ -1,0 +1,149 @@
+"""Model cards: validation, registry, safe loading, preprocessing and refusal messages."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ferviz.evaluation import evaluate, predict_probs
+from ferviz.data import FERSplit
+from ferviz.labels import EMOTIONS
+from ferviz.models import (InputSpec, ModelError, card_from_dict, find_card, list_cards, load_card,
+                           load_model, preprocess)
+from tests.unit.tiny_models import brightness_model
+
+SHUFFLED = ("neutral", "happy", "sad", "angry", "surprise", "fear", "disgust")
+
+
+def _card(tmp_path, stem, model, *, classes=EMOTIONS, ext=".keras", **inp):
+    model.save(tmp_path / f"{stem}{ext}")
+    d = {"name": stem, "file": f"{stem}{ext}", "classes": list(classes),
+         "input": {"height": 48, "width": 48, "channels": 1, "scale": [0, 1], **inp}, "gradcam_layer": "conv"}
+    (tmp_path / f"{stem}.json").write_text(json.dumps(d))
+    return load_card(tmp_path / f"{stem}.json")
+
+
+def _levels_split():
+    """7 constant faces, FER class c has brightness 20 + 35*c."""
+    levels = 20 + 35 * np.arange(7)
+    images = np.repeat(levels.astype(np.uint8)[:, None, None], 48, 1).repeat(48, 2)
+    return FERSplit(images, np.arange(7), np.array([f"img{c}" for c in range(7)]), "PrivateTest", "mem", "h")
+
+
+@pytest.mark.parametrize("ext", [".keras", ".h5"])
+def test_unusual_card_evaluates_correctly(tmp_path, ext):
+    """64x64, 3 channels, scaled to [-1, 1], classes in another order, also as legacy .h5."""
+    split = _levels_split()
+    lo, hi = -1.0, 1.0
+    fer_centre = (20 + 35 * np.arange(7)) / 255.0 * (hi - lo) + lo
+    centres = np.array([fer_centre[EMOTIONS.index(c)] for c in SHUFFLED])
+    card = _card(tmp_path, "odd", brightness_model(centres, (64, 64), 3), classes=SHUFFLED, ext=ext,
+                 height=64, width=64, channels=3, scale=[lo, hi])
+    ev = evaluate(card, split)
+    assert ev.accuracy == 1.0
+    np.testing.assert_allclose(ev.probs.sum(1), 1.0, atol=1e-5)
+    # the wrong scaling would not be right: read the same model with a [0, 1] card
+    wrong = card_from_dict({**card.to_json(), "input": {"height": 64, "width": 64, "channels": 3, "scale": [0, 1]}},
+                           card.path)
+    assert evaluate(wrong, split).accuracy < 0.5
+
+
+def test_preprocess_scale_resize_channels():
+    img = np.array([[[0, 255], [255, 0]]], np.uint8).repeat(24, 1).repeat(24, 2)  # 48x48
+    x = preprocess(img, InputSpec(48, 48, 3, (-1.0, 1.0)))
+    assert x.shape == (1, 48, 48, 3) and x.dtype == np.float32
+    assert x.min() == -1.0 and x.max() == 1.0
+    y = preprocess(img, InputSpec(64, 64, 1, (0.0, 1.0)))
+    assert y.shape == (1, 64, 64, 1) and 0.0 <= y.min() and y.max() <= 1.0
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"classes": ["angry"] * 7}, "each of the 7 emotions once"),
+    ({"classes": list(EMOTIONS[:6])}, "each of the 7 emotions once"),
+    ({"classes": ["joy", *EMOTIONS[1:]]}, "unknown emotion 'joy'"),
+    ({"input": {"height": 48, "width": 48, "channels": 2}}, "channels must be 1 or 3"),
+    ({"input": {"height": 48, "width": 48, "scale": [1, 1]}}, "scale must be two different"),
+    ({"input": {"height": 4}}, "height must be an integer"),
+    ({"name": ""}, "missing or empty 'name'"),
+    ({"tta": "crop10"}, "tta must be"),
+])
+def test_bad_cards_are_refused(patch, message):
+    d = {"name": "m", "file": "m.keras", **patch}
+    with pytest.raises(ModelError, match=message):
+        card_from_dict(d)
+
+
+def test_model_refusals(tmp_path):
+    import keras
+
+    eight = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(8)])
+    card = _card(tmp_path, "eight", eight)
+    with pytest.raises(ModelError, match=r"outputs shape \(8,\), expected 7 classes"):
+        load_model(card)
+    good = _card(tmp_path, "good", brightness_model(np.linspace(0, 1, 7)))
+    mismatch = card_from_dict({**good.to_json(), "input": {"height": 64, "width": 64}}, good.path)
+    with pytest.raises(ModelError, match=r"card says input \(64, 64, 1\)"):
+        load_model(mismatch)
+    nolayer = card_from_dict({**good.to_json(), "gradcam_layer": "conv_9"}, good.path)
+    with pytest.raises(ModelError, match="gradcam_layer 'conv_9' is not a layer"):
+        load_model(nolayer)
+    (tmp_path / "junk.keras").write_bytes(b"this is not a model")
+    junk = card_from_dict({**good.to_json(), "file": "junk.keras"}, tmp_path / "good.json")
+    with pytest.raises(ModelError, match="not a loadable Keras model"):
+        load_model(junk)
+    raw = (tmp_path / "good.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(raw[: len(raw) // 2])
+    cut = card_from_dict({**good.to_json(), "file": "cut.keras"}, tmp_path / "good.json")
+    with pytest.raises(ModelError, match="not a loadable Keras model"):
+        load_model(cut)
+
+
+def test_card_file_errors_and_registry(tmp_path, monkeypatch):
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        load_card(tmp_path / "broken.json")
+    (tmp_path / "orphan.json").write_text(json.dumps({"name": "o", "file": "o.keras"}))
+    with pytest.raises(ModelError, match="model file 'o.keras' not found"):
+        load_card(tmp_path / "orphan.json")
+    _card(tmp_path, "good", brightness_model(np.linspace(0, 1, 7)))
+    monkeypatch.setenv("FERVIZ_MODELS", str(tmp_path))
+    cards, problems = list_cards()
+    assert "good" in [c.key for c in cards]
+    assert any("broken.json" in p for p in problems) and any("orphan.json" in p for p in problems)
+    assert find_card("good").name == "good"
+    assert find_card(str(tmp_path / "good.keras")).key == "good"
+    with pytest.raises(ModelError, match="no model 'nope'"):
+        find_card("nope")
+
+
+def test_prediction_cache_never_stale(tmp_path):
+    split = _levels_split()
+    centres = (20 + 35 * np.arange(7)) / 255.0
+    card = _card(tmp_path, "m", brightness_model(centres))
+    assert evaluate(card, split).accuracy == 1.0
+    # replace the model file with one whose classes are rotated: the cache must not answer
+    brightness_model(np.roll(centres, 1)).save(tmp_path / "m.keras")
+    card2 = load_card(tmp_path / "m.json")
+    assert evaluate(card2, split).accuracy == 0.0
+
+
+def test_mirror_tta_averages_flips(tmp_path):
+    import keras
+
+    # a model whose class-0 score depends on the left half only
+    inp = keras.Input((48, 48, 1))
+    x = keras.layers.Cropping2D(((0, 0), (0, 24)))(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(7, activation="softmax")(x)
+    m = keras.Model(inp, out)
+    m.layers[-1].set_weights([np.array([[5.0] + [0.0] * 6], np.float32), np.zeros(7, np.float32)])
+    card = _card(tmp_path, "half", m)
+    img = np.zeros((1, 48, 48), np.uint8)
+    img[:, :, :24] = 255
+    p = predict_probs(m, card, img)
+    tta = card_from_dict({**card.to_json(), "tta": "mirror"}, card.path)
+    q = predict_probs(m, tta, img)
+    flipped = predict_probs(m, card, img[:, :, ::-1])
+    np.testing.assert_allclose(q, (p + flipped) / 2, rtol=1e-5)
+    assert not np.allclose(p, q)

@@ -1,0 +1,80 @@
+"""The training command on tiny synthetic FER2013: every architecture, resume, bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ferviz.architectures import ARCHITECTURES
+from ferviz.data import DataError
+from ferviz.evaluation import evaluate
+from ferviz.data import load_fer2013
+from ferviz.models import load_card, load_model
+from ferviz.train import Recipe, TrainError, train
+
+
+@pytest.fixture(scope="module")
+def tiny_csv(tmp_path_factory):
+    rng = np.random.default_rng(1)
+    path = tmp_path_factory.mktemp("tiny") / "fer2013.csv"
+    rows = ["emotion,pixels,Usage"]
+    for i in range(21):
+        usage = ("Training", "PublicTest", "PrivateTest")[i % 3]
+        rows.append(f"{i % 7},{' '.join(map(str, rng.integers(0, 256, 2304)))},{usage}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_each_architecture_trains_saves_reloads_evaluates(tmp_path, tiny_csv, arch):
+    recipe = Recipe(arch=arch, epochs=1, batch_size=32, augment=arch == "baseline_cnn")
+    card = train(recipe, tmp_path, data=str(tiny_csv), verbose=0)
+    for suffix in (".keras", ".json", ".history.csv", ".curves.png"):
+        assert (tmp_path / f"{arch}{suffix}").is_file()
+    card = load_card(tmp_path / f"{arch}.json")
+    model = load_model(card)  # safe mode, checked against the card
+    ev = evaluate(card, load_fer2013(tiny_csv, "PrivateTest"), model=model, use_cache=False)
+    assert ev.probs.shape == (7, 7)
+    assert card.metrics["PrivateTest"]["accuracy"] == pytest.approx(ev.accuracy)
+    assert card.training["recipe"]["arch"] == arch and card.training["epochs_run"] == 1
+    assert "python -m ferviz" in card.metrics["command"]
+    assert not (tmp_path / f".train-{arch}").exists()  # checkpoints cleaned after success
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_continues_instead_of_restarting(tmp_path, tiny_csv):
+    import keras
+
+    class StopAfter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise _Interrupt()
+
+    recipe = Recipe(arch="baseline_cnn", epochs=4, batch_size=32, augment=False, patience=50)
+    with pytest.raises(_Interrupt):
+        train(recipe, tmp_path, data=str(tiny_csv), verbose=0, extra_callbacks=[StopAfter()])
+    partial = pd.read_csv(tmp_path / ".train-baseline_cnn" / "history.csv")
+    assert list(partial["epoch"]) == [0, 1]
+    card = train(recipe, tmp_path, data=str(tiny_csv), verbose=0)
+    hist = pd.read_csv(tmp_path / "baseline_cnn.history.csv")
+    assert list(hist["epoch"]) == [0, 1, 2, 3]  # continued at epoch 2, not restarted at 0
+    assert card.training["epochs_run"] == 4
+
+
+def test_bad_input_messages(tmp_path, tiny_csv):
+    with pytest.raises(TrainError, match="unknown architecture 'resnet9000'"):
+        train(Recipe(arch="resnet9000"), tmp_path, data=str(tiny_csv))
+    with pytest.raises(DataError, match="no such file"):
+        train(Recipe(arch="baseline_cnn", epochs=1), tmp_path, data=str(tmp_path / "missing.csv"))
+    train(Recipe(arch="baseline_cnn", epochs=1, batch_size=32, augment=False), tmp_path,
+          data=str(tiny_csv), verbose=0)
+    with pytest.raises(TrainError, match="a different model named 'baseline_cnn' is already there"):
+        train(Recipe(arch="baseline_cnn", epochs=2), tmp_path, data=str(tiny_csv))
+    with pytest.raises(TrainError, match="already trained; pass --overwrite"):
+        train(Recipe(arch="baseline_cnn", epochs=1, batch_size=32, augment=False), tmp_path, data=str(tiny_csv))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(TrainError, match="is not a folder"):
+        train(Recipe(arch="baseline_cnn"), tmp_path / "file", data=str(tiny_csv))
