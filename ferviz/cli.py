@@ -60,6 +60,8 @@ def _train_args(p):
     p.add_argument("--data", help="FER2013 path (default: FERVIZ_DATA or data/)")
     p.add_argument("--out", default="models")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--finish", action="store_true",
+                   help="stop an interrupted run here: write its best checkpoint as the model")
 
 
 @command("train", "train an architecture on FER2013 (resumable)")(_train_args)
@@ -70,7 +72,7 @@ def _train(a) -> int:
                     learning_rate=a.lr, augment=not a.no_augment, class_weights=a.class_weights,
                     tta=a.tta, patience=a.patience, seed=a.seed, label_smoothing=a.label_smoothing)
     card = train(recipe, a.out, name=a.name, data=a.data, overwrite=a.overwrite,
-                 verbose=1 if sys.stderr.isatty() else 2, command=command_line())
+                 verbose=1 if sys.stderr.isatty() else 2, command=command_line(), finish=a.finish)
     m = card.metrics
     print(f"{card.name}: PublicTest {m['PublicTest']['accuracy']:.4f}, "
           f"PrivateTest {m['PrivateTest']['accuracy']:.4f} -> {card.path}")

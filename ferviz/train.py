@@ -113,8 +113,12 @@ def check_output(out: Path, name: str, recipe: Recipe, overwrite: bool) -> None:
 
 def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str | None = None,
           overwrite: bool = False, verbose: int = 2, command: str | None = None,
-          extra_callbacks: list | None = None) -> ModelCard:
-    """Train (or resume) and write the model, card, history and curves; returns the card."""
+          extra_callbacks: list | None = None, finish: bool = False) -> ModelCard:
+    """Train (or resume) and write the model, card, history and curves; returns the card.
+
+    With ``finish=True`` an interrupted run is not continued: its best checkpoint so far is
+    written out as the model (the card records how many epochs ran).
+    """
     import keras
     import tensorflow as tf
 
@@ -125,7 +129,8 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str
         raise TrainError("--epochs and --batch-size must be positive")
     out = Path(out)
     name = name or recipe.arch
-    check_output(out, name, recipe, overwrite)
+    if not finish:
+        check_output(out, name, recipe, overwrite)
     splits = load_all(data)  # DataError if missing or malformed
     train_s, val_s = splits["Training"], splits["PublicTest"]
     out.mkdir(parents=True, exist_ok=True)
@@ -139,11 +144,17 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str
     state.setdefault("recipe", asdict(recipe))
     state.setdefault("wall_s", 0.0)
     state_file.write_text(json.dumps(state))
+    best = work / "best.keras"
+    history_csv = work / "history.csv"
+    spec = InputSpec(48, 48, 1, (0.0, 1.0))
+    if finish:
+        if not best.exists() or not history_csv.exists():
+            raise TrainError(f"{work}: no interrupted run with a checkpoint to finish")
+        return _finish(recipe, out, name, work, best, history_csv, state, spec, splits, command)
 
     keras.utils.set_random_seed(recipe.seed)
     if tf.config.list_physical_devices("GPU"):
         keras.mixed_precision.set_global_policy("mixed_float16")
-    spec = InputSpec(48, 48, 1, (0.0, 1.0))
     x_tr = train_s.images[..., None].astype(np.float32) / 255.0
     x_va = val_s.images[..., None].astype(np.float32) / 255.0
     model = architectures.build(recipe.arch, (48, 48, 1))
@@ -153,8 +164,6 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str
                   metrics=["accuracy"])
     y_tr = keras.utils.to_categorical(train_s.labels, 7)
     y_va = keras.utils.to_categorical(val_s.labels, 7)
-    best = work / "best.keras"
-    history_csv = work / "history.csv"
 
     class _Clock(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):

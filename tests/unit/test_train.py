@@ -64,6 +64,23 @@ def test_resume_continues_instead_of_restarting(tmp_path, tiny_csv):
     assert card.training["epochs_run"] == 4
 
 
+def test_finish_writes_the_best_checkpoint_of_an_interrupted_run(tmp_path, tiny_csv):
+    import keras
+
+    class StopAfter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise _Interrupt()
+
+    recipe = Recipe(arch="baseline_cnn", epochs=5, batch_size=32, augment=False, patience=50)
+    with pytest.raises(_Interrupt):
+        train(recipe, tmp_path, data=str(tiny_csv), verbose=0, extra_callbacks=[StopAfter()])
+    card = train(recipe, tmp_path, data=str(tiny_csv), verbose=0, finish=True)
+    assert card.training["epochs_run"] == 2 and (tmp_path / "baseline_cnn.keras").is_file()
+    with pytest.raises(TrainError, match="no interrupted run"):
+        train(recipe, tmp_path, name="other", data=str(tiny_csv), finish=True)
+
+
 def test_bad_input_messages(tmp_path, tiny_csv):
     with pytest.raises(TrainError, match="unknown architecture 'resnet9000'"):
         train(Recipe(arch="resnet9000"), tmp_path, data=str(tiny_csv))

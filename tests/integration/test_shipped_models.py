@@ -1,0 +1,50 @@
+"""Shipped models: each card's accuracy reproduces with `python -m ferviz evaluate` on the real data."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ferviz.models import list_cards
+from tests.conftest import ROOT
+
+CARDS = [c for c in list_cards()[0] if c.model_path.parent == ROOT / "models"]
+
+
+def test_at_least_two_models_ship():
+    assert len(CARDS) >= 2, [c.key for c in CARDS]
+    problems = list_cards()[1]
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("card", CARDS, ids=[c.key for c in CARDS])
+def test_card_accuracy_reproduces(card, fer_path, tmp_path):
+    out = tmp_path / card.key
+    r = subprocess.run([sys.executable, "-m", "ferviz", "evaluate", "--model", str(card.path),
+                        "--data", str(fer_path), "--split", "PrivateTest", "--out", str(out), "--no-cache"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == 3589 and m["split"] == "PrivateTest"
+    assert round(m["accuracy"], 6) == card.metrics["PrivateTest"]["accuracy"]
+    assert round(m["macro_f1"], 6) == card.metrics["PrivateTest"]["macro_f1"]
+    assert len(m["confusion_matrix"]) == 7 and sum(map(sum, m["confusion_matrix"])) == 3589
+    lines = (out / "predictions.csv").read_text().splitlines()
+    assert len(lines) == 3590 and lines[0].startswith("id,true,pred,p_angry")
+    assert "accuracy" in r.stdout and "Traceback" not in r.stderr
+
+
+def test_targets_met():
+    acc = {c.training.get("recipe", {}).get("arch"): c.metrics["PrivateTest"]["accuracy"] for c in CARDS}
+    assert acc.get("baseline_cnn", 0) >= 0.62, acc
+    assert max(acc.values()) >= 0.64, acc
+
+
+def test_cli_errors_are_one_line(fer_path):
+    r = subprocess.run([sys.executable, "-m", "ferviz", "evaluate", "--model", "no_such_model",
+                        "--data", str(fer_path)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("ferviz evaluate: error: no model 'no_such_model'")
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
