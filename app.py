@@ -1,0 +1,28 @@
+"""ferviz dashboard: `streamlit run app.py` (router and the shared sidebar)."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import streamlit as st  # noqa: E402
+
+from ferviz.ui import context, state  # noqa: E402
+
+st.set_page_config(page_title="ferviz — FER error analysis", page_icon="🙂", layout="wide")
+state.init_from_url()
+pages = {
+    "Analyse": [
+        st.Page(state.PAGES["overview"], title="Overview", icon="📊", default=True),
+        st.Page(state.PAGES["errors"], title="Errors", icon="🧩"),
+        st.Page(state.PAGES["inspector"], title="Inspector", icon="🔍"),
+        st.Page(state.PAGES["compare"], title="Compare models", icon="⚖️"),
+    ],
+    "Try": [st.Page(state.PAGES["upload"], title="Your face", icon="📷")],
+    "Setup": [st.Page(state.PAGES["data"], title="Dataset", icon="📦")],
+}
+page = st.navigation(pages)
+st.sidebar.title("ferviz")
+st.session_state["_ctx"] = context.sidebar()
+state.sync_url()
+page.run()

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: pages, widgets, caching and session state (the only streamlit users)."""

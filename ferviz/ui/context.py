@@ -1,0 +1,105 @@
+"""The shared sidebar and the context (data, split, models) every page reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from ..data import DataError, FERSplit
+from ..labels import SPLITS
+from ..models import ModelCard, ModelError
+from . import resources
+
+
+@dataclass
+class Context:
+    """What the sidebar selected; pages read it with `current()`."""
+
+    data_path: str | None = None
+    splits: dict[str, FERSplit] | None = None
+    data_error: str | None = None
+    split: FERSplit | None = None
+    card: ModelCard | None = None
+    card2: ModelCard | None = None
+    model_problems: list[str] = field(default_factory=list)
+
+    @property
+    def has_data(self) -> bool:
+        return self.split is not None
+
+
+def sidebar() -> Context:
+    """Render the sidebar (data, split, model, comparison model) and return the context."""
+    ctx = Context(data_path=st.session_state.get("data_path") or None)
+    sb = st.sidebar
+    try:
+        ctx.splits = resources.dataset(ctx.data_path)
+    except DataError as e:
+        ctx.data_error = str(e)
+    sb.selectbox("Split", SPLITS, key="sel_split",
+                 help="Papers report FER2013 accuracy on PrivateTest")
+    extra = tuple(p for p in [st.session_state.get("model_dir", "").strip()] if p)
+    cards, problems = resources.cards(extra)
+    ctx.model_problems = problems
+    keys = [c.key for c in cards]
+    names = {c.key: c.name for c in cards}
+    if not keys:
+        sb.warning("No models found in models/. Add a .keras file with its model card.")
+    else:
+        if st.session_state.get("sel_model") not in keys:
+            st.session_state["sel_model"] = keys[0]
+        sb.selectbox("Model", keys, key="sel_model", format_func=lambda k: names.get(k, k))
+        others = ["(none)"] + [k for k in keys if k != st.session_state["sel_model"]]
+        if st.session_state.get("sel_model2") not in others:
+            st.session_state["sel_model2"] = "(none)"
+        sb.selectbox("Compare with", others, key="sel_model2", format_func=lambda k: names.get(k, k))
+        ctx.card = resources.card_by_key(st.session_state["sel_model"], extra)
+        if st.session_state["sel_model2"] != "(none)":
+            ctx.card2 = resources.card_by_key(st.session_state["sel_model2"], extra)
+    with sb.expander("More models"):
+        st.text_input("Extra model folder", key="model_dir",
+                      help="A folder with .keras/.h5 files and their JSON model cards")
+        for p in problems:
+            st.caption(f"⚠️ {p}")
+    if ctx.splits is not None:
+        try:
+            ctx.split = ctx.splits[st.session_state["sel_split"]]
+        except DataError as e:
+            ctx.data_error = str(e)
+        total = sum(len(s) for s in ctx.splits.values())
+        sb.caption(f"FER2013: {total:,} images from `{_short(ctx.splits)}`")
+    else:
+        sb.info("No FER2013 yet: see **Dataset**.")
+    return ctx
+
+
+def _short(splits) -> str:
+    any_split = next(iter(splits.values()))
+    return any_split.source.split("/")[-1]
+
+
+def current() -> Context:
+    """The context computed by app.py for this run."""
+    return st.session_state.get("_ctx") or Context()
+
+
+def require_data(ctx: Context) -> bool:
+    """Show why a page needs FER2013 and where to get it; True when data is there."""
+    if ctx.has_data:
+        return True
+    st.info(ctx.data_error or "This page needs FER2013.")
+    st.page_link("ferviz/ui/pages/data.py", label="Set up FER2013", icon="📦")
+    return False
+
+
+def require_model(ctx: Context) -> bool:
+    if ctx.card is not None:
+        return True
+    st.warning("No model selected: put a Keras model and its card in models/ (see the README).")
+    return False
+
+
+def show_error(e: Exception) -> None:
+    """A readable message for an error in data, models or computation (never a traceback)."""
+    kind = {DataError: "Data problem", ModelError: "Model problem"}.get(type(e), "Problem")
+    st.error(f"**{kind}:** {e}")

@@ -1,0 +1,93 @@
+"""Download buttons next to every exportable view; files render only when clicked."""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from .. import export
+from ..evaluation import Evaluation
+from ..labels import EMOTIONS
+from .context import Context
+
+
+def _format(key: str) -> str:
+    return st.selectbox("Figure format", export.FORMATS, key=key, help="PNG for slides, SVG/PDF for papers")
+
+
+def _button(label: str, render: Callable[[], bytes], name: str, key: str) -> None:
+    ext = name.rsplit(".", 1)[-1]
+    st.download_button(label, data=render, file_name=name, mime=export.MIME.get(ext, "application/octet-stream"),
+                       key=key, on_click="ignore", icon=":material/download:")
+
+
+def overview_buttons(ctx: Context, ev: Evaluation) -> None:
+    with st.expander("Export", icon=":material/download:"):
+        fmt = _format("fmt_overview")
+        key, split = ctx.card.key, ctx.split.split
+        normalized = bool(st.session_state.get("cm_normalize"))
+        kind = "confusion_normalized" if normalized else "confusion"
+        c1, c2, c3 = st.columns(3)
+        with c1:
+            _button("Confusion matrix", lambda: export.figure_bytes(export.confusion_figure(
+                ev.confusion(), normalize=normalized, accuracy=ev.accuracy, model_name=ctx.card.name,
+                split=split), fmt), export.export_filename(kind, key, split, fmt=fmt), "dl_confusion")
+        with c2:
+            _button("Per-class metrics (CSV)", lambda: export.per_class_csv(ev),
+                    export.export_filename("per_class", key, split, fmt="csv"), "dl_per_class")
+        with c3:
+            _button("All predictions (CSV)", lambda: export.predictions_csv(ev),
+                    export.export_filename("predictions", key, split, fmt="csv"), "dl_predictions")
+
+
+def errors_buttons(ctx: Context, ev: Evaluation, rows: pd.DataFrame, t: int | None, p: int | None) -> None:
+    with st.expander("Export", icon=":material/download:"):
+        fmt = _format("fmt_errors")
+        key, split = ctx.card.key, ctx.split.split
+        cell = (t, p) if t is not None and p is not None else None
+        c1, c2 = st.columns(2)
+        with c1:
+            _button("Error table (CSV)", lambda: export.errors_csv(ev, t, p, sort=st.session_state.get("err_sort", "confidence")),
+                    export.export_filename("errors", key, split, cell=cell, fmt="csv"), "dl_errors")
+        with c2:
+            if cell is None:
+                st.caption("Pick a true and a predicted class to export a cell sheet.")
+            else:
+                limit = 100
+
+                def sheet() -> bytes:
+                    pos = rows["pos"].to_numpy()[:limit]
+                    fig = export.cell_sheet(ctx.split.images[pos], ev.probs[pos], list(rows["id"][:limit]),
+                                            true=t, pred=p, model_name=ctx.card.name, split=split,
+                                            total=len(rows), limit=limit)
+                    return export.figure_bytes(fig, fmt)
+                _button(f"Cell sheet (first {min(limit, len(rows))})", sheet,
+                        export.export_filename("sheet", key, split, cell=cell, fmt=fmt), "dl_sheet")
+
+
+def image_button(ctx: Context, face: np.ndarray, probs: np.ndarray, overlays: Mapping[str, np.ndarray], *,
+                 true: int | None, image_id: str, split: str, alpha: float, methods: list[str],
+                 second: tuple[str, np.ndarray, Mapping[str, np.ndarray]] | None = None,
+                 key: str = "dl_image") -> None:
+    """Annotated figure (or the two-model comparison) of one face."""
+    fmt = _format(f"{key}_fmt")
+    model_key = ctx.card.key if ctx.card else "model"
+    if second is None:
+        def render() -> bytes:
+            return export.figure_bytes(export.annotated_figure(
+                face, probs, overlays=dict(overlays), true=true, model_name=ctx.card.name if ctx.card else "",
+                image_id=image_id, split=split, alpha=alpha), fmt)
+        kind = "image"
+    else:
+        def render() -> bytes:
+            return export.figure_bytes(export.comparison_figure(
+                face, (ctx.card.name, probs, dict(overlays)), second, true=true, image_id=image_id,
+                split=split, alpha=alpha), fmt)
+        kind = "comparison"
+    name = export.export_filename(kind, model_key, split, image_id=image_id, method=methods or None, fmt=fmt)
+    _button("Annotated figure", render, name, key)
+
+
+__all__ = ["overview_buttons", "errors_buttons", "image_button", "EMOTIONS"]

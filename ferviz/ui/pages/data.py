@@ -1,0 +1,67 @@
+"""Dataset: where FER2013 comes from, and using it by upload or path (the app runs without it)."""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from ferviz import cache, config
+from ferviz.data import DataError, load_all, resolve_data_path
+
+MAX_UPLOAD = 400 << 20
+ctx_path = st.session_state.get("data_path")
+st.title("Dataset")
+st.markdown("""
+ferviz analyses models on **FER2013** (35,887 grayscale 48x48 faces, 7 emotions). Its licence does
+not allow redistribution, so get it yourself from Kaggle, in either form:
+
+* the original challenge file **`fer2013.csv`** (`emotion,pixels,Usage`), or
+* the image-folder download **`archive.zip`** (`train/<class>/*.jpg`, `test/<class>/*.jpg`).
+
+Put it in the project's `data/` folder (as `data/fer2013.csv`, `data/archive.zip` or unpacked in
+`data/fer2013/`), or set `FERVIZ_DATA` to its path before starting the app, or use it here.
+""")
+try:
+    current = resolve_data_path(ctx_path)
+    splits = load_all(current)
+    st.success(f"Using `{current}`: " + ", ".join(f"{k} {len(v):,}" for k, v in splits.items()))
+except DataError as e:
+    st.warning(str(e))
+
+st.subheader("Upload")
+up = st.file_uploader("archive.zip or fer2013.csv", type=["zip", "csv"], key="data_upload",
+                      help="Stored only in ferviz's cache folder")
+if up is not None:
+    if up.size > MAX_UPLOAD:
+        st.error(f"{up.name}: {up.size / 2**20:.0f} MB is over the {MAX_UPLOAD >> 20} MB limit")
+    else:
+        data = up.getvalue()
+        digest = hashlib.sha256(data).hexdigest()[:24]
+        ext = "zip" if up.name.lower().endswith(".zip") else "csv"
+        target = config.cache_dir() / "uploads" / f"{digest}.{ext}"
+        if not target.exists():
+            cache.atomic_write_bytes(target, data)
+        try:
+            with st.spinner("Reading the upload ..."):
+                splits = load_all(target)
+        except DataError as e:
+            st.error(str(e).replace(str(target), up.name))
+        else:
+            if st.session_state.get("data_path") != str(target):
+                st.session_state["data_path"] = str(target)
+                st.rerun()
+
+st.subheader("Or a path on this machine")
+c1, c2 = st.columns([4, 1])
+path = c1.text_input("Path to fer2013.csv, archive.zip or the unpacked folder", key="data_path_input")
+if c2.button("Use path", key="data_use_path", width="stretch") and path.strip():
+    try:
+        load_all(path.strip())
+    except DataError as e:
+        st.error(str(e))
+    else:
+        st.session_state["data_path"] = path.strip()
+        st.rerun()
+if st.session_state.get("data_path") and st.button("Back to the default location", key="data_reset"):
+    st.session_state["data_path"] = None
+    st.rerun()

@@ -1,0 +1,95 @@
+"""Inspector: one image large, all probabilities, Grad-CAM / Grad-CAM++ / XRAI side by side."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from ferviz.labels import EMOTIONS
+from ferviz.overlay import face_rgb
+from ferviz.ui import attributions, charts, context, downloads, resources, state
+
+ctx = context.current()
+st.title("Inspector")
+if context.require_data(ctx) and context.require_model(ctx):
+    try:
+        ev = resources.evaluation(ctx.card, ctx.split, ctx.data_path)
+        ev2 = resources.evaluation(ctx.card2, ctx.split, ctx.data_path) if ctx.card2 else None
+    except Exception as e:
+        context.show_error(e)
+        st.stop()
+    order = st.session_state.get("gallery_ids") or list(ev.errors()["id"])
+    image_id = st.session_state.get("sel_id") or (order[0] if order else ctx.split.ids[0])
+    if image_id not in set(ctx.split.ids):
+        st.warning(f"No image {image_id!r} in {ctx.split.split}; showing the first error instead.")
+        image_id = order[0] if order else ctx.split.ids[0]
+    st.session_state["sel_id"] = image_id
+
+    nav = st.columns([1, 1, 4, 2])
+    at = order.index(image_id) if image_id in order else -1
+    if nav[0].button("◀ Previous", key="insp_prev", disabled=at <= 0, width="stretch"):
+        state.open_image(order[at - 1])
+    if nav[1].button("Next ▶", key="insp_next", disabled=at < 0 or at >= len(order) - 1, width="stretch"):
+        state.open_image(order[at + 1])
+    nav[2].markdown(f"**{image_id}**" + (f" · {at + 1} of {len(order)} in the gallery" if at >= 0 else ""))
+    if nav[3].button("Back to gallery", key="insp_back", width="stretch"):
+        state.go("errors")
+
+    pos = ctx.split.index_of(image_id)
+    face, true = ctx.split.images[pos], int(ctx.split.labels[pos])
+    probs = ev.probs[pos]
+    pred = int(np.argmax(probs))
+
+    left, right = st.columns([1, 2])
+    with left:
+        st.image(face_rgb(face, (288, 288)), caption=f"{image_id} · true {EMOTIONS[true]}")
+    with right:
+        verdict = "✅ correct" if pred == true else "❌ wrong"
+        st.markdown(f"**{ctx.card.name}** predicts **{EMOTIONS[pred]}** ({probs[pred]:.1%}) · {verdict}")
+        st.plotly_chart(charts.probs_bar(probs, true=true), width="stretch", key="insp_probs")
+
+    c1, c2, c3 = st.columns([3, 2, 2])
+    methods = c1.multiselect("Methods", list(attributions.DISPLAY_METHODS), default=list(attributions.DISPLAY_METHODS),
+                             format_func=attributions.METHOD_LABELS.get, key="insp_methods")
+    which = c2.radio("Explain the class", ["predicted", "true", "other"], horizontal=True, key="insp_target")
+    other = c3.selectbox("Other class", EMOTIONS, key="insp_other", disabled=which != "other")
+
+    def target_for(p: np.ndarray) -> int:
+        return {"predicted": int(np.argmax(p)), "true": true}.get(which, EMOTIONS.index(other))
+
+    @st.fragment
+    def overlays_panel() -> None:
+        alpha = st.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="insp_alpha")
+        show_faith = st.toggle("Faithfulness (deletion / insertion)", key="insp_faith",
+                               help="Delete the most-attributed pixels first and follow the class probability: "
+                                    "a faithful map makes it fall faster than a random order (lower deletion AUC).")
+        rows = [(ctx.card, probs)] + ([(ctx.card2, ev2.probs[pos])] if ctx.card2 else [])
+        all_maps = []
+        for card, p in rows:
+            tgt = target_for(p)
+            st.markdown(f"**{card.name}** — explaining **{EMOTIONS[tgt]}** "
+                        f"(p = {p[tgt]:.1%})")
+            maps = {}
+            cols = st.columns(max(1, len(methods)))
+            for col, m in zip(cols, methods):
+                try:
+                    maps[m] = attributions.maps_for(ctx, card, np.array([pos]), np.array([tgt]), m)[0]
+                except Exception as e:  # one method failing must not take the others down
+                    col.error(f"{attributions.METHOD_LABELS[m]}: {e}")
+                    continue
+                with col:
+                    st.image(attributions.overlay(face, maps[m], alpha, size=(240, 240)),
+                             caption=attributions.METHOD_LABELS[m])
+                    if show_faith:
+                        f = attributions.faithfulness(card, face, maps[m], tgt)
+                        better = "beats" if f.deletion_auc < f.random_deletion_auc else "does not beat"
+                        st.caption(f"deletion AUC {f.deletion_auc:.3f} vs random {f.random_deletion_auc:.3f} "
+                                   f"({better} random) · insertion AUC {f.insertion_auc:.3f}")
+            all_maps.append((card, p, {attributions.METHOD_LABELS[k]: v for k, v in maps.items()}))
+        if all_maps:
+            second = None
+            if len(all_maps) > 1:
+                second = (all_maps[1][0].name, all_maps[1][1], all_maps[1][2])
+            downloads.image_button(ctx, face, probs, all_maps[0][2], true=true, image_id=image_id,
+                                   split=ctx.split.split, alpha=alpha, methods=methods, second=second)
+
+    overlays_panel()

@@ -1,0 +1,73 @@
+"""Selections shared by every page, kept in session state and mirrored in the URL query string."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ..labels import EMOTIONS, normalise_split
+
+#: session-state key -> query-parameter name; these survive page changes and reopen from a link
+SHARED = {"sel_model": "model", "sel_model2": "model2", "sel_split": "split", "sel_true": "true",
+          "sel_pred": "pred", "sel_id": "id"}
+DEFAULTS = {"sel_split": "PrivateTest", "sel_model2": "(none)"}
+PAGES = {"overview": "ferviz/ui/pages/overview.py", "errors": "ferviz/ui/pages/errors.py",
+         "inspector": "ferviz/ui/pages/inspector.py", "compare": "ferviz/ui/pages/compare.py",
+         "upload": "ferviz/ui/pages/upload.py", "data": "ferviz/ui/pages/data.py"}
+
+
+def init_from_url() -> None:
+    """On a session's first run, take selections from the query string, then fill defaults."""
+    if st.session_state.get("_url_loaded"):
+        return
+    qp = st.query_params
+    for key, name in SHARED.items():
+        if name in qp and key not in st.session_state:
+            value = qp[name]
+            try:
+                if key in ("sel_true", "sel_pred"):
+                    value = EMOTIONS[int(value)] if value.isdigit() else EMOTIONS[EMOTIONS.index(value)]
+                elif key == "sel_split":
+                    value = normalise_split(value)
+            except (ValueError, IndexError):
+                continue  # a bad link falls back to defaults
+            st.session_state[key] = value
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    st.session_state["_url_loaded"] = True
+
+
+def sync_url() -> None:
+    """Write the current selections into the query string (so a link reopens them)."""
+    want = {}
+    for key, name in SHARED.items():
+        v = st.session_state.get(key)
+        if v not in (None, "", "(none)"):
+            want[name] = str(v)
+    if dict(st.query_params) != want:
+        st.query_params.from_dict(want)
+
+
+def cell() -> tuple[int, int] | None:
+    """The selected confusion cell as FER indices (true, pred), or None for 'all errors'."""
+    t, p = st.session_state.get("sel_true"), st.session_state.get("sel_pred")
+    if t in EMOTIONS and p in EMOTIONS:
+        return EMOTIONS.index(t), EMOTIONS.index(p)
+    return None
+
+
+def open_cell(true: int | None, pred: int | None) -> None:
+    """Select a confusion cell (None, None for all errors) and go to its gallery."""
+    st.session_state["sel_true"] = EMOTIONS[true] if true is not None else None
+    st.session_state["sel_pred"] = EMOTIONS[pred] if pred is not None else None
+    st.session_state["gallery_page"] = 1
+    go("errors")
+
+
+def open_image(image_id: str) -> None:
+    """Select an image and go to the inspector."""
+    st.session_state["sel_id"] = str(image_id)
+    go("inspector")
+
+
+def go(page: str) -> None:
+    sync_url()
+    st.switch_page(PAGES[page], query_params=dict(st.query_params))
