@@ -28,6 +28,18 @@ class Context:
         return self.split is not None
 
 
+def _bound(widget, label: str, options, state_key: str, **kw):
+    """A widget mirroring the non-widget state `state_key` (widget state does not survive page changes)."""
+    wkey = "w_" + state_key
+    if st.session_state.get(state_key) not in options:
+        st.session_state[state_key] = options[0]
+    st.session_state[wkey] = st.session_state[state_key]
+
+    def copy() -> None:
+        st.session_state[state_key] = st.session_state[wkey]
+    return widget(label, options, key=wkey, on_change=copy, **kw)
+
+
 def sidebar() -> Context:
     """Render the sidebar (data, split, model, comparison model) and return the context."""
     ctx = Context(data_path=st.session_state.get("data_path") or None)
@@ -36,8 +48,7 @@ def sidebar() -> Context:
         ctx.splits = resources.dataset(ctx.data_path)
     except DataError as e:
         ctx.data_error = str(e)
-    sb.selectbox("Split", SPLITS, key="sel_split",
-                 help="Papers report FER2013 accuracy on PrivateTest")
+    _bound(sb.selectbox, "Split", list(SPLITS), "sel_split", help="Papers report FER2013 accuracy on PrivateTest")
     extra = tuple(p for p in [st.session_state.get("model_dir", "").strip()] if p)
     cards, problems = resources.cards(extra)
     ctx.model_problems = problems
@@ -46,18 +57,16 @@ def sidebar() -> Context:
     if not keys:
         sb.warning("No models found in models/. Add a .keras file with its model card.")
     else:
-        if st.session_state.get("sel_model") not in keys:
-            st.session_state["sel_model"] = keys[0]
-        sb.selectbox("Model", keys, key="sel_model", format_func=lambda k: names.get(k, k))
+        _bound(sb.selectbox, "Model", keys, "sel_model", format_func=lambda k: names.get(k, k))
         others = ["(none)"] + [k for k in keys if k != st.session_state["sel_model"]]
-        if st.session_state.get("sel_model2") not in others:
-            st.session_state["sel_model2"] = "(none)"
-        sb.selectbox("Compare with", others, key="sel_model2", format_func=lambda k: names.get(k, k))
+        _bound(sb.selectbox, "Compare with", others, "sel_model2", format_func=lambda k: names.get(k, k))
         ctx.card = resources.card_by_key(st.session_state["sel_model"], extra)
         if st.session_state["sel_model2"] != "(none)":
             ctx.card2 = resources.card_by_key(st.session_state["sel_model2"], extra)
     with sb.expander("More models"):
-        st.text_input("Extra model folder", key="model_dir",
+        st.session_state["w_model_dir"] = st.session_state.get("model_dir", "")
+        st.text_input("Extra model folder", key="w_model_dir",
+                      on_change=lambda: st.session_state.update(model_dir=st.session_state["w_model_dir"]),
                       help="A folder with .keras/.h5 files and their JSON model cards")
         for p in problems:
             st.caption(f"⚠️ {p}")

@@ -1,0 +1,175 @@
+"""Each dashboard page through AppTest: what a user sees for known data and models."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.app.conftest import page, texts
+
+
+def _no_exceptions(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_overview_metrics_table_and_pairs(app):
+    at = app.run()
+    _no_exceptions(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Accuracy"] == "75.00%"  # 42 of 56 PrivateTest faces sit at their own level
+    assert metrics["Errors"] == "14" and metrics["Model card says"] == "75.00%"
+    table = at.dataframe[0].value
+    assert list(table["class"]) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert table["support"].tolist() == [8] * 7
+    assert "fear → happy**: 2 images (25% of fear)" in texts(at)
+
+
+def test_clicking_a_cell_opens_its_gallery(app):
+    at = app.run()
+    # the chart's selection event, as a click in the browser delivers it (x: predicted, y: true)
+    at.session_state["cm_chart"] = {"selection": {"points": [{"x": 3, "y": 2, "curve_number": 1}],
+                                                  "point_indices": [17], "box": [], "lasso": []}}
+    at.run()
+    _no_exceptions(at)
+    t = texts(at)
+    assert "true **fear** → predicted **happy**: **2** images" in t
+    assert t.count("❌ true **fear** → **happy**") == 2
+    assert at.session_state["sel_true"] == "fear" and at.session_state["sel_pred"] == "happy"
+    assert at.query_params["true"] == "fear" and at.query_params["pred"] == "happy"
+
+
+def test_keyboard_twin_open_cell_form(app):
+    at = app.run()
+    at.selectbox(key="cell_true").set_value("sad")
+    at.selectbox(key="cell_pred").set_value("surprise")
+    next(b for b in at.button if b.label == "Open cell").click()
+    at.run()
+    _no_exceptions(at)
+    assert "true **sad** → predicted **surprise**: **2** images" in texts(at)
+
+
+def test_errors_gallery_top3_sorting_and_empty_cell(app):
+    at = app.run()
+    at.session_state["sel_true"], at.session_state["sel_pred"] = "happy", "sad"
+    at = page(at, "errors")
+    _no_exceptions(at)
+    t = texts(at)
+    assert "**2** images" in t
+    captions = [m.value for m in at.markdown if m.value.startswith("❌")]
+    assert len(captions) == 2 and all("sad" in c and "·" in c for c in captions)
+    probs = [float(x.split()[-1].rstrip("%")) for c in captions for x in [c.split("\n")[1].split(" · ")[0]]]
+    assert probs == sorted(probs, reverse=True)  # most confident first
+    at.selectbox(key="err_pred").set_value("angry").run()  # an empty cell
+    assert "**0** images" in texts(at) and "No images here." in texts(at)
+
+
+def test_all_errors_and_gradcam_thumbnails(app):
+    at = app.run()
+    at = page(at, "errors")
+    assert "all errors: **14** images" in texts(at)
+    at.toggle(key="err_gradcam").set_value(True).run()
+    _no_exceptions(at)
+    assert len(at.image) == 14
+    from ferviz.config import cache_dir
+
+    cached = list((cache_dir() / "attributions").glob("tiny_a-gradcam-*/*.npz"))
+    assert len(cached) >= 14  # one Grad-CAM map per tile, computed and cached
+
+
+
+def test_inspector_shows_probabilities_and_three_overlays(app):
+    at = app.run()
+    at.session_state["sel_id"] = "6"  # row 6: an angry face at disgust's brightness
+    at = page(at, "inspector")
+    _no_exceptions(at)
+    t = texts(at)
+    assert "**Tiny A** predicts **disgust**" in t and "❌ wrong" in t
+    assert "explaining **disgust**" in t
+    at.radio(key="insp_target").set_value("true").run()
+    assert "explaining **angry**" in texts(at)
+    at.toggle(key="insp_faith").set_value(True).run()
+    _no_exceptions(at)
+    assert texts(at).count("deletion AUC") == 3
+
+
+def test_inspector_second_model_row(app):
+    at = app.run()
+    at.session_state["sel_model2"] = "tiny_b"
+    at.session_state["sel_id"] = "27"  # a happy face at happy's level: Tiny B says sad
+    at = page(at, "inspector")
+    _no_exceptions(at)
+    t = texts(at)
+    assert "**Tiny A** — explaining **happy**" in t and "**Tiny B** — explaining **sad**" in t
+
+
+def test_compare_page(app):
+    at = app.run()
+    at.session_state["sel_model2"] = "tiny_b"
+    at = page(at, "compare")
+    _no_exceptions(at)
+    metrics = {m.label: (m.value, m.delta) for m in at.metric}
+    assert metrics["Tiny A"][0] == "75.00%"
+    assert float(metrics["Tiny B"][1].split()[0]) < 0
+    assert any("Tiny A right, Tiny B wrong" in tab.label for tab in at.tabs)
+
+
+def test_compare_without_second_model_explains(app):
+    at = page(app.run(), "compare")
+    assert "Compare with" in texts(at)
+
+
+def test_url_query_string_reopens_selection(tiny_env, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP
+
+    monkeypatch.setenv("FERVIZ_DATA", tiny_env["data"])
+    monkeypatch.setenv("FERVIZ_MODELS", tiny_env["models"])
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"model": "tiny_b", "split": "PrivateTest", "true": "happy", "pred": "sad"})
+    at = page(at.run(), "errors")
+    _no_exceptions(at)
+    assert at.session_state["sel_model"] == "tiny_b"
+    assert "true **happy** → predicted **sad**: **8** images" in texts(at)
+
+
+def test_no_data_keeps_app_usable(app, monkeypatch, tmp_path):
+    monkeypatch.setenv("FERVIZ_DATA", str(tmp_path / "missing.zip"))
+    at = app.run()
+    _no_exceptions(at)
+    assert "FERVIZ_DATA" in texts(at) and "no such file" in texts(at)
+    at = page(at, "data")
+    assert "Kaggle" in texts(at)
+    bad = "emotion,pixels,Usage\n3," + " ".join(["1"] * 2303) + ",PrivateTest\n"
+    at.file_uploader(key="data_upload").upload("fer2013.csv", bad.encode(), "text/csv")
+    at.run()
+    _no_exceptions(at)
+    assert "fer2013.csv: row 1 (line 2): 2303 pixels, expected 2304" in texts(at)
+
+
+def test_upload_page_photo_and_bad_file(app):
+    from skimage import data as skdata
+
+    buf = io.BytesIO()
+    Image.fromarray(skdata.astronaut()).save(buf, format="JPEG")
+    at = page(app.run(), "upload")
+    at.file_uploader(key="up_file").upload("astronaut.jpg", buf.getvalue(), "image/jpeg")
+    at.run()
+    _no_exceptions(at)
+    t = texts(at)
+    assert "1 face(s) found" in t and "### Tiny A:" in t
+    assert "Grad-CAM for sad" in t or "Grad-CAM for" in t and "XRAI for" in t
+    at.file_uploader(key="up_file").upload("notes.png", b"not an image at all", "image/png")
+    at.run()
+    _no_exceptions(at)
+    assert "notes.png:" in texts(at)
+
+
+@pytest.mark.parametrize("name", ["errors", "inspector", "compare"])
+def test_pages_without_data_point_to_setup(app, monkeypatch, tmp_path, name):
+    monkeypatch.setenv("FERVIZ_DATA", str(tmp_path / "nope.csv"))
+    at = page(app.run(), name)
+    _no_exceptions(at)
+    assert "no such file" in texts(at)
