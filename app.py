@@ -9,17 +9,17 @@ import streamlit as st  # noqa: E402
 
 from ferviz.ui import context, state  # noqa: E402
 
-st.set_page_config(page_title="ferviz — FER error analysis", page_icon="🙂", layout="wide")
+st.set_page_config(page_title="ferviz — FER error analysis", page_icon=":material/mood:", layout="wide")
 state.init_from_url()
 pages = {
     "Analyse": [
-        st.Page(state.PAGES["overview"], title="Overview", icon="📊", default=True),
-        st.Page(state.PAGES["errors"], title="Errors", icon="🧩"),
-        st.Page(state.PAGES["inspector"], title="Inspector", icon="🔍"),
-        st.Page(state.PAGES["compare"], title="Compare models", icon="⚖️"),
+        st.Page(state.PAGES["overview"], title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(state.PAGES["errors"], title="Errors", icon=":material/grid_view:"),
+        st.Page(state.PAGES["inspector"], title="Inspector", icon=":material/search:"),
+        st.Page(state.PAGES["compare"], title="Compare models", icon=":material/compare:"),
     ],
-    "Try": [st.Page(state.PAGES["upload"], title="Your face", icon="📷")],
-    "Setup": [st.Page(state.PAGES["data"], title="Dataset", icon="📦")],
+    "Try": [st.Page(state.PAGES["upload"], title="Your face", icon=":material/photo_camera:")],
+    "Setup": [st.Page(state.PAGES["data"], title="Dataset", icon=":material/dataset:")],
 }
 page = st.navigation(pages)
 st.sidebar.title("ferviz")

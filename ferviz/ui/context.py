@@ -97,7 +97,7 @@ def require_data(ctx: Context) -> bool:
     if ctx.has_data:
         return True
     st.info(ctx.data_error or "This page needs FER2013.")
-    st.page_link("ferviz/ui/pages/data.py", label="Set up FER2013", icon="📦")
+    st.page_link("ferviz/ui/pages/data.py", label="Set up FER2013", icon=":material/dataset:")
     return False
 
 

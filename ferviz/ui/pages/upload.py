@@ -69,8 +69,8 @@ elif choice == "my own box":
 else:
     photo_sel, k = photo, options.index(choice)
 
-left, mid = st.columns([2, 1])
-left.image(faces.annotate_boxes(photo_sel.rgb, photo_sel.faces, selected=k),
+left, mid = st.columns([3, 2])
+left.image(faces.annotate_boxes(photo_sel.rgb, photo_sel.faces, selected=k), width=420,
            caption=f"{len(photo)} face(s) found" + (f" · confidence {photo_sel.faces[k].confidence:.2f}"
                                                      if photo_sel.faces[k].source == "mtcnn" else ""))
 crop = photo_sel.crops[k]
