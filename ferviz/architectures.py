@@ -1,14 +1,17 @@
 """Keras architectures the training command can build, by name."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import keras
-from keras import layers
+if TYPE_CHECKING:  # keras is imported when a model is built, so the CLI starts fast
+    import keras
 
 
-def baseline_cnn(input_shape=(48, 48, 1), num_classes: int = 7) -> keras.Model:
+def baseline_cnn(input_shape=(48, 48, 1), num_classes: int = 7) -> "keras.Model":
     """Seed 000's vanilla CNN: four 3x3x32 convs, two 2x2 max-pools, batch norm, FC, 50% dropout."""
+    import keras
+    from keras import layers
+
     inp = keras.Input(input_shape, name="image")
     x = inp
     for block in range(2):
@@ -26,7 +29,10 @@ def baseline_cnn(input_shape=(48, 48, 1), num_classes: int = 7) -> keras.Model:
     return keras.Model(inp, out, name="baseline_cnn")
 
 
-def _vgg(input_shape, num_classes, widths, convs_per_block, dense, name) -> keras.Model:
+def _vgg(input_shape, num_classes, widths, convs_per_block, dense, name) -> "keras.Model":
+    import keras
+    from keras import layers
+
     inp = keras.Input(input_shape, name="image")
     x = inp
     for b, w in enumerate(widths, start=1):
@@ -45,17 +51,17 @@ def _vgg(input_shape, num_classes, widths, convs_per_block, dense, name) -> kera
     return keras.Model(inp, out, name=name)
 
 
-def vgg_small(input_shape=(48, 48, 1), num_classes: int = 7) -> keras.Model:
+def vgg_small(input_shape=(48, 48, 1), num_classes: int = 7) -> "keras.Model":
     """CPU-friendly VGG-style net: 4 blocks of two 3x3 convs (32-64-128-256), ~2.3M params."""
     return _vgg(input_shape, num_classes, (32, 64, 128, 256), 2, 256, "vgg_small")
 
 
-def vgg_deep(input_shape=(48, 48, 1), num_classes: int = 7) -> keras.Model:
+def vgg_deep(input_shape=(48, 48, 1), num_classes: int = 7) -> "keras.Model":
     """Deeper VGG-style net in the spirit of seed 001 (64-128-256-512, 2 convs/block); for GPUs."""
     return _vgg(input_shape, num_classes, (64, 128, 256, 512), 2, 512, "vgg_deep")
 
 
-ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
+ARCHITECTURES: dict[str, Callable[..., "keras.Model"]] = {
     "baseline_cnn": baseline_cnn,
     "vgg_small": vgg_small,
     "vgg_deep": vgg_deep,
@@ -65,7 +71,7 @@ ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {
 GRADCAM_LAYERS = {"baseline_cnn": "conv4", "vgg_small": "block4_conv2", "vgg_deep": "block4_conv2"}
 
 
-def build(arch: str, input_shape=(48, 48, 1), num_classes: int = 7) -> keras.Model:
+def build(arch: str, input_shape=(48, 48, 1), num_classes: int = 7) -> "keras.Model":
     """Build an architecture by name; ValueError lists the known names."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")

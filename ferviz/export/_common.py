@@ -83,6 +83,14 @@ def new_figure(size: tuple[float, float], dpi: float, *, constrained: bool):
                   facecolor="white")
 
 
+def freeze_layout(fig):
+    """Run constrained layout once and keep its result: every later render (any format, any
+    dpi) then draws the same layout, and faster."""
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")
+    return fig
+
+
 def pct(p: float) -> str:
     """A probability as the text the figures show (and tests search for): '62.3%'."""
     return f"{100.0 * float(p):.1f}%"

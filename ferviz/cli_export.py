@@ -1,0 +1,261 @@
+"""``python -m ferviz export``: annotated figures, cell sheets, confusion matrices, CSV tables.
+
+    python -m ferviz export --model baseline_cnn --split PrivateTest --cell fear:sad \\
+        --method gradcam --format png pdf --limit 100 --out exports/
+
+Everything the app exports, in batch: one file per (image or cell or table, format), named
+by :func:`ferviz.export.export_filename`, written atomically into --out; each path is
+printed on its own line. Predictions come from the disk cache (``evaluate``); overlays
+(--method) from ``ferviz.attribution``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .cli import command, progress_bar
+
+_WHAT = ("ids", "cell", "confusion_matrix", "errors_csv", "per_class_csv", "predictions_csv")
+METHOD_LABELS = {"gradcam": "Grad-CAM", "gradcampp": "Grad-CAM++", "xrai": "XRAI"}  # fallback names
+
+
+def _args(p):
+    from .export import FORMATS
+    from .overlay import CMAPS, DEFAULT_CMAP
+
+    p.add_argument("--model", required=True, help="card path, model file or registry name")
+    p.add_argument("--data", help="FER2013 path (default: FERVIZ_DATA or data/)")
+    p.add_argument("--split", default="PrivateTest")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--ids", nargs="+", metavar="ID", help="annotated figure for each image id")
+    what.add_argument("--cell", metavar="TRUE:PRED", help="sheet of one confusion cell, e.g. fear:sad or 2:4")
+    what.add_argument("--confusion-matrix", action="store_true", help="the confusion-matrix figure")
+    what.add_argument("--errors-csv", action="store_true", help="the error table as CSV")
+    what.add_argument("--per-class-csv", action="store_true", help="per-class precision/recall/F1 as CSV")
+    what.add_argument("--predictions-csv", action="store_true", help="every image's probabilities as CSV")
+    p.add_argument("--normalize", action="store_true", help="row-normalised confusion matrix")
+    try:
+        from .attribution import METHODS as methods
+    except ImportError:
+        methods = METHOD_LABELS
+    p.add_argument("--method", nargs="+", default=[], metavar="METHOD",
+                   help=f"overlay(s) for --ids/--cell: {', '.join(methods)}")
+    p.add_argument("--target", default="pred",
+                   help="class the overlays explain: pred (default), true, or an emotion name")
+    p.add_argument("--format", nargs="+", default=["png"], choices=FORMATS, dest="formats",
+                   help="figure format(s) (default png); tables are always CSV")
+    p.add_argument("--limit", type=int, help="at most N images in a cell sheet / rows in the errors CSV")
+    p.add_argument("--sort", choices=["confidence", "loss"], default="confidence",
+                   help="order of cell sheets and the errors CSV (most confident / highest loss first)")
+    p.add_argument("--dpi", type=float, default=150, help="PNG resolution (default 150)")
+    p.add_argument("--size", nargs=2, type=float, metavar=("W", "H"), help="figure size in inches")
+    p.add_argument("--cols", type=int, default=10, help="faces per row in a cell sheet")
+    p.add_argument("--cmap", default=DEFAULT_CMAP, help=f"overlay colormap ({', '.join(CMAPS)})")
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0-1 (default 0.5)")
+    p.add_argument("--no-cache", action="store_true", help="recompute predictions")
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+
+
+def _check(a) -> None:
+    """Reject bad combinations before any data or model is loaded."""
+    from .export import ExportError
+    from .export._common import check_size, check_style
+    from .export.render import check_dpi
+
+    what = next(k for k in _WHAT if getattr(a, k) not in (None, False))
+    if a.normalize and what != "confusion_matrix":
+        raise ExportError("--normalize applies to --confusion-matrix only")
+    if a.method and what not in ("ids", "cell"):
+        raise ExportError("--method applies to --ids and --cell only")
+    if a.method:
+        attribution = _attribution()
+        for m in a.method:
+            attribution.check_method(m)
+    if a.limit is not None and a.limit < 1:
+        raise ExportError(f"--limit must be a positive integer, got {a.limit}")
+    if not 1 <= a.cols <= 50:
+        raise ExportError(f"--cols must be 1-50, got {a.cols}")
+    if a.target not in ("pred", "true"):
+        from .labels import emotion_index
+        try:
+            emotion_index(a.target)
+        except ValueError as e:
+            raise ExportError(f"--target must be pred, true or an emotion: {e}") from None
+    check_dpi(a.dpi)
+    check_size(a.size)
+    check_style(a.cmap, a.alpha)
+    a.what = what
+
+
+def parse_cell(text: str) -> tuple[int, int]:
+    """'fear:sad', 'Fear:SAD' or '2:4' -> (2, 4)."""
+    from .export import ExportError
+    from .labels import emotion_index
+
+    parts = str(text).split(":")
+    if len(parts) != 2 or not all(s.strip() for s in parts):
+        raise ExportError(f"--cell must be TRUE:PRED (e.g. fear:sad or 2:4), got {text!r}")
+    try:
+        return emotion_index(parts[0]), emotion_index(parts[1])
+    except ValueError as e:
+        raise ExportError(f"--cell {text!r}: {e}") from None
+
+
+def _targets(a, labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
+    from .export import ExportError
+    from .labels import emotion_index
+
+    if a.target == "pred":
+        return preds
+    if a.target == "true":
+        return labels
+    try:
+        return np.full(len(labels), emotion_index(a.target))
+    except ValueError as e:
+        raise ExportError(f"--target: {e}") from None
+
+
+def _target_text(target: str) -> str:
+    return {"pred": "predicted class", "true": "true class"}.get(target, f"class {target}")
+
+
+def _attribution():
+    from .export import ExportError
+
+    try:
+        from . import attribution
+    except ImportError as e:
+        raise ExportError(f"attribution unavailable: ferviz.attribution cannot be imported ({e})") from None
+    if not hasattr(attribution, "cached_explain"):
+        raise ExportError("attribution unavailable: ferviz.attribution has no cached_explain()")
+    return attribution
+
+
+def method_label(method: str) -> str:
+    """'Grad-CAM' for 'gradcam' (the attribution package's display name when it has one)."""
+    try:
+        from .attribution import METHODS
+    except ImportError:
+        METHODS = {}
+    return METHODS.get(method) or METHOD_LABELS.get(method, method)
+
+
+def attribution_maps(model, card, data, pos: np.ndarray, targets: np.ndarray, method: str) -> np.ndarray:
+    """(N, H, W) maps in [0, 1] for data[pos], from the attribution disk cache or computed."""
+    attribution = _attribution()
+    bar, update = progress_bar(desc=f"{method} for {len(pos)} images")
+    try:
+        maps = attribution.cached_explain(model, card, data.images[pos], data.ids[pos], data.data_hash,
+                                          targets, method, progress=update)
+    finally:
+        bar.close()
+    return np.asarray(maps, np.float32)
+
+
+def _jobs(a, card, data, ev, model=None):
+    """[(file names, render() -> their bytes)]: one unit per figure (all formats) or table."""
+    from . import export as ex
+    from .labels import EMOTIONS
+
+    key, split = card.key, data.split
+    style = {"cmap": a.cmap, "alpha": a.alpha, "dpi": a.dpi, "size_in": a.size}
+    jobs = []
+
+    if a.what == "ids":
+        ids = list(dict.fromkeys(a.ids))
+        pos = []
+        for i in ids:
+            try:
+                pos.append(data.index_of(i))
+            except KeyError:
+                raise ex.ExportError(f"no image with id {i!r} in {split}") from None
+        pos = np.array(pos)
+        targets = _targets(a, data.labels[pos], ev.preds[pos])
+        maps = {m: attribution_maps(model, card, data, pos, targets, m) for m in a.method}
+        for k, (i, p) in enumerate(zip(ids, pos)):
+            ovl = {f"{method_label(m)} ({EMOTIONS[targets[k]]})": maps[m][k] for m in a.method}
+
+            def build(p=p, i=i, ovl=ovl):
+                return ex.annotated_figure(data.images[p], ev.probs[p], overlays=ovl, true=int(data.labels[p]),
+                                           model_name=card.name, image_id=i, split=split, **style)
+            jobs.append((dict(kind="image", image_id=i, method=a.method or None), build))
+
+    elif a.what == "cell":
+        t, p = parse_cell(a.cell)
+        df = ev.errors(t, p, sort=a.sort)
+        if df.empty:
+            raise ex.ExportError(f"no images in cell true {EMOTIONS[t]} -> predicted {EMOTIONS[p]} on {split}")
+        pos = df["pos"].to_numpy()[:a.limit]
+        targets = _targets(a, data.labels[pos], ev.preds[pos])
+        note = "most confident first" if a.sort == "confidence" else "highest loss first"
+        for m in a.method or [None]:
+            maps = attribution_maps(model, card, data, pos, targets, m) if m else None
+
+            def build(m=m, maps=maps):
+                method = f"{method_label(m)} for the {_target_text(a.target)}" if m else None
+                return ex.cell_sheet(data.images[pos], ev.probs[pos], data.ids[pos], true=t, pred=p,
+                                     model_name=card.name, split=split, overlays=maps, total=len(df),
+                                     method=method, note=note, cols=a.cols, **style)
+            jobs.append((dict(kind="sheet", cell=(t, p), method=m), build))
+
+    elif a.what == "confusion_matrix":
+        def build():
+            return ex.confusion_figure(ev.confusion(), normalize=a.normalize, accuracy=ev.accuracy,
+                                       model_name=card.name, split=split, dpi=a.dpi, size_in=a.size)
+        jobs.append((dict(kind="confusion_normalized" if a.normalize else "confusion"), build))
+
+    else:
+        kind = a.what[:-len("_csv")]
+        table = {"errors": lambda: ex.errors_csv(ev, sort=a.sort, limit=a.limit),
+                 "per_class": lambda: ex.per_class_csv(ev),
+                 "predictions": lambda: ex.predictions_csv(ev)}[kind]
+        return [([ex.export_filename(kind, key, split, fmt="csv")], lambda: [table()])]
+
+    formats = sorted(dict.fromkeys(a.formats), key=ex.FORMATS.index)  # png first: checks pixel size
+    units = []
+    for spec, build in jobs:
+        names = [ex.export_filename(fmt=f, model_key=key, split=split, **spec) for f in formats]
+
+        def render(build=build):
+            fig = build()
+            return [ex.figure_bytes(fig, f, dpi=a.dpi) for f in formats]
+        units.append((names, render))
+    return units
+
+
+@command("export", "export annotated figures, cell sheets, the confusion matrix or CSV tables")(_args)
+def _run(a) -> int:
+    from .cache import atomic_write_bytes
+    from .data import load_fer2013
+    from .evaluation import evaluate
+    from .models import find_card, load_model
+
+    _check(a)
+    card = find_card(a.model)
+    data = load_fer2013(a.data, a.split)
+    model = load_model(card) if a.method else None  # only overlays need the model itself
+    bar, update = progress_bar(desc=f"{card.key} on {data.split}")
+    try:
+        ev = evaluate(card, data, model=model, use_cache=not a.no_cache, progress=update)
+    finally:
+        bar.close()
+    units = _jobs(a, card, data, ev, model)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    n_files = sum(len(names) for names, _ in units)
+    bar, update = progress_bar(desc=f"exporting {n_files} files") if n_files > 1 else (None, None)
+    done = 0
+    try:
+        for names, render in units:
+            for name, data_bytes in zip(names, render()):
+                path = out / name
+                atomic_write_bytes(path, data_bytes)
+                print(path, flush=True)
+                done += 1
+                if update:
+                    update(done / n_files, name)
+    finally:
+        if bar is not None:
+            bar.close()
+    return 0

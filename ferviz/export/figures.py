@@ -1,0 +1,158 @@
+"""One face, annotated: the image, its attribution overlays, labels and top-k probabilities.
+
+`annotated_figure` draws one model's view of one face; `comparison_figure` stacks two
+models' views of the same face. Both take precomputed overlay maps (method label -> map
+in [0, 1]) and return a `matplotlib.figure.Figure` (no pyplot), ready for
+`figure_bytes`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..overlay import DEFAULT_CMAP, overlay
+from ._common import (ARROW, CORRECT, TEXT_GRAY, WRONG, check_class, check_face, check_map, freeze_layout,
+                      check_probs, check_size, check_style, name, new_figure, pct)
+from .render import ExportError
+
+PANEL_IN = 2.0  # width of one image panel (inches)
+BARS_IN = 2.6  # width of the probability panel
+HEIGHT_IN = 3.0  # one row's height
+TOP_COLOR, TRUE_COLOR, OTHER_COLOR = "#3b6fb6", "#2e9d57", "#b5b5b5"
+
+ModelView = tuple[str, np.ndarray, Mapping[str, np.ndarray] | None]
+
+
+def _verdict(pred: int, true: int | None) -> str:
+    if true is None:
+        return f"predicted: {name(pred)}"
+    return f"true: {name(true)} {ARROW} predicted: {name(pred)}   {CORRECT if pred == true else WRONG}"
+
+
+def _draw_row(fig, face: np.ndarray, probs: np.ndarray, overlays: Mapping[str, np.ndarray],
+              true: int | None, *, cmap: str, alpha: float, top_k: int, n_panels: int,
+              colorbar: bool) -> None:
+    """Face | overlays... | top-k bars, on a Figure or SubFigure."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    gs = fig.add_gridspec(1, n_panels + 1, width_ratios=[PANEL_IN] * n_panels + [BARS_IN])
+    gray = face.ndim == 2
+    ax = fig.add_subplot(gs[0, 0])
+    ax.imshow(face, cmap="gray" if gray else None, vmin=0, vmax=255)
+    ax.set_title("input", fontsize=9)
+    ax.set_axis_off()
+    image_axes = []
+    for k, (label, m) in enumerate(overlays.items(), start=1):
+        ax = fig.add_subplot(gs[0, k])
+        ax.imshow(overlay(face, check_map(m, label), alpha=alpha, cmap=cmap))
+        ax.set_title(str(label), fontsize=9)
+        ax.set_axis_off()
+        image_axes.append(ax)
+    for k in range(len(overlays) + 1, n_panels):  # keep columns aligned across rows
+        fig.add_subplot(gs[0, k]).set_axis_off()
+    if overlays and colorbar:
+        cb = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap=cmap), ax=image_axes,
+                          shrink=0.7, aspect=15, pad=0.02)
+        cb.set_label("attribution (normalised)", fontsize=7)
+        cb.ax.tick_params(labelsize=6)
+    _draw_bars(fig.add_subplot(gs[0, n_panels]), probs, true, top_k)
+
+
+def _draw_bars(ax, probs: np.ndarray, true: int | None, top_k: int) -> None:
+    order = np.argsort(-probs, kind="stable")[:top_k]
+    ys = np.arange(len(order))[::-1]
+    colors = [TRUE_COLOR if c == true else (TOP_COLOR if i == 0 else OTHER_COLOR)
+              for i, c in enumerate(order)]
+    ax.barh(ys, probs[order], color=colors, height=0.65)
+    for y, c in zip(ys, order):
+        ax.text(min(probs[c], 1.0) + 0.03, y, pct(probs[c]), va="center", fontsize=8)
+    ax.set_yticks(ys, [name(c) + (" (true)" if c == true else "") for c in order], fontsize=9)
+    ax.set_xlim(0, 1.35)
+    ax.set_xticks([0, 0.5, 1.0], ["0", "0.5", "1"], fontsize=7)
+    ax.set_ylim(-0.6 - (0.9 if true is not None and true not in order else 0), len(order) - 0.4)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(f"top-{len(order)} probabilities", fontsize=9)
+    if true is not None and true not in order:
+        ax.text(0.03, -1.2, f"p({name(true)}, true) = {pct(probs[true])}", fontsize=8,
+                color=TRUE_COLOR, va="center")
+
+
+def _prepare(face, probs, overlays, true, cmap, alpha, top_k):
+    face = check_face(face)
+    probs = check_probs(probs)
+    if probs.ndim != 1:
+        raise ExportError(f"probs must be one image's {probs.shape[-1]} probabilities, got shape {probs.shape}")
+    check_style(cmap, alpha)
+    if not isinstance(top_k, int) or not 1 <= top_k <= len(probs):
+        raise ExportError(f"top_k must be an integer in 1-{len(probs)}, got {top_k!r}")
+    overlays = dict(overlays or {})
+    for label, m in overlays.items():
+        check_map(m, label)
+    return face, probs, overlays, check_class(true, "true")
+
+
+def _caption(model_name: str, image_id: str, split: str, overlays, cmap: str, alpha: float) -> str:
+    parts = [f"model: {model_name}" if model_name else "", f"image: {image_id}" if image_id else "",
+             f"split: {split}" if split else ""]
+    if overlays:
+        parts.append(f"overlay: {cmap}, opacity {alpha:.2f}")
+    return "   ·   ".join(p for p in parts if p)
+
+
+def annotated_figure(face: np.ndarray, probs: np.ndarray, *,
+                     overlays: Mapping[str, np.ndarray] | None = None, true: int | str | None = None,
+                     model_name: str = "", image_id: str = "", split: str = "",
+                     cmap: str = DEFAULT_CMAP, alpha: float = 0.5, top_k: int = 3,
+                     size_in: Sequence[float] | None = None, dpi: float = 150, colorbar: bool = True):
+    """One face with its overlays, true/predicted labels and top-k probabilities.
+
+    face: (H, W) uint8 grayscale (or RGB); probs: (7,) in FER2013 order;
+    overlays: method label -> map in [0, 1] (resized to the face if needed);
+    true: the true class (index or name), None for an unlabelled face.
+    size_in: (width, height) inches, default fitted to the panel count; dpi: PNG resolution.
+    """
+    face, probs, overlays, true = _prepare(face, probs, overlays, true, cmap, alpha, top_k)
+    n = 1 + len(overlays)
+    size = check_size(size_in) or (PANEL_IN * n + BARS_IN + (0.7 if overlays else 0), HEIGHT_IN)
+    fig = new_figure(size, dpi, constrained=True)
+    pred = int(np.argmax(probs))
+    fig.suptitle(_verdict(pred, true), fontsize=11)
+    _draw_row(fig, face, probs, overlays, true, cmap=cmap, alpha=alpha, top_k=top_k,
+              n_panels=n, colorbar=colorbar)
+    fig.supxlabel(_caption(model_name, image_id, split, overlays, cmap, alpha), fontsize=7,
+                  color=TEXT_GRAY)
+    return freeze_layout(fig)
+
+
+def comparison_figure(face: np.ndarray, model_a: ModelView, model_b: ModelView, *,
+                      true: int | str | None = None, image_id: str = "", split: str = "",
+                      cmap: str = DEFAULT_CMAP, alpha: float = 0.5, top_k: int = 3,
+                      size_in: Sequence[float] | None = None, dpi: float = 150):
+    """Two models on one face: one row per model, each (name, probs (7,), overlays or None)."""
+    rows = []
+    for what, view in (("model_a", model_a), ("model_b", model_b)):
+        try:
+            model_name, probs, ovl = view
+        except (TypeError, ValueError):
+            raise ExportError(f"{what} must be (name, probs, overlays), got {type(view).__name__}") from None
+        f, p, o, t = _prepare(face, probs, ovl, true, cmap, alpha, top_k)
+        rows.append((str(model_name), f, p, o, t))
+    n = 1 + max(len(r[3]) for r in rows)
+    any_overlay = any(r[3] for r in rows)
+    size = check_size(size_in) or (PANEL_IN * n + BARS_IN + (0.7 if any_overlay else 0),
+                                   2 * HEIGHT_IN - 0.2)
+    fig = new_figure(size, dpi, constrained=True)
+    t = rows[0][4]
+    fig.suptitle(f"true: {name(t)}" if t is not None else "unlabelled face", fontsize=11)
+    for sub, (model_name, f, p, o, t) in zip(fig.subfigures(2, 1), rows):
+        pred = int(np.argmax(p))
+        mark = "" if t is None else ("   " + (CORRECT if pred == t else WRONG))
+        sub.suptitle(f"{model_name}: predicted {name(pred)} ({pct(p[pred])}){mark}", fontsize=10)
+        _draw_row(sub, f, p, o, t, cmap=cmap, alpha=alpha, top_k=top_k, n_panels=n,
+                  colorbar=any_overlay)
+    fig.supxlabel(_caption("", image_id, split, any_overlay, cmap, alpha), fontsize=7,
+                  color=TEXT_GRAY)
+    return freeze_layout(fig)
