@@ -1,0 +1,98 @@
+"""Attribution maps for any loaded FER model, behind one call shape.
+
+>>> maps = explain(model, card, faces, targets=resolve_targets("pred", probs), method="gradcam")
+
+Every method returns (N, H, W) float32 maps in [0, 1] at the size of the uint8 faces,
+whatever input size, channels, pixel scale and class order the card declares; targets
+are FER class indices (0 angry ... 6 neutral). Gradients always run inside
+``tf.function`` (eager gradients crash on Xception/ResNet-style models on this CPU,
+DESIGN.md §5), and the model passed in is never modified.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from ..labels import EMOTIONS, emotion_index
+from ..models import ModelCard
+from .base import Explainer
+from .cache import cached_explain, precompute
+from .gradcam import GradCAM
+from .gradcampp import GradCAMPlusPlus
+from .gradients import gradcam_layer
+from .integrated_gradients import IntegratedGradients
+from .smoothgrad import SmoothGrad
+from .xrai import XRAI
+
+METHODS: dict[str, str] = {
+    "gradcam": "Grad-CAM",
+    "gradcampp": "Grad-CAM++",
+    "xrai": "XRAI",
+    "ig": "Integrated gradients",
+    "smoothgrad": "SmoothGrad",
+}
+_CLASSES: dict[str, type[Explainer]] = {"gradcam": GradCAM, "gradcampp": GradCAMPlusPlus, "xrai": XRAI,
+                                        "ig": IntegratedGradients, "smoothgrad": SmoothGrad}
+_EXPLAINERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+__all__ = ["METHODS", "Explainer", "cached_explain", "check_method", "explain", "get_explainer",
+           "gradcam_layer", "mean_map", "precompute", "resolve_targets"]
+
+
+def check_method(method: str) -> str:
+    """The method's key; ValueError lists the known methods."""
+    if method not in _CLASSES:
+        raise ValueError(f"unknown attribution method {method!r}; choose one of {', '.join(METHODS)}")
+    return method
+
+
+def _card_identity(card: ModelCard) -> tuple:
+    i = card.input
+    return (card.name, i.height, i.width, i.channels, tuple(i.scale), tuple(card.classes), card.gradcam_layer)
+
+
+def get_explainer(model, card: ModelCard, method: str = "gradcam") -> Explainer:
+    """The explainer for (model, card, method), built once per model and reused for every batch."""
+    check_method(method)
+    per_model = _EXPLAINERS.setdefault(model, {})
+    key = (method, _card_identity(card))
+    if key not in per_model:
+        per_model[key] = _CLASSES[method](model, card)
+    return per_model[key]
+
+
+def explain(model, card: ModelCard, images: np.ndarray, targets: Any, method: str = "gradcam",
+            **params: Any) -> np.ndarray:
+    """Maps (N, H, W) float32 in [0, 1] for uint8 faces (N, H, W) and FER targets (N,) or one int."""
+    return get_explainer(model, card, method)(images, targets, **params)
+
+
+def resolve_targets(which: str | int, probs: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """FER target per image: "pred" (argmax of probs), "true" (labels), a class name or an index."""
+    n = len(probs)
+    if isinstance(which, str) and which.strip().lower() in ("pred", "predicted"):
+        return np.asarray(probs).argmax(axis=1).astype(np.int64)
+    if isinstance(which, str) and which.strip().lower() in ("true", "label"):
+        if labels is None:
+            raise ValueError("target 'true' needs the true labels")
+        return np.asarray(labels, np.int64).copy()
+    try:
+        k = emotion_index(which)
+    except ValueError as e:
+        raise ValueError(f"bad target {which!r}: use pred, true, an emotion ({', '.join(EMOTIONS)}) "
+                         f"or an index 0-6 ({e})") from None
+    return np.full(n, k, np.int64)
+
+
+def mean_map(maps: np.ndarray) -> np.ndarray:
+    """The aggregated (H, W) map of a set of maps (e.g. a confusion cell), scaled to [0, 1]."""
+    m = np.asarray(maps, np.float32)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3 or len(m) == 0:
+        raise ValueError(f"expected maps (N, H, W) with N >= 1, got shape {np.shape(maps)}")
+    avg = np.nan_to_num(m).mean(axis=0)
+    lo, hi = float(avg.min()), float(avg.max())
+    return ((avg - lo) / (hi - lo) if hi > lo else np.zeros_like(avg)).astype(np.float32)

@@ -1,0 +1,109 @@
+"""The one call shape every attribution method shares.
+
+An :class:`Explainer` is built once per (model, card) and called on batches of uint8
+faces (N, H, W) with FER target classes; it returns (N, H, W) float32 maps in [0, 1] at
+the *face* size, whatever size, channels, scaling and class order the model uses.
+Subclasses implement :meth:`Explainer.raw` on model input (N, h, w, c) and model-output
+target indices. Mirror test-time augmentation (``card.tta``) is not applied: the maps
+explain the model's single forward pass on the face as given.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..labels import NUM_CLASSES, emotion_index
+from ..models import ModelCard, preprocess
+
+
+def check_images(images: np.ndarray) -> np.ndarray:
+    """uint8 faces as (N, H, W); (H, W) and (N, H, W, 1) are accepted."""
+    x = np.asarray(images)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3 or x.shape[0] == 0:
+        raise ValueError(f"expected grayscale faces (N, H, W), got shape {np.shape(images)}")
+    if x.dtype != np.uint8:
+        if np.nanmin(x) < 0 or np.nanmax(x) > 255:
+            raise ValueError("faces must be uint8 pixels in 0..255")
+        x = np.round(x).astype(np.uint8)
+    return x
+
+
+def fer_targets(targets: Any, n: int) -> np.ndarray:
+    """FER class indices (an int/name for all, or one per image) as an (n,) int array."""
+    if np.ndim(targets) == 0:
+        return np.full(n, emotion_index(_scalar(targets)), np.int64)
+    t = [emotion_index(_scalar(v)) for v in np.asarray(targets).ravel()]
+    if len(t) != n:
+        raise ValueError(f"got {len(t)} targets for {n} images")
+    return np.asarray(t, np.int64)
+
+
+def _scalar(v):
+    if isinstance(v, (np.integer, int)) and not isinstance(v, bool):
+        return int(v)
+    if isinstance(v, np.str_):
+        return str(v)
+    if isinstance(v, (str, int)):
+        return v
+    raise ValueError(f"a target class must be an index 0-{NUM_CLASSES - 1} or an emotion name, got {v!r}")
+
+
+def output_indices(card: ModelCard, fer: np.ndarray) -> np.ndarray:
+    """FER class indices -> the model's output indices for those classes."""
+    return np.argsort(card.output_to_fer)[fer]
+
+
+def finish(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Raw maps (N, h, w) -> (N, H, W) float32, resized (bilinear) and scaled to [0, 1] per image."""
+    m = np.nan_to_num(np.asarray(raw, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if m.shape[1:] != tuple(size):
+        import tensorflow as tf
+
+        down = m.shape[1] > size[0] or m.shape[2] > size[1]
+        m = tf.image.resize(m[..., None], size, method="bilinear", antialias=down).numpy()[..., 0]
+    lo = m.min(axis=(1, 2), keepdims=True)
+    span = m.max(axis=(1, 2), keepdims=True) - lo
+    out = np.where(span > 0, (m - lo) / np.where(span > 0, span, 1.0), 0.0)
+    return out.astype(np.float32)
+
+
+class Explainer:
+    """Base class: validation, preprocessing and post-processing around :meth:`raw`."""
+
+    method = ""
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, model, card: ModelCard):
+        self.card = card
+
+    def params(self, **params: Any) -> dict[str, Any]:
+        """The defaults updated with `params`; ValueError names an unknown parameter."""
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            allowed = ", ".join(self.defaults) or "none"
+            raise ValueError(f"{self.method}: unknown parameter(s) {', '.join(unknown)} (allowed: {allowed})")
+        return {**self.defaults, **params}
+
+    def identity(self) -> tuple:
+        """What besides the parameters determines the maps (part of cache keys)."""
+        return ()
+
+    def __call__(self, images: np.ndarray, targets: Any, **params: Any) -> np.ndarray:
+        faces = check_images(images)
+        fer = fer_targets(targets, len(faces))
+        p = self.params(**params)
+        self.check(faces, p)
+        x = preprocess(faces, self.card.input)
+        raw = self.raw(x, output_indices(self.card, fer), faces, **p)
+        return finish(raw, faces.shape[1:])
+
+    def check(self, faces: np.ndarray, params: dict[str, Any]) -> None:
+        """Reject inputs the method cannot explain (override)."""
+
+    def raw(self, x: np.ndarray, out_idx: np.ndarray, faces: np.ndarray, **params: Any) -> np.ndarray:
+        raise NotImplementedError

@@ -1,0 +1,168 @@
+"""Safe gradients: every gradient ferviz takes runs inside a traced ``tf.function``.
+
+On this CPU with TensorFlow 2.21 (oneDNN on), an *eager* gradient through a model with
+1x1 stride-2 Conv2D shortcuts (Xception/ResNet style) kills the process (DESIGN.md §5);
+the same gradient traced in a ``tf.function`` is safe. So this module builds, once per
+model, a sub-model from the input to ``[feature map, pre-softmax logits]`` and traced
+functions for batches. The shared model is never modified (no activation swap, no clone).
+
+Logits: when the model ends in ``Dense(softmax)`` the sub-model outputs that layer's
+*input* and the logits are recomputed from its kernel and bias (exactly what
+tf-keras-vis's ``ReplaceToLinear`` gives); a final ``Softmax``/``Activation("softmax")``
+layer is skipped the same way; a model whose last layer is linear already yields logits;
+any other head falls back to ``log(probability)`` (same argmax, softmax-shifted scores).
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from ..labels import NUM_CLASSES
+from ..models import ModelCard
+
+_SCORE_MODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _activation_name(fn) -> str:
+    return getattr(fn, "__name__", type(fn).__name__).lower()
+
+
+def layer_output(layer):
+    """The layer's output tensor in its parent graph (for a nested model, its call's output)."""
+    nodes = getattr(layer, "_inbound_nodes", None)
+    if hasattr(layer, "layers") and nodes:  # a nested model: .output is its own inner tensor
+        return nodes[-1].output_tensors[0]
+    return layer.output
+
+
+def _rank(layer) -> int:
+    try:
+        return len(layer_output(layer).shape)
+    except (AttributeError, ValueError, IndexError):
+        return 0
+
+
+def _is_conv(layer) -> bool:
+    """A conv layer, or a nested model (a backbone) whose output is an image-like feature map."""
+    return ("conv" in type(layer).__name__.lower() or hasattr(layer, "layers")) and _rank(layer) == 4
+
+
+def gradcam_layer(model, card: ModelCard) -> str:
+    """The conv layer Grad-CAM uses: the card's `gradcam_layer`, else the last conv layer
+    with a spatial (4-D, larger than 1x1) output before any global pooling or flatten.
+
+    Only top-level layers count; a nested backbone model counts as one layer (its output)."""
+    if card.gradcam_layer:
+        where = f"{card.name}: gradcam_layer {card.gradcam_layer!r}"
+        try:
+            layer = model.get_layer(card.gradcam_layer)
+        except ValueError:
+            raise ValueError(f"{where} is not a (top-level) layer of the model") from None
+        if _rank(layer) != 4:
+            raise ValueError(f"{where} has no 4-D (image-like) output")
+        return layer.name
+    best = None
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind.startswith("Global") or kind == "Flatten" or (best is not None and 0 < _rank(layer) < 4):
+            break  # the spatial part of the network ends here
+        if _is_conv(layer):
+            h, w = layer_output(layer).shape[1:3]
+            if (h or 2) * (w or 2) > 1:
+                best = layer
+    if best is None:
+        raise ValueError(f"{card.name}: the model has no conv layer with a spatial output, so Grad-CAM "
+                         "cannot be computed; set gradcam_layer in its card or use ig/xrai")
+    return best.name
+
+
+class ScoreModel:
+    """Input -> (feature map of `feature_layer` or None, class logits), with traced gradient fns."""
+
+    def __init__(self, model, feature_layer: str | None = None):
+        import keras
+        import tensorflow as tf
+
+        last = model.layers[-1]
+        act = _activation_name(getattr(last, "activation", None))
+        self._kernel = self._bias = None
+        self._log = False
+        if type(last).__name__ == "Dense" and act == "softmax":
+            pre, self._kernel = last.input, last.kernel
+            self._bias = last.bias if last.use_bias else None
+        elif type(last).__name__ == "Softmax" or (type(last).__name__ == "Activation" and act == "softmax"):
+            pre = last.input
+        else:
+            pre = model.outputs[0]
+            self._log = act != "linear"
+        outs = [pre] if feature_layer is None else [layer_output(model.get_layer(feature_layer)), pre]
+        self.sub = keras.Model(model.inputs, outs, name="ferviz_score_model")
+        self.feature_layer = feature_layer
+        shape = tuple(model.input_shape[1:])
+        x_spec = tf.TensorSpec((None, *shape), tf.float32)
+        w_spec = tf.TensorSpec((None, NUM_CLASSES), tf.float32)
+        self.input_gradients = tf.function(self._input_gradients, input_signature=[x_spec, w_spec])
+        self.feature_gradients = tf.function(self._feature_gradients, input_signature=[x_spec, w_spec])
+        self.logits = tf.function(self._logits_of, input_signature=[x_spec])
+
+    def _head(self, pre):
+        import tensorflow as tf
+
+        pre = tf.cast(pre, tf.float32)
+        if self._kernel is not None:
+            z = tf.matmul(pre, tf.cast(self._kernel, tf.float32))
+            return z + tf.cast(self._bias, tf.float32) if self._bias is not None else z
+        return tf.math.log(tf.maximum(pre, 1e-12)) if self._log else pre
+
+    def _run(self, x):
+        out = self.sub(x, training=False)
+        return (out[0], self._head(out[1])) if self.feature_layer else (None, self._head(out))
+
+    def _logits_of(self, x):
+        return self._run(x)[1]
+
+    def _input_gradients(self, x, weights):
+        """d(sum_k weights[:, k] * logit_k)/dx for a batch: (N, h, w, c)."""
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            score = tf.reduce_sum(self._run(x)[1] * weights, axis=1)
+        return tape.gradient(score, x)
+
+    def _feature_gradients(self, x, weights):
+        """The feature map A and d(score)/dA for a batch, both (N, h', w', k)."""
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            feats, logits = self._run(x)
+            score = tf.reduce_sum(logits * weights, axis=1)
+        grads = tape.gradient(score, feats)
+        return tf.cast(feats, tf.float32), tf.cast(grads, tf.float32)
+
+
+def score_model(model, feature_layer: str | None = None) -> ScoreModel:
+    """The ScoreModel for `model` (built once per model and feature layer)."""
+    per_model = _SCORE_MODELS.setdefault(model, {})
+    if feature_layer not in per_model:
+        per_model[feature_layer] = ScoreModel(model, feature_layer)
+    return per_model[feature_layer]
+
+
+def one_hot(output_index: np.ndarray) -> np.ndarray:
+    """(N,) model-output indices -> (N, 7) float32 one-hot selection weights."""
+    w = np.zeros((len(output_index), NUM_CLASSES), np.float32)
+    w[np.arange(len(output_index)), output_index] = 1.0
+    return w
+
+
+def batched(fn, arrays: tuple[np.ndarray, ...], batch_size: int) -> list:
+    """Call a traced fn on aligned slices of `arrays`; returns the list of numpy outputs."""
+    import tensorflow as tf
+
+    outs = []
+    for s in range(0, len(arrays[0]), batch_size):
+        r = fn(*(tf.constant(a[s:s + batch_size]) for a in arrays))
+        outs.append(tuple(t.numpy() for t in r) if isinstance(r, (tuple, list)) else r.numpy())
+    return outs

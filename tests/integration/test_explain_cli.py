@@ -1,0 +1,91 @@
+"""`python -m ferviz explain` on the real FER2013 PrivateTest split."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ferviz.cli import main
+from ferviz.labels import EMOTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.data
+
+
+@pytest.fixture(scope="module")
+def card_path(fer_path, tmp_path_factory) -> Path:
+    """The shipped baseline CNN if present, else a baseline CNN fitted briefly here."""
+    shipped = ROOT / "models" / "baseline_cnn.json"
+    if shipped.exists():
+        return shipped
+    import keras
+
+    from ferviz.architectures import GRADCAM_LAYERS, build
+    from ferviz.data import load_fer2013
+    from ferviz.models import ModelCard
+
+    keras.utils.set_random_seed(0)
+    data = load_fer2013(fer_path, "PublicTest")
+    model = build("baseline_cnn")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(data.images[:1024, ..., None] / 255.0, data.labels[:1024], epochs=1, batch_size=128, verbose=0)
+    out = tmp_path_factory.mktemp("explain-model")
+    model.save(out / "quick_cnn.keras")
+    ModelCard(name="Quick CNN", file="quick_cnn.keras", gradcam_layer=GRADCAM_LAYERS["baseline_cnn"]).save(
+        out / "quick_cnn.json")
+    return out / "quick_cnn.json"
+
+
+@pytest.fixture(scope="module")
+def private(fer_path):
+    from ferviz.data import load_fer2013
+
+    return load_fer2013(fer_path, "PrivateTest")
+
+
+def _run(card_path, fer_path, out, *args) -> int:
+    return main(["explain", "--model", str(card_path), "--data", str(fer_path), "--split", "PrivateTest",
+                 "--out", str(out), *args])
+
+
+def test_explain_ids(card_path, fer_path, private, tmp_path):
+    ids = [str(i) for i in private.ids[[0, 5, 9]]]
+    assert _run(card_path, fer_path, tmp_path, "--ids", *ids, "--method", "gradcam") == 0
+    z = np.load(tmp_path / "maps.npz")
+    assert z["maps"].shape == (3, 48, 48) and z["maps"].min() >= 0 and z["maps"].max() <= 1
+    assert list(z["ids"]) == ids and np.array_equal(z["targets"], z["preds"])
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert len(pngs) == 3
+    for image_id, t in zip(ids, z["targets"]):
+        safe = "".join(c if c.isalnum() or c in ".-" else "-" for c in image_id).strip("-")
+        hits = [p for p in pngs if f"_PrivateTest_{safe}_gradcam_{EMOTIONS[t]}.png" in p.name]
+        assert len(hits) == 1, (image_id, [p.name for p in pngs])
+        with Image.open(hits[0]) as im:
+            assert im.size == (192, 192) and im.mode == "RGB"
+
+
+def test_explain_cell(card_path, fer_path, private, tmp_path):
+    from ferviz.evaluation import evaluate
+    from ferviz.models import load_card
+
+    pair = evaluate(load_card(card_path), private).confused_pairs(1).iloc[0]
+    cell = f"{pair['true']}:{int(pair['pred_idx'])}"  # a name and an index
+    assert _run(card_path, fer_path, tmp_path, "--cell", cell, "--method", "xrai", "--target", "true",
+                "--limit", "2") == 0
+    z = np.load(tmp_path / "maps.npz")
+    assert len(z["ids"]) == 2 and np.isfinite(z["maps"]).all()
+    assert (z["labels"] == pair["true_idx"]).all() and (z["preds"] == pair["pred_idx"]).all()
+    assert (z["targets"] == pair["true_idx"]).all()
+    assert len(list(tmp_path.glob(f"*_xrai_{pair['true']}.png"))) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cell", "joy:sad"], "unknown emotion 'joy'"),
+    (["--ids", "no-such-image"], "no image with id"),
+    (["--errors", "--method", "gradcam", "--target", "bliss"], "bad target 'bliss'"),
+])
+def test_explain_bad_input(card_path, fer_path, tmp_path, capsys, args, message):
+    assert _run(card_path, fer_path, tmp_path, *args, "--limit", "1") == 2
+    assert message in capsys.readouterr().err
