@@ -9,6 +9,7 @@ precompute resumable and a single map fetch cheap.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,6 +20,20 @@ from ..models import ModelCard
 
 Progress = Callable[[float, str], None]
 _VERSION = "1"
+_MEMORY: "OrderedDict[Path, np.ndarray]" = OrderedDict()  # recently used maps of this process
+MEMORY_ENTRIES = 4096  # ~38 MB of 48x48 float32 maps
+
+
+def _remember(path: Path, m: np.ndarray) -> None:
+    _MEMORY[path] = m
+    _MEMORY.move_to_end(path)
+    while len(_MEMORY) > MEMORY_ENTRIES:
+        _MEMORY.popitem(last=False)
+
+
+def clear_memory() -> None:
+    """Forget the in-process copies (the disk cache stays)."""
+    _MEMORY.clear()
 
 
 def _folder(explainer, card: ModelCard, model_hash: str, data_hash: str, method: str, params: dict) -> Path:
@@ -60,9 +75,14 @@ def cached_explain(model, card: ModelCard, images: np.ndarray, ids, data_hash: s
     maps = np.empty(faces.shape, np.float32)
     missing = []
     for k, path in enumerate(paths):
+        mem = _MEMORY.get(path)
+        if mem is not None and mem.shape == faces.shape[1:]:
+            maps[k] = mem
+            continue
         hit = cache.load_arrays(path)
         if hit is not None and hit.get("map") is not None and hit["map"].shape == faces.shape[1:]:
             maps[k] = hit["map"]
+            _remember(path, hit["map"])
         else:
             missing.append(k)
     done = n - len(missing)
@@ -73,6 +93,7 @@ def cached_explain(model, card: ModelCard, images: np.ndarray, ids, data_hash: s
         maps[idx] = explainer(faces[idx], fer[idx], **p)
         for k in idx:
             cache.save_arrays(paths[k], map=maps[k])
+            _remember(paths[k], maps[k].copy())
         done += len(idx)
         if progress:
             progress(done / n, f"{method} {done}/{n}")
