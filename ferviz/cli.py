@@ -40,6 +40,26 @@ def progress_bar(total: int | None = None, desc: str = ""):
     return bar, update
 
 
+def model_data_args(p) -> None:
+    """--model, --data and --split, shared by the subcommands that read a model on a split."""
+    p.add_argument("--model", required=True, help="card path, model file or registry name")
+    p.add_argument("--data", help="FER2013 path (default: FERVIZ_DATA or data/)")
+    p.add_argument("--split", default="PrivateTest")
+
+
+def parse_cell(text: str) -> tuple[int, int]:
+    """'fear:sad', 'Fear:SAD' or '2:4' -> (true, pred) FER indices; ValueError otherwise."""
+    from .labels import emotion_index
+
+    parts = str(text).split(":")
+    if len(parts) != 2 or not all(s.strip() for s in parts):
+        raise ValueError(f"--cell must look like TRUE:PRED (e.g. fear:sad or 2:4), got {text!r}")
+    try:
+        return emotion_index(parts[0].strip()), emotion_index(parts[1].strip())
+    except ValueError as e:
+        raise ValueError(f"--cell {text!r}: {e}") from None
+
+
 # ------------------------------------------------------------------ train
 
 def _train_args(p):
@@ -82,9 +102,7 @@ def _train(a) -> int:
 # ------------------------------------------------------------------ evaluate
 
 def _evaluate_args(p):
-    p.add_argument("--model", required=True, help="card path, model file or registry name")
-    p.add_argument("--data", help="FER2013 path (default: FERVIZ_DATA or data/)")
-    p.add_argument("--split", default="PrivateTest")
+    model_data_args(p)
     p.add_argument("--out", help="folder for metrics.json and predictions.csv")
     p.add_argument("--no-cache", action="store_true", help="recompute predictions")
 

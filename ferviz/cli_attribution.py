@@ -12,15 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import command, progress_bar
+from .cli import command, model_data_args, parse_cell, progress_bar
 
 
 def _args(p):
     from .attribution import METHODS
 
-    p.add_argument("--model", required=True, help="card path, model file or registry name")
-    p.add_argument("--data", help="FER2013 path (default: FERVIZ_DATA or data/)")
-    p.add_argument("--split", default="PrivateTest")
+    model_data_args(p)
     pick = p.add_mutually_exclusive_group(required=True)
     pick.add_argument("--ids", nargs="+", metavar="ID", help="image ids in the split")
     pick.add_argument("--cell", metavar="TRUE:PRED", help="a confusion cell, e.g. fear:sad or 2:4")
@@ -33,14 +31,6 @@ def _args(p):
     p.add_argument("--out", required=True, help="output folder")
 
 
-def parse_cell(text: str) -> tuple[int, int]:
-    """'fear:sad' or '2:4' -> (true, pred) FER indices."""
-    from .labels import emotion_index
-
-    parts = str(text).split(":")
-    if len(parts) != 2 or not all(s.strip() for s in parts):
-        raise ValueError(f"--cell must look like TRUE:PRED (e.g. fear:sad or 2:4), got {text!r}")
-    return emotion_index(parts[0].strip()), emotion_index(parts[1].strip())
 
 
 def _positions(a, card, split, model) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import command, progress_bar
+from .cli import command, model_data_args, parse_cell, progress_bar
 
 _WHAT = ("ids", "cell", "confusion_matrix", "errors_csv", "per_class_csv", "predictions_csv")
 METHOD_LABELS = {"gradcam": "Grad-CAM", "gradcampp": "Grad-CAM++", "xrai": "XRAI"}  # fallback names
@@ -24,9 +24,7 @@ def _args(p):
     from .export import FORMATS
     from .overlay import CMAPS, DEFAULT_CMAP
 
-    p.add_argument("--model", required=True, help="card path, model file or registry name")
-    p.add_argument("--data", help="FER2013 path (default: FERVIZ_DATA or data/)")
-    p.add_argument("--split", default="PrivateTest")
+    model_data_args(p)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--ids", nargs="+", metavar="ID", help="annotated figure for each image id")
     what.add_argument("--cell", metavar="TRUE:PRED", help="sheet of one confusion cell, e.g. fear:sad or 2:4")
@@ -88,18 +86,6 @@ def _check(a) -> None:
     a.what = what
 
 
-def parse_cell(text: str) -> tuple[int, int]:
-    """'fear:sad', 'Fear:SAD' or '2:4' -> (2, 4)."""
-    from .export import ExportError
-    from .labels import emotion_index
-
-    parts = str(text).split(":")
-    if len(parts) != 2 or not all(s.strip() for s in parts):
-        raise ExportError(f"--cell must be TRUE:PRED (e.g. fear:sad or 2:4), got {text!r}")
-    try:
-        return emotion_index(parts[0]), emotion_index(parts[1])
-    except ValueError as e:
-        raise ExportError(f"--cell {text!r}: {e}") from None
 
 
 def _targets(a, labels: np.ndarray, preds: np.ndarray) -> np.ndarray:

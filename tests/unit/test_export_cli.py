@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ferviz import cli
-from ferviz.cli_export import parse_cell
+from ferviz.cli import parse_cell
 from ferviz.export import ExportError, read_errors_csv
 from ferviz.export.check import file_kind, pdf_text, png_size, svg_text
 from ferviz.labels import EMOTIONS
@@ -160,5 +160,5 @@ def test_parse_cell(text, cell):
 
 @pytest.mark.parametrize("text", ["fear", "fear:sad:x", ":sad", "7:1"])
 def test_parse_cell_rejects(text):
-    with pytest.raises(ExportError):
+    with pytest.raises(ValueError, match="--cell"):
         parse_cell(text)
