@@ -138,6 +138,33 @@ def _evaluate(a) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ models
+
+def _models_args(p):
+    p.add_argument("--dir", action="append", default=[], help="an extra folder of models (repeatable)")
+
+
+@command("models", "list the models in models/ (and FERVIZ_MODELS) with their measured accuracy")(_models_args)
+def _models(a) -> int:
+    from .models import list_cards
+
+    cards, problems = list_cards(*a.dir)
+    print("| model | file | params | PrivateTest acc. | macro-F1 | PublicTest acc. | trained on | time |")
+    print("|---|---|---:|---:|---:|---:|---|---:|")
+    for c in cards:
+        m, t = c.metrics, c.training
+        pt, pu = m.get("PrivateTest", {}), m.get("PublicTest", {})
+        acc = lambda d, k="accuracy": f"{d[k]:.2%}" if k in d else "—"  # noqa: E731
+        minutes = f"{t['wall_time_s'] / 60:.0f} min" if "wall_time_s" in t else "—"
+        params = f"{t['params'] / 1e6:.2f} M" if "params" in t else "—"
+        f1 = f"{pt['macro_f1']:.3f}" if "macro_f1" in pt else "—"
+        print(f"| {c.name} | `{c.file}` | {params} | {acc(pt)} | {f1} | {acc(pu)} | "
+              f"{t.get('hardware', '—')} | {minutes} |")
+    for p in problems:
+        print(f"problem: {p}", file=sys.stderr)
+    return 0
+
+
 # ------------------------------------------------------------------ entry point
 
 def _load_plugins() -> None:

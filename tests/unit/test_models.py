@@ -147,3 +147,16 @@ def test_mirror_tta_averages_flips(tmp_path):
     flipped = predict_probs(m, card, img[:, :, ::-1])
     np.testing.assert_allclose(q, (p + flipped) / 2, rtol=1e-5)
     assert not np.allclose(p, q)
+
+
+def test_models_command_lists_cards(tmp_path, monkeypatch, capsys):
+    from ferviz.cli import main
+
+    card = _card(tmp_path, "listed", brightness_model(np.linspace(0, 1, 7)))
+    d = {**card.to_json(), "metrics": {"PrivateTest": {"accuracy": 0.6123, "macro_f1": 0.55}},
+         "training": {"params": 1210919, "wall_time_s": 1800, "hardware": "CPU"}}
+    (tmp_path / "listed.json").write_text(json.dumps(d))
+    monkeypatch.setenv("FERVIZ_MODELS", str(tmp_path))
+    assert main(["models"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "listed" in line)
+    assert "| 61.23% | 0.550 |" in row and "1.21 M" in row and "30 min" in row
