@@ -12,11 +12,12 @@ from ..overlay import face_rgb, overlay
 from . import state
 
 TILE_PX = 144
+RIGHT, WRONG = ":green[✓]", ":red[✗]"  # text marks: emoji need fonts many machines lack
 
 
 def tile_caption(row: pd.Series) -> str:
     """'true fear → sad' and the top-3 probabilities, for one error-table row."""
-    mark = "✅" if row["true"] == row["pred"] else "❌"
+    mark = RIGHT if row["true"] == row["pred"] else WRONG
     top = " · ".join(f"{row[f'top{k}']} {row[f'top{k}_p']:.0%}" for k in (1, 2, 3))
     return f"{mark} true **{row['true']}** → **{row['pred']}**  \n{top}"
 
@@ -35,8 +36,11 @@ def pager(key: str, pages: int) -> None:
 
 
 def show(rows: pd.DataFrame, split: FERSplit, *, maps: dict[str, np.ndarray] | None = None,
-         cols: int = 6, key_prefix: str = "g", alpha: float = 0.45) -> None:
-    """Render tiles for error-table rows; `maps` (id -> map) adds an attribution overlay."""
+         cols: int = 6, key_prefix: str = "g", alpha: float = 0.45, order: list[str] | None = None) -> None:
+    """Render tiles for error-table rows; `maps` (id -> map) adds an attribution overlay.
+
+    `order` is the whole gallery's id order, which the inspector's previous/next follow.
+    """
     if rows.empty:
         st.info("No images here.")
         return
@@ -50,5 +54,5 @@ def show(rows: pd.DataFrame, split: FERSplit, *, maps: dict[str, np.ndarray] | N
             st.markdown(tile_caption(row))
             st.caption(str(row["id"]))
             if st.button("Inspect", key=f"{key_prefix}_inspect_{row['id']}", width="stretch"):
-                st.session_state["gallery_ids"] = None
+                st.session_state["gallery_ids"] = list(order) if order is not None else list(rows["id"])
                 state.open_image(row["id"])

@@ -35,7 +35,7 @@ def test_clicking_a_cell_opens_its_gallery(app):
     _no_exceptions(at)
     t = texts(at)
     assert "true **fear** → predicted **happy**: **2** images" in t
-    assert t.count("❌ true **fear** → **happy**") == 2
+    assert t.count(":red[✗] true **fear** → **happy**") == 2
     assert at.session_state["sel_true"] == "fear" and at.session_state["sel_pred"] == "happy"
     assert at.query_params["true"] == "fear" and at.query_params["pred"] == "happy"
 
@@ -57,7 +57,7 @@ def test_errors_gallery_top3_sorting_and_empty_cell(app):
     _no_exceptions(at)
     t = texts(at)
     assert "**2** images" in t
-    captions = [m.value for m in at.markdown if m.value.startswith("❌")]
+    captions = [m.value for m in at.markdown if m.value.startswith(":red[✗]")]
     assert len(captions) == 2 and all("sad" in c and "·" in c for c in captions)
     probs = [float(x.split()[-1].rstrip("%")) for c in captions for x in [c.split("\n")[1].split(" · ")[0]]]
     assert probs == sorted(probs, reverse=True)  # most confident first
@@ -85,7 +85,7 @@ def test_inspector_shows_probabilities_and_three_overlays(app):
     at = page(at, "inspector")
     _no_exceptions(at)
     t = texts(at)
-    assert "**Tiny A** predicts **disgust**" in t and "❌ wrong" in t
+    assert "**Tiny A** predicts **disgust**" in t and ":red[✗] wrong" in t
     assert "explaining **disgust**" in t
     at.radio(key="insp_target").set_value("true").run()
     assert "explaining **angry**" in texts(at)
@@ -173,3 +173,19 @@ def test_pages_without_data_point_to_setup(app, monkeypatch, tmp_path, name):
     at = page(app.run(), name)
     _no_exceptions(at)
     assert "no such file" in texts(at)
+
+
+def test_inspect_from_a_cell_keeps_the_cell_order(app):
+    at = app.run()
+    at.session_state["sel_true"], at.session_state["sel_pred"] = "happy", "sad"
+    at = page(at, "errors")
+    first_id = next(c for c in at.caption if c.value.isdigit()).value
+    next(b for b in at.button if b.label == "Inspect").click()
+    at.run()
+    _no_exceptions(at)
+    assert f"**{first_id}** · 1 of 2 in the gallery" in texts(at)
+    at.switch_page("ferviz/ui/pages/inspector.py")  # AppTest does not follow the app's own page switch
+    at.run()
+    at.button(key="insp_next").click().run()
+    assert "· 2 of 2 in the gallery" in texts(at)
+    assert at.button(key="insp_next").disabled

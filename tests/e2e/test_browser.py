@@ -52,7 +52,7 @@ def test_overview_click_cell_inspect_and_download(server, page, tmp_path):
     page.get_by_text(re.compile(r"true fear → predicted sad: [\d,]+ images")).wait_for()
     page.wait_for_url(re.compile(r"/errors\?.*true=fear"), timeout=30_000)
     assert "pred=sad" in page.url
-    tiles = page.locator('[data-testid="stMarkdownContainer"]', has_text="❌ true fear → sad")
+    tiles = page.locator('[data-testid="stMarkdownContainer"]', has_text="✗ true fear → sad")
     tiles.first.wait_for()
     assert tiles.count() >= 1
     assert re.search(r"sad \d+% · \w+ \d+% · \w+ \d+%", tiles.first.inner_text())  # top-3 probabilities
@@ -60,6 +60,7 @@ def test_overview_click_cell_inspect_and_download(server, page, tmp_path):
 
     page.get_by_role("button", name="Inspect").first.click()
     page.get_by_text("Explain the class").wait_for()
+    page.get_by_text(re.compile(r"1 of [\d,]+ in the gallery")).wait_for()  # the cell's order, not all errors
     for caption in ("Grad-CAM", "Grad-CAM++", "XRAI"):
         page.locator('[data-testid="stImageCaption"]', has_text=re.compile(f"^{re.escape(caption)}$")).wait_for()
     assert "/inspector" in page.url and "id=PrivateTest_" in page.url

@@ -34,5 +34,5 @@ if context.require_data(ctx) and context.require_model(ctx):
             rows = wrong_ev.table()[right].sort_values("confidence", ascending=False, kind="stable")
             st.caption(f"Tiles show the wrong model's prediction ({wrong_ev.model_name}), most confident first.")
             page_rows, _, pages = gallery.paged(rows, f"{key}_page", 18)
-            gallery.show(page_rows, ctx.split, key_prefix=key)
+            gallery.show(page_rows, ctx.split, key_prefix=key, order=list(rows["id"]))
             gallery.pager(f"{key}_page", pages)

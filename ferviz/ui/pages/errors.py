@@ -40,7 +40,6 @@ if context.require_data(ctx) and context.require_model(ctx):
     if t is not None and t == p:
         title = f"correct **{EMOTIONS[t]}** (the diagonal cell), least confident last"
     st.markdown(f"{title}: **{len(rows):,}** images · {ctx.card.name} · {ctx.split.split}")
-    st.session_state["gallery_ids"] = list(rows["id"])  # the inspector's previous/next order
 
     show_cam = st.toggle("Grad-CAM thumbnails", key="err_gradcam")
     page_rows, page, pages = gallery.paged(rows, "gallery_page", per_page)
@@ -49,7 +48,7 @@ if context.require_data(ctx) and context.require_model(ctx):
         from ferviz.ui import attributions
 
         maps = attributions.maps_for_rows(ctx, page_rows, "gradcam", "pred")
-    gallery.show(page_rows, ctx.split, maps=maps, key_prefix="err")
+    gallery.show(page_rows, ctx.split, maps=maps, key_prefix="err", order=list(rows["id"]))
     gallery.pager("gallery_page", pages)
     if not rows.empty:
         from ferviz.ui import attributions, downloads

@@ -6,7 +6,7 @@ import streamlit as st
 
 from ferviz.labels import EMOTIONS
 from ferviz.overlay import face_rgb
-from ferviz.ui import attributions, charts, context, downloads, resources, state
+from ferviz.ui import attributions, charts, context, downloads, gallery, resources, state
 
 ctx = context.current()
 st.title("Inspector")
@@ -26,10 +26,13 @@ if context.require_data(ctx) and context.require_model(ctx):
 
     nav = st.columns([1, 1, 4, 2])
     at = order.index(image_id) if image_id in order else -1
-    if nav[0].button("◀ Previous", key="insp_prev", disabled=at <= 0, width="stretch"):
-        state.open_image(order[at - 1])
-    if nav[1].button("Next ▶", key="insp_next", disabled=at < 0 or at >= len(order) - 1, width="stretch"):
-        state.open_image(order[at + 1])
+    def _select(i: int) -> None:
+        st.session_state["sel_id"] = order[i]
+
+    nav[0].button("◀ Previous", key="insp_prev", disabled=at <= 0, width="stretch", on_click=_select,
+                  args=(at - 1,))
+    nav[1].button("Next ▶", key="insp_next", disabled=at < 0 or at >= len(order) - 1, width="stretch",
+                  on_click=_select, args=(at + 1,))
     nav[2].markdown(f"**{image_id}**" + (f" · {at + 1} of {len(order)} in the gallery" if at >= 0 else ""))
     if nav[3].button("Back to gallery", key="insp_back", width="stretch"):
         state.go("errors")
@@ -43,7 +46,7 @@ if context.require_data(ctx) and context.require_model(ctx):
     with left:
         st.image(face_rgb(face, (288, 288)), caption=f"{image_id} · true {EMOTIONS[true]}")
     with right:
-        verdict = "✅ correct" if pred == true else "❌ wrong"
+        verdict = f"{gallery.RIGHT} correct" if pred == true else f"{gallery.WRONG} wrong"
         st.markdown(f"**{ctx.card.name}** predicts **{EMOTIONS[pred]}** ({probs[pred]:.1%}) · {verdict}")
         st.plotly_chart(charts.probs_bar(probs, true=true), width="stretch", key="insp_probs")
 
