@@ -33,6 +33,7 @@ def _args(p):
     what.add_argument("--per-class-csv", action="store_true", help="per-class precision/recall/F1 as CSV")
     what.add_argument("--predictions-csv", action="store_true", help="every image's probabilities as CSV")
     p.add_argument("--normalize", action="store_true", help="row-normalised confusion matrix")
+    p.add_argument("--compare", metavar="MODEL2", help="with --ids: a comparison figure of two models per image")
     try:
         from .attribution import METHODS as methods
     except ImportError:
@@ -139,7 +140,7 @@ def attribution_maps(model, card, data, pos: np.ndarray, targets: np.ndarray, me
     return np.asarray(maps, np.float32)
 
 
-def _jobs(a, card, data, ev, model=None):
+def _jobs(a, card, data, ev, model=None, other=None):
     """[(file names, render() -> their bytes)]: one unit per figure (all formats) or table."""
     from . import export as ex
     from .labels import EMOTIONS
@@ -159,13 +160,25 @@ def _jobs(a, card, data, ev, model=None):
         pos = np.array(pos)
         targets = _targets(a, data.labels[pos], ev.preds[pos])
         maps = {m: attribution_maps(model, card, data, pos, targets, m) for m in a.method}
+        if other is not None:
+            card2, ev2, model2 = other
+            targets2 = _targets(a, data.labels[pos], ev2.preds[pos])
+            maps2 = {m: attribution_maps(model2, card2, data, pos, targets2, m) for m in a.method}
         for k, (i, p) in enumerate(zip(ids, pos)):
             ovl = {f"{method_label(m)} ({EMOTIONS[targets[k]]})": maps[m][k] for m in a.method}
+            if other is None:
+                def build(p=p, i=i, ovl=ovl):
+                    return ex.annotated_figure(data.images[p], ev.probs[p], overlays=ovl, true=int(data.labels[p]),
+                                               model_name=card.name, image_id=i, split=split, **style)
+                jobs.append((dict(kind="image", image_id=i, method=a.method or None), build))
+            else:
+                ovl2 = {f"{method_label(m)} ({EMOTIONS[targets2[k]]})": maps2[m][k] for m in a.method}
 
-            def build(p=p, i=i, ovl=ovl):
-                return ex.annotated_figure(data.images[p], ev.probs[p], overlays=ovl, true=int(data.labels[p]),
-                                           model_name=card.name, image_id=i, split=split, **style)
-            jobs.append((dict(kind="image", image_id=i, method=a.method or None), build))
+                def build(p=p, i=i, ovl=ovl, ovl2=ovl2):
+                    return ex.comparison_figure(data.images[p], (card.name, ev.probs[p], ovl),
+                                                (card2.name, ev2.probs[p], ovl2), true=int(data.labels[p]),
+                                                image_id=i, split=split, **style)
+                jobs.append((dict(kind="comparison", image_id=i, method=a.method or None), build))
 
     elif a.what == "cell":
         t, p = parse_cell(a.cell)
@@ -226,7 +239,14 @@ def _run(a) -> int:
         ev = evaluate(card, data, model=model, use_cache=not a.no_cache, progress=update)
     finally:
         bar.close()
-    units = _jobs(a, card, data, ev, model)
+    other = None
+    if a.compare:
+        if a.what != "ids":
+            raise ValueError("--compare works with --ids (one comparison figure per image)")
+        card2 = find_card(a.compare)
+        model2 = load_model(card2) if a.method else None
+        other = (card2, evaluate(card2, data, model=model2, use_cache=not a.no_cache), model2)
+    units = _jobs(a, card, data, ev, model, other)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     n_files = sum(len(names) for names, _ in units)

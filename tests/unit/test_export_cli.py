@@ -162,3 +162,19 @@ def test_parse_cell(text, cell):
 def test_parse_cell_rejects(text):
     with pytest.raises(ValueError, match="--cell"):
         parse_cell(text)
+
+
+def test_comparison_figure_of_two_models(setup, tmp_path, capsys):
+    from ferviz.models import ModelCard
+    from tests.unit.tiny_models import brightness_model
+
+    brightness_model(np.linspace(0.95, 0.05, 7).astype(np.float32)).save(setup["root"] / "flipped.keras")
+    other = ModelCard(name="Flipped brightness", file="flipped.keras", gradcam_layer="conv").save(
+        setup["root"] / "flipped.json")
+    code, paths, _ = run(setup, tmp_path, "--ids", "3", "--compare", str(other.path), "--method", "gradcam",
+                         "--format", "svg", capsys=capsys)
+    assert code == 0 and paths == [str(tmp_path / "tiny_PrivateTest_3_gradcam_comparison.svg")]
+    text = svg_text((tmp_path / "tiny_PrivateTest_3_gradcam_comparison.svg").read_bytes())
+    assert "Tiny brightness" in text and "Flipped brightness" in text and "Grad-CAM" in text
+    code, _, err = run(setup, tmp_path, "--cell", "0:1", "--compare", str(other.path), capsys=capsys)
+    assert code == 2 and "--compare works with --ids" in err
