@@ -77,9 +77,9 @@ def test_second_load_comes_from_cache(tmp_path, sample, monkeypatch):
     faces, labels, splits = sample
     csv = _write_csv(tmp_path / "f.csv", faces, labels, splits)
     first = load_fer2013(csv, "PrivateTest")
-    import ferviz.data as d
+    import ferviz.readers as r
 
-    monkeypatch.setattr(d, "_read_csv", lambda p: (_ for _ in ()).throw(AssertionError("decoded again")))
+    monkeypatch.setattr(r, "read_csv", lambda p: (_ for _ in ()).throw(AssertionError("decoded again")))
     again = load_fer2013(csv, "private")
     np.testing.assert_array_equal(first.images, again.images)
     # a changed file is decoded again (content hash), never served stale
@@ -188,3 +188,14 @@ def test_subset_and_index_of(tmp_path, sample):
     assert list(sub.ids) == ["2", "4"] and s.index_of("4") == 4
     with pytest.raises(KeyError, match="no image with id"):
         s.index_of("999")
+
+
+def test_core_never_imports_streamlit():
+    import subprocess
+    import sys
+
+    code = ("import sys, ferviz, ferviz.data, ferviz.models, ferviz.evaluation, ferviz.attribution, "
+            "ferviz.faithfulness, ferviz.faces, ferviz.export, ferviz.train, ferviz.cli; "
+            "assert 'streamlit' not in sys.modules, 'streamlit imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-1000:]
