@@ -72,3 +72,34 @@ def _faithfulness(card_path: str, model_hash: str, face: bytes, fshape, amap: by
     f = np.frombuffer(face, np.uint8).reshape(fshape)
     m = np.frombuffer(amap, np.float32).reshape(mshape)
     return check(resources.model_for(card), card, f, m, target)
+
+
+def method_trust_panel(ctx: Context, rows: pd.DataFrame, limit: int = 24) -> None:
+    """Deletion/insertion of each method over the images in view: which method to trust here."""
+    with st.expander("Which attribution method to trust here (faithfulness)", icon=":material/fact_check:"):
+        sub = rows.head(limit)
+        st.caption(f"For the first {len(sub)} images: delete (insert) pixels in the order each map ranks them "
+                   "and follow the predicted class's probability. Lower deletion AUC and higher insertion AUC "
+                   "than a random order mean the map points at what the model uses.")
+        if not st.toggle("Score the methods", key="err_trust_on"):
+            return
+        from ..faithfulness import deletion_insertion, summarise
+
+        pos = sub["pos"].to_numpy()
+        targets = np.array([EMOTIONS.index(v) for v in sub["pred"]])
+        model = resources.model_for(ctx.card)
+        table = []
+        for m in DISPLAY_METHODS:
+            maps = maps_for(ctx, ctx.card, pos, targets, m, progress=True)
+            s = summarise(deletion_insertion(model, ctx.card, ctx.split.images[pos], maps, targets))
+            table.append({"method": METHOD_LABELS[m], "deletion AUC": s.deletion_auc,
+                          "random deletion AUC": s.random_deletion_auc,
+                          "beats random (deletion)": s.deletion_win_rate, "insertion AUC": s.insertion_auc,
+                          "random insertion AUC": s.random_insertion_auc,
+                          "beats random (insertion)": s.insertion_win_rate})
+        df = pd.DataFrame(table)
+        st.dataframe(df.style.format({c: "{:.3f}" for c in df.columns if "AUC" in c} |
+                                     {c: "{:.0%}" for c in df.columns if "beats" in c}),
+                     hide_index=True, width="stretch", key="err_trust_table")
+        best = df.loc[df["deletion AUC"].idxmin(), "method"]
+        st.markdown(f"Most faithful on these images by deletion: **{best}**.")

@@ -189,3 +189,25 @@ def test_inspect_from_a_cell_keeps_the_cell_order(app):
     at.button(key="insp_next").click().run()
     assert "· 2 of 2 in the gallery" in texts(at)
     assert at.button(key="insp_next").disabled
+
+
+def test_method_trust_panel_scores_three_methods(app):
+    at = app.run()
+    at.session_state["sel_true"], at.session_state["sel_pred"] = "fear", "happy"
+    at = page(at, "errors")
+    at.toggle(key="err_trust_on").set_value(True).run()
+    _no_exceptions(at)
+    table = at.dataframe[0].value
+    assert list(table["method"]) == ["Grad-CAM", "Grad-CAM++", "XRAI"]
+    assert table["deletion AUC"].between(0, 1).all() and table["insertion AUC"].between(0, 1).all()
+    assert "Most faithful on these images by deletion" in texts(at)
+
+
+def test_cell_mean_attribution_map(app):
+    at = app.run()
+    at.session_state["sel_true"], at.session_state["sel_pred"] = "sad", "surprise"
+    at = page(at, "errors")
+    at.toggle(key="err_mean_on").set_value(True).run()
+    _no_exceptions(at)
+    t = texts(at)
+    assert "mean face of 2 images" in t and "mean Grad-CAM towards the predicted class" in t

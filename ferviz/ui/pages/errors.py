@@ -54,4 +54,5 @@ if context.require_data(ctx) and context.require_model(ctx):
         from ferviz.ui import attributions, downloads
 
         attributions.cell_mean_panel(ctx, rows, t, p)
+        attributions.method_trust_panel(ctx, rows)
         downloads.errors_buttons(ctx, ev, rows, t, p)
