@@ -105,6 +105,9 @@ def _evaluate_args(p):
     model_data_args(p)
     p.add_argument("--out", help="folder for metrics.json and predictions.csv")
     p.add_argument("--no-cache", action="store_true", help="recompute predictions")
+    p.add_argument("--update-card", action="store_true",
+                   help="re-measure PublicTest and PrivateTest and write them into the model card "
+                        "(e.g. after setting its tta)")
 
 
 @command("evaluate", "accuracy, per-class metrics and confusion matrix on a split")(_evaluate_args)
@@ -114,6 +117,17 @@ def _evaluate(a) -> int:
     from .models import find_card
 
     card = find_card(a.model)
+    if a.update_card:
+        from dataclasses import replace
+
+        from .data import load_all
+        from .evaluation import card_metrics
+
+        metrics = {**card.metrics, **card_metrics(card, load_all(a.data))}
+        replace(card, metrics=metrics).save(card.path)
+        print(f"{card.name}: PublicTest {metrics['PublicTest']['accuracy']:.4f}, PrivateTest "
+              f"{metrics['PrivateTest']['accuracy']:.4f} written to {card.path}")
+        return 0
     split = load_fer2013(a.data, a.split)
     bar, update = progress_bar(desc=f"{card.key} on {split.split}")
     try:

@@ -177,3 +177,16 @@ def evaluate(card: ModelCard, data: FERSplit, *, model=None, use_cache: bool = T
         probs = predict_probs(model, card, data.images, progress=progress)
         cache.save_arrays(path, probs=probs)
     return Evaluation(card.name, data.split, probs, data.labels, data.ids)
+
+
+def card_metrics(card: ModelCard, splits, *, model=None, card_ref: str | None = None) -> dict:
+    """The metrics a model card records: accuracy, macro-F1 and n on PublicTest and PrivateTest,
+    plus the command that reproduces the PrivateTest number (computed fresh, never from cache)."""
+    model = model if model is not None else load_model(card)
+    metrics = {}
+    for split in ("PublicTest", "PrivateTest"):
+        ev = evaluate(card, splits[split], model=model, use_cache=False)
+        metrics[split] = {"accuracy": round(ev.accuracy, 6), "macro_f1": round(ev.macro_f1, 6), "n": ev.n}
+    ref = card_ref or (f"models/{card.path.name}" if card.path else card.file)
+    metrics["command"] = f"python -m ferviz evaluate --model {ref} --split PrivateTest"
+    return metrics

@@ -194,7 +194,7 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str
 def _finish(recipe, out, name, work, best, history_csv, state, spec, splits, command) -> ModelCard:
     import keras
 
-    from .evaluation import evaluate
+    from .evaluation import card_metrics
 
     final = keras.models.load_model(best, compile=False)
     final.save(out / f"{name}.keras")
@@ -205,11 +205,7 @@ def _finish(recipe, out, name, work, best, history_csv, state, spec, splits, com
         tta="mirror" if recipe.tta else None,
         description=(architectures.ARCHITECTURES[recipe.arch].__doc__ or "").strip(),
     ).save(out / f"{name}.json")
-    metrics = {}
-    for split in ("PublicTest", "PrivateTest"):
-        ev = evaluate(card, splits[split], model=final, use_cache=False)
-        metrics[split] = {"accuracy": round(ev.accuracy, 6), "macro_f1": round(ev.macro_f1, 6), "n": ev.n}
-    metrics["command"] = f"python -m ferviz evaluate --model {out.name}/{name}.json --split PrivateTest"
+    metrics = card_metrics(card, splits, model=final, card_ref=f"{out.name}/{name}.json")
     import pandas as pd
 
     hist = pd.read_csv(history_csv)

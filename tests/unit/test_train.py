@@ -95,3 +95,21 @@ def test_bad_input_messages(tmp_path, tiny_csv):
     (tmp_path / "file").write_text("x")
     with pytest.raises(TrainError, match="is not a folder"):
         train(Recipe(arch="baseline_cnn"), tmp_path / "file", data=str(tiny_csv))
+
+
+def test_update_card_remeasures_after_setting_tta(tmp_path, tiny_csv, capsys):
+    import json
+
+    from ferviz.cli import main
+
+    card = train(Recipe(arch="baseline_cnn", epochs=1, batch_size=32, augment=False), tmp_path,
+                 data=str(tiny_csv), verbose=0)
+    d = json.loads(card.path.read_text())
+    d["tta"] = "mirror"
+    d["metrics"]["PrivateTest"]["accuracy"] = -1.0  # stale on purpose
+    card.path.write_text(json.dumps(d))
+    assert main(["evaluate", "--model", str(card.path), "--data", str(tiny_csv), "--update-card"]) == 0
+    updated = load_card(card.path)
+    expected = evaluate(updated, load_fer2013(tiny_csv, "PrivateTest"), use_cache=False).accuracy
+    assert updated.tta == "mirror" and updated.metrics["PrivateTest"]["accuracy"] == pytest.approx(expected)
+    assert updated.training["recipe"]["arch"] == "baseline_cnn"  # the rest of the card is kept
