@@ -22,10 +22,14 @@ def _no_exception(page):
     assert "Traceback" not in body and "Error:" not in body.replace("Model problem", ""), body[:2000]
 
 
-def _shot(page, name, full_page=False):
+def _shot(page, name, height=None):
+    """Save a screenshot (Streamlit scrolls inside its own container, so a taller viewport shows more)."""
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / name), full_page=full_page)
+        if height:
+            page.set_viewport_size({"width": 1500, "height": height})
+            page.wait_for_timeout(1500)
+        page.screenshot(path=str(Path(SHOTS) / name))
 
 
 def _click_cell(page, true: int, pred: int) -> None:
@@ -89,4 +93,4 @@ def test_upload_a_face_photo(server, page, tmp_path):
     page.locator('[data-testid="stImageCaption"]', has_text=re.compile(r"^XRAI for \w+")).wait_for()
     assert re.search(r"\w+ \(\d+\.\d%\)", page.inner_text("body"))
     _no_exception(page)
-    _shot(page, "upload.png", full_page=True)
+    _shot(page, "upload.png", height=1750)
