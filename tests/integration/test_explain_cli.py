@@ -15,27 +15,11 @@ pytestmark = pytest.mark.data
 
 
 @pytest.fixture(scope="module")
-def card_path(fer_path, tmp_path_factory) -> Path:
-    """The shipped baseline CNN if present, else a baseline CNN fitted briefly here."""
+def card_path(fer_path) -> Path:
+    """The shipped baseline CNN."""
     shipped = ROOT / "models" / "baseline_cnn.json"
-    if shipped.exists():
-        return shipped
-    import keras
-
-    from ferviz.architectures import GRADCAM_LAYERS, build
-    from ferviz.data import load_fer2013
-    from ferviz.models import ModelCard
-
-    keras.utils.set_random_seed(0)
-    data = load_fer2013(fer_path, "PublicTest")
-    model = build("baseline_cnn")
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(data.images[:1024, ..., None] / 255.0, data.labels[:1024], epochs=1, batch_size=128, verbose=0)
-    out = tmp_path_factory.mktemp("explain-model")
-    model.save(out / "quick_cnn.keras")
-    ModelCard(name="Quick CNN", file="quick_cnn.keras", gradcam_layer=GRADCAM_LAYERS["baseline_cnn"]).save(
-        out / "quick_cnn.json")
-    return out / "quick_cnn.json"
+    assert shipped.exists(), "models/baseline_cnn.json is missing"
+    return shipped
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,50 @@
+"""A model unlike the shipped ones (64x64 RGB, scaled to [-1, 1], classes in another order, no
+gradcam_layer in its card) works in evaluate, explain and export on the real PrivateTest."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ferviz.cli import main
+from ferviz.data import load_fer2013
+
+ORDER = ["neutral", "happy", "sad", "angry", "surprise", "fear", "disgust"]
+
+
+@pytest.fixture(scope="module")
+def other_card(tmp_path_factory):
+    import keras
+
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((64, 64, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inp)
+    x = keras.layers.Conv2D(16, 3, activation="relu", name="last_conv")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(7, activation="softmax")(x)
+    folder = tmp_path_factory.mktemp("other")
+    keras.Model(inp, out).save(folder / "rgb64.h5")  # legacy Keras 2 format
+    (folder / "rgb64.json").write_text(json.dumps({
+        "name": "RGB 64 [-1,1]", "file": "rgb64.h5", "classes": ORDER,
+        "input": {"height": 64, "width": 64, "channels": 3, "scale": [-1, 1]}}))
+    return folder / "rgb64.json"
+
+
+def test_evaluate_explain_export(other_card, fer_path, tmp_path):
+    split = load_fer2013(fer_path, "PrivateTest")
+    ids = [str(i) for i in split.ids[[1, 2]]]
+    common = ["--model", str(other_card), "--data", str(fer_path), "--split", "PrivateTest"]
+    assert main(["evaluate", *common, "--out", str(tmp_path / "eval")]) == 0
+    m = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert m["n"] == 3589 and sum(map(sum, m["confusion_matrix"])) == 3589
+    for method in ("gradcam", "gradcampp", "xrai"):
+        out = tmp_path / method
+        assert main(["explain", *common, "--ids", *ids, "--method", method, "--out", str(out)]) == 0
+        z = np.load(out / "maps.npz")
+        assert z["maps"].shape == (2, 48, 48) and np.isfinite(z["maps"]).all() and z["maps"].max() == 1.0
+        assert all(Image.open(p).size[0] > 48 for p in out.glob("*.png"))
+    assert main(["export", *common, "--ids", ids[0], "--method", "gradcam", "--format", "png",
+                 "--out", str(tmp_path / "fig")]) == 0
+    assert len(list((tmp_path / "fig").glob("*.png"))) == 1
