@@ -251,6 +251,9 @@ def test_cache_round_trip(tmp_path, square, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("recomputed a cached map")
     monkeypatch.setattr(type(get_explainer(model, card, "gradcam")), "raw", boom)
+    from ferviz.attribution.cache import clear_memory
+
+    clear_memory()  # a new process: the maps come from disk
     second = cached_explain(model, card, x, ids, "data1", [0, 3, 0], "gradcam")
     np.testing.assert_array_equal(first, second)
     with pytest.raises(AssertionError, match="recomputed"):  # another target is another entry
@@ -267,3 +270,20 @@ def test_cache_round_trip(tmp_path, square, monkeypatch):
     for steps in (4, 5, 5):  # other parameters are other entries; batch_size is not a parameter of maps
         cached_explain(model, card, x[:1], ids[:1], "data1", 0, "ig", steps=steps, batch_size=steps)
     assert len(list((tmp_path / "cache" / "attributions").glob("*-ig-*"))) == 2
+
+
+def test_repeated_request_is_served_from_memory(tmp_path, square, monkeypatch):
+    import ferviz.cache as fcache
+
+    model, _ = square
+    card = card_for(model)
+    monkeypatch.setenv("FERVIZ_CACHE", str(tmp_path / "cache"))
+    x, ids = faces(2), np.array(["m1", "m2"])
+    first = cached_explain(model, card, x, ids, "d", [0, 0], "gradcam", model_hash="mh")
+    monkeypatch.setattr(fcache, "load_arrays", lambda p: (_ for _ in ()).throw(AssertionError("disk read")))
+    again = cached_explain(model, card, x, ids, "d", [0, 0], "gradcam", model_hash="mh")
+    np.testing.assert_array_equal(first, again)
+    again[:] = 0  # callers get a copy: the memo cannot be corrupted
+    np.testing.assert_array_equal(first, cached_explain(model, card, x, ids, "d", [0, 0], "gradcam", model_hash="mh"))
+    with pytest.raises(AssertionError, match="disk read"):  # another target is a new request
+        cached_explain(model, card, x, ids, "d", [3, 3], "gradcam", model_hash="mh")
