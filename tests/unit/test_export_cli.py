@@ -107,7 +107,7 @@ def test_cell_sheet_with_limit(setup, tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--ids", "no_such_id"], "no image with id 'no_such_id' in PrivateTest"),
-    (["--cell", "fear-sad"], "--cell must be TRUE:PRED"),
+    (["--cell", "fear-sad"], "--cell must look like TRUE:PRED"),
     (["--cell", "fear:bored"], "unknown emotion 'bored'"),
     (["--errors-csv", "--normalize"], "--normalize applies to --confusion-matrix only"),
     (["--errors-csv", "--method", "gradcam"], "--method applies to --ids and --cell only"),
