@@ -45,17 +45,21 @@ class _Interrupt(Exception):
     pass
 
 
-def test_resume_continues_instead_of_restarting(tmp_path, tiny_csv):
+def _stop_after_second_epoch():
+    """A callback that interrupts training at the end of epoch 2, like a killed process."""
     import keras
 
     class StopAfter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if epoch == 1:
                 raise _Interrupt()
+    return StopAfter()
 
+
+def test_resume_continues_instead_of_restarting(tmp_path, tiny_csv):
     recipe = Recipe(arch="baseline_cnn", epochs=4, batch_size=32, augment=False, patience=50)
     with pytest.raises(_Interrupt):
-        train(recipe, tmp_path, data=str(tiny_csv), verbose=0, extra_callbacks=[StopAfter()])
+        train(recipe, tmp_path, data=str(tiny_csv), verbose=0, extra_callbacks=[_stop_after_second_epoch()])
     partial = pd.read_csv(tmp_path / ".train-baseline_cnn" / "history.csv")
     assert list(partial["epoch"]) == [0, 1]
     card = train(recipe, tmp_path, data=str(tiny_csv), verbose=0)
@@ -65,16 +69,9 @@ def test_resume_continues_instead_of_restarting(tmp_path, tiny_csv):
 
 
 def test_finish_writes_the_best_checkpoint_of_an_interrupted_run(tmp_path, tiny_csv):
-    import keras
-
-    class StopAfter(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise _Interrupt()
-
     recipe = Recipe(arch="baseline_cnn", epochs=5, batch_size=32, augment=False, patience=50)
     with pytest.raises(_Interrupt):
-        train(recipe, tmp_path, data=str(tiny_csv), verbose=0, extra_callbacks=[StopAfter()])
+        train(recipe, tmp_path, data=str(tiny_csv), verbose=0, extra_callbacks=[_stop_after_second_epoch()])
     card = train(recipe, tmp_path, data=str(tiny_csv), verbose=0, finish=True)
     assert card.training["epochs_run"] == 2 and (tmp_path / "baseline_cnn.keras").is_file()
     with pytest.raises(TrainError, match="no interrupted run"):
