@@ -7,7 +7,7 @@ if TYPE_CHECKING:  # keras is imported when a model is built, so the CLI starts 
     import keras
 
 
-def baseline_cnn(input_shape=(48, 48, 1), num_classes: int = 7) -> "keras.Model":
+def baseline_cnn(input_shape=(48, 48, 1), num_classes: int = 7, dropout: float = 1.0) -> "keras.Model":
     """Seed 000's vanilla CNN: four 3x3x32 convs, two 2x2 max-pools, batch norm, FC, 50% dropout."""
     import keras
     from keras import layers
@@ -24,12 +24,12 @@ def baseline_cnn(input_shape=(48, 48, 1), num_classes: int = 7) -> "keras.Model"
     x = layers.Dense(256, use_bias=False, name="fc")(x)
     x = layers.BatchNormalization(name="bn_fc")(x)
     x = layers.Activation("relu", name="relu_fc")(x)
-    x = layers.Dropout(0.5, name="dropout")(x)
+    x = layers.Dropout(0.5 * dropout, name="dropout")(x)
     out = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probs")(x)
     return keras.Model(inp, out, name="baseline_cnn")
 
 
-def _vgg(input_shape, num_classes, widths, convs_per_block, dense, name) -> "keras.Model":
+def _vgg(input_shape, num_classes, widths, convs_per_block, dense, name, dropout) -> "keras.Model":
     import keras
     from keras import layers
 
@@ -41,24 +41,24 @@ def _vgg(input_shape, num_classes, widths, convs_per_block, dense, name) -> "ker
             x = layers.BatchNormalization(name=f"block{b}_bn{j}")(x)
             x = layers.Activation("relu", name=f"block{b}_relu{j}")(x)
         x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
-        x = layers.Dropout(0.1 + 0.05 * b, name=f"block{b}_drop")(x)
+        x = layers.Dropout((0.1 + 0.05 * b) * dropout, name=f"block{b}_drop")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(dense, use_bias=False, name="fc")(x)
     x = layers.BatchNormalization(name="bn_fc")(x)
     x = layers.Activation("relu", name="relu_fc")(x)
-    x = layers.Dropout(0.5, name="dropout")(x)
+    x = layers.Dropout(0.5 * dropout, name="dropout")(x)
     out = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probs")(x)
     return keras.Model(inp, out, name=name)
 
 
-def vgg_small(input_shape=(48, 48, 1), num_classes: int = 7) -> "keras.Model":
-    """CPU-friendly VGG-style net: 4 blocks of two 3x3 convs (32-64-128-256), ~2.3M params."""
-    return _vgg(input_shape, num_classes, (32, 64, 128, 256), 2, 256, "vgg_small")
+def vgg_small(input_shape=(48, 48, 1), num_classes: int = 7, dropout: float = 1.0) -> "keras.Model":
+    """CPU-friendly VGG-style net: 4 blocks of two 3x3 convs (32-64-128-256), 1.77M params."""
+    return _vgg(input_shape, num_classes, (32, 64, 128, 256), 2, 256, "vgg_small", dropout)
 
 
-def vgg_deep(input_shape=(48, 48, 1), num_classes: int = 7) -> "keras.Model":
+def vgg_deep(input_shape=(48, 48, 1), num_classes: int = 7, dropout: float = 1.0) -> "keras.Model":
     """Deeper VGG-style net in the spirit of seed 001 (64-128-256-512, 2 convs/block); for GPUs."""
-    return _vgg(input_shape, num_classes, (64, 128, 256, 512), 2, 512, "vgg_deep")
+    return _vgg(input_shape, num_classes, (64, 128, 256, 512), 2, 512, "vgg_deep", dropout)
 
 
 ARCHITECTURES: dict[str, Callable[..., "keras.Model"]] = {
@@ -71,8 +71,13 @@ ARCHITECTURES: dict[str, Callable[..., "keras.Model"]] = {
 GRADCAM_LAYERS = {"baseline_cnn": "conv4", "vgg_small": "block4_conv2", "vgg_deep": "block4_conv2"}
 
 
-def build(arch: str, input_shape=(48, 48, 1), num_classes: int = 7) -> "keras.Model":
-    """Build an architecture by name; ValueError lists the known names."""
+def build(arch: str, input_shape=(48, 48, 1), num_classes: int = 7, dropout: float = 1.0) -> "keras.Model":
+    """Build an architecture by name; ``dropout`` scales every dropout rate (1 = as designed).
+
+    ValueError lists the known names.
+    """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[arch](input_shape, num_classes)
+    if not 0.0 <= dropout <= 1.5:
+        raise ValueError(f"dropout scale must be between 0 and 1.5, got {dropout}")
+    return ARCHITECTURES[arch](input_shape, num_classes, dropout=dropout)

@@ -76,6 +76,12 @@ def _train_args(p):
     p.add_argument("--patience", type=int, default=12, help="early-stopping patience (epochs)")
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--dropout", type=float, default=1.0,
+                   help="scale on the architecture's dropout rates (e.g. 0.5 to fine-tune)")
+    p.add_argument("--schedule", choices=["plateau", "cosine"], default="plateau",
+                   help="learning rate: halve on a PublicTest plateau, or cosine decay to 0")
+    p.add_argument("--init", metavar="MODEL.keras",
+                   help="start from this trained model's weights (same architecture)")
     p.add_argument("--name", help="output file stem (default: the architecture)")
     p.add_argument("--data", help="FER2013 path (default: FERVIZ_DATA or data/)")
     p.add_argument("--out", default="models")
@@ -90,7 +96,8 @@ def _train(a) -> int:
 
     recipe = Recipe(arch=a.arch, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
                     learning_rate=a.lr, augment=not a.no_augment, class_weights=a.class_weights,
-                    tta=a.tta, patience=a.patience, seed=a.seed, label_smoothing=a.label_smoothing)
+                    tta=a.tta, patience=a.patience, seed=a.seed, label_smoothing=a.label_smoothing,
+                    dropout=a.dropout, schedule=a.schedule, init=a.init)
     card = train(recipe, a.out, name=a.name, data=a.data, overwrite=a.overwrite,
                  verbose=1 if sys.stderr.isatty() else 2, command=command_line(), finish=a.finish)
     m = card.metrics

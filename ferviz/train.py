@@ -7,6 +7,7 @@ GPU with mixed precision when present. Writes `<name>.keras`, its card `<name>.j
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shlex
 import shutil
@@ -14,6 +15,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -25,6 +27,9 @@ from .models import InputSpec, ModelCard, ModelError
 
 class TrainError(ValueError):
     """Training cannot start; the message says why."""
+
+
+SCHEDULES = ("plateau", "cosine")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ class Recipe:
     patience: int = 12
     seed: int = 1234
     label_smoothing: float = 0.0
+    dropout: float = 1.0  # scale on the architecture's dropout rates
+    schedule: str = "plateau"  # "plateau": halve on a PublicTest loss plateau; "cosine": cosine to 0
+    init: str | None = None  # start from this trained model's weights (fine-tuning)
 
     def augmentation(self) -> str:
         return ("horizontal flip, rotation ±10°, zoom ±10%, shift ±10%" if self.augment else "none")
@@ -105,10 +113,62 @@ def check_output(out: Path, name: str, recipe: Recipe, overwrite: bool) -> None:
             old = json.loads(card.read_text()).get("training", {}).get("recipe", {})
         except (json.JSONDecodeError, OSError):
             old = {}
-        if old != asdict(recipe):
+        if {**_RECIPE_DEFAULTS, **old} != asdict(recipe):
             raise TrainError(f"{card}: a different model named {name!r} is already there "
                              "(other recipe); choose another --name or pass --overwrite")
         raise TrainError(f"{card}: this model is already trained; pass --overwrite to train it again")
+
+
+_RECIPE_DEFAULTS = {k: v for k, v in asdict(Recipe(arch="")).items() if k != "arch"}
+
+
+def cosine_lr(lr0: float, epochs: int) -> Callable[[int], float]:
+    """Per-epoch cosine decay from ``lr0`` (epoch 0) towards 0 (after the last epoch)."""
+    return lambda epoch, lr=None: float(lr0 * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
+
+
+def _check_recipe(recipe: Recipe) -> None:
+    if recipe.arch not in architectures.ARCHITECTURES:
+        raise TrainError(f"unknown architecture {recipe.arch!r}; choose one of "
+                         f"{', '.join(architectures.ARCHITECTURES)}")
+    if recipe.epochs < 1 or recipe.batch_size < 1:
+        raise TrainError("--epochs and --batch-size must be positive")
+    if recipe.schedule not in SCHEDULES:
+        raise TrainError(f"unknown schedule {recipe.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if not 0.0 <= recipe.dropout <= 1.5:
+        raise TrainError(f"--dropout is a scale on the designed rates, 0 to 1.5; got {recipe.dropout}")
+    if recipe.init is not None and not Path(recipe.init).is_file():
+        raise TrainError(f"--init {recipe.init}: no such model file")
+
+
+def _load_init(model, recipe: Recipe) -> None:
+    """Copy the weights of ``recipe.init`` into ``model``; refuse another architecture."""
+    import keras
+
+    try:
+        src = keras.models.load_model(recipe.init, compile=False, safe_mode=True)
+    except Exception as e:  # noqa: BLE001 - Keras raises several types for a bad file
+        raise TrainError(f"--init {recipe.init}: cannot be read as a Keras model ({e})") from None
+    shapes = [w.shape for w in src.get_weights()]
+    if shapes != [w.shape for w in model.get_weights()]:
+        raise TrainError(f"--init {recipe.init}: not a {recipe.arch} model "
+                         f"({src.name}, {src.count_params():,} parameters)")
+    model.set_weights(src.get_weights())
+
+
+def _init_info(path: str) -> dict:
+    """What a fine-tuned card records about its starting point: file, hash, how it was made."""
+    from .cache import file_hash
+
+    info = {"file": path, "sha256": file_hash(path)}
+    card = Path(path).with_suffix(".json")
+    if card.is_file():
+        try:
+            tr = json.loads(card.read_text()).get("training", {})
+            info.update({k: tr[k] for k in ("command", "epochs_run", "wall_time_s", "hardware") if k in tr})
+        except (json.JSONDecodeError, OSError):
+            pass
+    return info
 
 
 def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str | None = None,
@@ -122,11 +182,7 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str
     import keras
     import tensorflow as tf
 
-    if recipe.arch not in architectures.ARCHITECTURES:
-        raise TrainError(f"unknown architecture {recipe.arch!r}; choose one of "
-                         f"{', '.join(architectures.ARCHITECTURES)}")
-    if recipe.epochs < 1 or recipe.batch_size < 1:
-        raise TrainError("--epochs and --batch-size must be positive")
+    _check_recipe(recipe)
     out = Path(out)
     name = name or recipe.arch
     if not finish:
@@ -157,7 +213,9 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str
         keras.mixed_precision.set_global_policy("mixed_float16")
     x_tr = train_s.images[..., None].astype(np.float32) / 255.0
     x_va = val_s.images[..., None].astype(np.float32) / 255.0
-    model = architectures.build(recipe.arch, (48, 48, 1))
+    model = architectures.build(recipe.arch, (48, 48, 1), dropout=recipe.dropout)
+    if recipe.init and not (work / "backup").exists():
+        _load_init(model, recipe)
     opt = (keras.optimizers.Adam(recipe.learning_rate) if recipe.optimizer == "adam"
            else keras.optimizers.SGD(recipe.learning_rate, momentum=0.9, nesterov=True))
     model.compile(opt, keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
@@ -177,8 +235,10 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str
     callbacks = [
         keras.callbacks.BackupAndRestore(str(work / "backup"), save_freq="epoch"),
         keras.callbacks.ModelCheckpoint(str(best), monitor="val_accuracy", save_best_only=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, recipe.patience // 3),
-                                          min_lr=1e-5),
+        (keras.callbacks.LearningRateScheduler(cosine_lr(recipe.learning_rate, recipe.epochs))
+         if recipe.schedule == "cosine" else
+         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
+                                           patience=max(2, recipe.patience // 3), min_lr=1e-5)),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=recipe.patience),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
         _Clock(),
@@ -219,6 +279,7 @@ def _finish(recipe, out, name, work, best, history_csv, state, spec, splits, com
         "data": "FER2013 Training (fit), PublicTest (validation, early stopping, LR schedule), "
                 "PrivateTest (reported once at the end)",
         "command": command or f"python -m ferviz train --arch {recipe.arch}",
+        **({"init": _init_info(recipe.init)} if recipe.init else {}),
         "software": {"tensorflow": __import__("tensorflow").__version__, "keras": keras.__version__,
                      "python": platform.python_version()},
     }

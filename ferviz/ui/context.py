@@ -40,6 +40,12 @@ def _bound(widget, label: str, options, state_key: str, **kw):
     return widget(label, options, key=wkey, on_change=copy, **kw)
 
 
+def _label(card) -> str:
+    """A model's name with its card's PrivateTest accuracy, when the card has one."""
+    acc = (card.metrics or {}).get("PrivateTest", {}).get("accuracy")
+    return f"{card.name} · {acc:.1%}" if isinstance(acc, (int, float)) else card.name
+
+
 def sidebar() -> Context:
     """Render the sidebar (data, split, model, comparison model) and return the context."""
     ctx = Context(data_path=st.session_state.get("data_path") or None)
@@ -53,7 +59,7 @@ def sidebar() -> Context:
     cards, problems = resources.cards(extra)
     ctx.model_problems = problems
     keys = [c.key for c in cards]
-    names = {c.key: c.name for c in cards}
+    names = {c.key: _label(c) for c in cards}
     if not keys:
         sb.warning("No models found in models/. Add a .keras file with its model card.")
     else:

@@ -211,3 +211,9 @@ def test_cell_mean_attribution_map(app):
     _no_exceptions(at)
     t = texts(at)
     assert "mean face of 2 images" in t and "mean Grad-CAM towards the predicted class" in t
+
+
+def test_model_picker_shows_each_cards_accuracy(app):
+    at = app.run()
+    picker = at.sidebar.selectbox(key="w_sel_model")
+    assert "Tiny A · 75.0%" in picker.options and picker.value == "tiny_a"

@@ -10,7 +10,8 @@ from ferviz.data import DataError
 from ferviz.evaluation import evaluate
 from ferviz.data import load_fer2013
 from ferviz.models import load_card, load_model
-from ferviz.train import Recipe, TrainError, train
+from ferviz.cache import file_hash
+from ferviz.train import Recipe, TrainError, cosine_lr, train
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +111,50 @@ def test_update_card_remeasures_after_setting_tta(tmp_path, tiny_csv, capsys):
     expected = evaluate(updated, load_fer2013(tiny_csv, "PrivateTest"), use_cache=False).accuracy
     assert updated.tta == "mirror" and updated.metrics["PrivateTest"]["accuracy"] == pytest.approx(expected)
     assert updated.training["recipe"]["arch"] == "baseline_cnn"  # the rest of the card is kept
+
+
+def test_fine_tune_from_a_trained_model_with_cosine_schedule_and_less_dropout(tmp_path, tiny_csv):
+    import keras
+
+    first = train(Recipe(arch="baseline_cnn", epochs=1, batch_size=32, augment=False), tmp_path,
+                  data=str(tiny_csv), verbose=0)
+    start = keras.models.load_model(tmp_path / "baseline_cnn.keras", compile=False).get_weights()
+    recipe = Recipe(arch="baseline_cnn", epochs=2, batch_size=32, augment=False, learning_rate=1e-3,
+                    schedule="cosine", dropout=0.5, init=str(tmp_path / "baseline_cnn.keras"))
+    card = train(recipe, tmp_path, name="ft", data=str(tiny_csv), verbose=0)
+    hist = pd.read_csv(tmp_path / "ft.history.csv")
+    assert hist["learning_rate"].tolist() == pytest.approx([1e-3, 5e-4])  # cosine over 2 epochs
+    init = card.training["init"]
+    assert init["sha256"] == file_hash(tmp_path / "baseline_cnn.keras")
+    assert init["command"] == first.training["command"] and init["epochs_run"] == 1
+    model = keras.models.load_model(tmp_path / "ft.keras", compile=False)
+    assert model.get_layer("dropout").rate == pytest.approx(0.25)
+    # it started from the first model's weights: with the learning rate at 0 it keeps them exactly
+    card0 = train(Recipe(arch="baseline_cnn", epochs=1, batch_size=32, augment=False, learning_rate=0.0,
+                         init=str(tmp_path / "baseline_cnn.keras")), tmp_path, name="same",
+                  data=str(tiny_csv), verbose=0)
+    same = keras.models.load_model(tmp_path / "same.keras", compile=False).get_weights()
+    trainable = {id(v) for v in model.trainable_weights}
+    for w0, w1, v in zip(start, same, model.weights):
+        if id(v) in trainable:
+            np.testing.assert_array_equal(w0, w1)
+    assert card0.metrics["PublicTest"]["accuracy"] == pytest.approx(first.metrics["PublicTest"]["accuracy"])
+
+
+def test_cosine_schedule_values():
+    f = cosine_lr(0.01, 4)
+    assert [round(f(e), 6) for e in range(4)] == [0.01, 0.008536, 0.005, 0.001464]
+
+
+def test_fine_tune_bad_input(tmp_path, tiny_csv):
+    with pytest.raises(TrainError, match="no such model file"):
+        train(Recipe(arch="vgg_small", init=str(tmp_path / "nope.keras")), tmp_path, data=str(tiny_csv))
+    with pytest.raises(TrainError, match="unknown schedule"):
+        train(Recipe(arch="vgg_small", schedule="linear"), tmp_path, data=str(tiny_csv))
+    with pytest.raises(TrainError, match="dropout"):
+        train(Recipe(arch="vgg_small", dropout=3.0), tmp_path, data=str(tiny_csv))
+    train(Recipe(arch="baseline_cnn", epochs=1, batch_size=32, augment=False), tmp_path,
+          data=str(tiny_csv), verbose=0)
+    with pytest.raises(TrainError, match="not a vgg_small model"):
+        train(Recipe(arch="vgg_small", epochs=1, batch_size=32, init=str(tmp_path / "baseline_cnn.keras")),
+              tmp_path, data=str(tiny_csv), verbose=0)
