@@ -177,6 +177,8 @@ def _models(a) -> int:
         pt, pu = m.get("PrivateTest", {}), m.get("PublicTest", {})
         acc = lambda d, k="accuracy": f"{d[k]:.2%}" if k in d else "—"  # noqa: E731
         minutes = f"{t['wall_time_s'] / 60:.0f} min" if "wall_time_s" in t else "—"
+        if "wall_time_s" in t.get("init", {}):  # fine-tuned: the starting model's time + this run's
+            minutes = f"{t['init']['wall_time_s'] / 60:.0f} + {minutes}"
         params = f"{t['params'] / 1e6:.2f} M" if "params" in t else "—"
         f1 = f"{pt['macro_f1']:.3f}" if "macro_f1" in pt else "—"
         print(f"| {c.name} | `{c.file}` | {params} | {acc(pt)} | {f1} | {acc(pu)} | "

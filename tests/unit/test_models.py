@@ -160,3 +160,16 @@ def test_models_command_lists_cards(tmp_path, monkeypatch, capsys):
     assert main(["models"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "listed" in line)
     assert "| 61.23% | 0.550 |" in row and "1.21 M" in row and "30 min" in row
+
+
+def test_models_command_shows_both_stages_of_a_fine_tuned_model(tmp_path, monkeypatch, capsys):
+    from ferviz.cli import main
+
+    card = _card(tmp_path, "tuned", brightness_model(np.linspace(0, 1, 7)))
+    d = {**card.to_json(), "training": {"wall_time_s": 600, "hardware": "CPU",
+                                        "init": {"file": "models/x.keras", "wall_time_s": 3600}}}
+    (tmp_path / "tuned.json").write_text(json.dumps(d))
+    monkeypatch.setenv("FERVIZ_MODELS", str(tmp_path))
+    assert main(["models"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "tuned" in line)
+    assert row.endswith("| 60 + 10 min |"), row
