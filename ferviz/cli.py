@@ -82,6 +82,9 @@ def _train_args(p):
                    help="learning rate: halve on a PublicTest plateau, or cosine decay to 0")
     p.add_argument("--init", metavar="MODEL.keras",
                    help="start from this trained model's weights (same architecture)")
+    p.add_argument("--teachers", metavar="A.keras,B.keras",
+                   help="distil: targets mix the labels with these models' mean prediction")
+    p.add_argument("--soft", type=float, default=0.5, help="weight of the teachers in the targets")
     p.add_argument("--name", help="output file stem (default: the architecture)")
     p.add_argument("--data", help="FER2013 path (default: FERVIZ_DATA or data/)")
     p.add_argument("--out", default="models")
@@ -97,7 +100,8 @@ def _train(a) -> int:
     recipe = Recipe(arch=a.arch, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
                     learning_rate=a.lr, augment=not a.no_augment, class_weights=a.class_weights,
                     tta=a.tta, patience=a.patience, seed=a.seed, label_smoothing=a.label_smoothing,
-                    dropout=a.dropout, schedule=a.schedule, init=a.init)
+                    dropout=a.dropout, schedule=a.schedule, init=a.init, teachers=a.teachers,
+                    soft=a.soft)
     card = train(recipe, a.out, name=a.name, data=a.data, overwrite=a.overwrite,
                  verbose=1 if sys.stderr.isatty() else 2, command=command_line(), finish=a.finish)
     m = card.metrics

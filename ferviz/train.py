@@ -50,6 +50,8 @@ class Recipe:
     dropout: float = 1.0  # scale on the architecture's dropout rates
     schedule: str = "plateau"  # "plateau": halve on a PublicTest loss plateau; "cosine": cosine to 0
     init: str | None = None  # start from this trained model's weights (fine-tuning)
+    teachers: str | None = None  # comma-separated model files whose mean prediction is distilled
+    soft: float = 0.5  # weight of the teachers' probabilities in the targets (with teachers)
 
     def augmentation(self) -> str:
         return ("horizontal flip, rotation ±10°, zoom ±10%, shift ±10%" if self.augment else "none")
@@ -139,6 +141,37 @@ def _check_recipe(recipe: Recipe) -> None:
         raise TrainError(f"--dropout is a scale on the designed rates, 0 to 1.5; got {recipe.dropout}")
     if recipe.init is not None and not Path(recipe.init).is_file():
         raise TrainError(f"--init {recipe.init}: no such model file")
+    for t in _teacher_paths(recipe):
+        if not t.is_file() or not t.with_suffix(".json").is_file():
+            raise TrainError(f"--teachers: {t} needs to be a model file with its card beside it")
+    if not 0.0 <= recipe.soft <= 1.0:
+        raise TrainError(f"--soft is a weight between 0 and 1; got {recipe.soft}")
+
+
+def _teacher_paths(recipe: Recipe) -> list[Path]:
+    return [Path(t.strip()) for t in (recipe.teachers or "").split(",") if t.strip()]
+
+
+def teacher_targets(recipe: Recipe, train_split) -> np.ndarray:
+    """Targets mixing one-hot labels with the teachers' mean probabilities on the clean faces.
+
+    Each teacher predicts as its card says (input scaling, class order, test-time augmentation).
+    """
+    from .evaluation import predict_probs
+    from .models import load_card, load_model
+
+    onehot = np.eye(len(EMOTIONS), dtype=np.float32)[train_split.labels]
+    paths = _teacher_paths(recipe)
+    if not paths:
+        return onehot
+    probs = np.zeros_like(onehot)
+    for p in paths:
+        try:
+            card = load_card(p.with_suffix(".json"))
+            probs += predict_probs(load_model(card), card, train_split.images)
+        except (ModelError, OSError) as e:
+            raise TrainError(f"--teachers: {p}: {e}") from None
+    return (1 - recipe.soft) * onehot + recipe.soft * probs / len(paths)
 
 
 def _load_init(model, recipe: Recipe) -> None:
@@ -220,7 +253,7 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str
            else keras.optimizers.SGD(recipe.learning_rate, momentum=0.9, nesterov=True))
     model.compile(opt, keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
                   metrics=["accuracy"])
-    y_tr = keras.utils.to_categorical(train_s.labels, 7)
+    y_tr = teacher_targets(recipe, train_s)
     y_va = keras.utils.to_categorical(val_s.labels, 7)
 
     class _Clock(keras.callbacks.Callback):
@@ -280,6 +313,7 @@ def _finish(recipe, out, name, work, best, history_csv, state, spec, splits, com
                 "PrivateTest (reported once at the end)",
         "command": command or f"python -m ferviz train --arch {recipe.arch}",
         **({"init": _init_info(recipe.init)} if recipe.init else {}),
+        **({"teachers": [_init_info(str(t)) for t in _teacher_paths(recipe)]} if recipe.teachers else {}),
         "software": {"tensorflow": __import__("tensorflow").__version__, "keras": keras.__version__,
                      "python": platform.python_version()},
     }

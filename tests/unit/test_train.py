@@ -158,3 +158,27 @@ def test_fine_tune_bad_input(tmp_path, tiny_csv):
     with pytest.raises(TrainError, match="not a vgg_small model"):
         train(Recipe(arch="vgg_small", epochs=1, batch_size=32, init=str(tmp_path / "baseline_cnn.keras")),
               tmp_path, data=str(tiny_csv), verbose=0)
+
+
+def test_distillation_targets_mix_labels_with_the_teachers(tmp_path, tiny_csv):
+    from ferviz.evaluation import predict_probs
+    from ferviz.train import teacher_targets
+
+    train(Recipe(arch="baseline_cnn", epochs=1, batch_size=32, augment=False), tmp_path,
+          data=str(tiny_csv), verbose=0)
+    teacher = tmp_path / "baseline_cnn.keras"
+    split = load_fer2013(tiny_csv, "Training")
+    recipe = Recipe(arch="baseline_cnn", epochs=1, batch_size=32, augment=False, teachers=f"{teacher},{teacher}",
+                    soft=0.25)
+    y = teacher_targets(recipe, split)
+    card = load_card(tmp_path / "baseline_cnn.json")
+    p = predict_probs(load_model(card), card, split.images)
+    np.testing.assert_allclose(y, 0.75 * np.eye(7)[split.labels] + 0.25 * p, atol=1e-6)
+    np.testing.assert_allclose(y.sum(1), 1.0, atol=1e-5)
+    student = train(recipe, tmp_path, name="student", data=str(tiny_csv), verbose=0)
+    assert [t["sha256"] for t in student.training["teachers"]] == [file_hash(teacher)] * 2
+    with pytest.raises(TrainError, match="card beside it"):
+        train(Recipe(arch="baseline_cnn", teachers=str(tmp_path / "baseline_cnn.history.csv")), tmp_path,
+              name="x", data=str(tiny_csv))
+    with pytest.raises(TrainError, match="--soft"):
+        train(Recipe(arch="baseline_cnn", teachers=str(teacher), soft=2.0), tmp_path, name="x", data=str(tiny_csv))
