@@ -86,6 +86,7 @@ def _train_args(p):
                    help="distil: targets mix the labels with these models' mean prediction")
     p.add_argument("--soft", type=float, default=0.5, help="weight of the teachers in the targets")
     p.add_argument("--name", help="output file stem (default: the architecture)")
+    p.add_argument("--title", help="the model's display name in its card (default from --name)")
     p.add_argument("--data", help="FER2013 path (default: FERVIZ_DATA or data/)")
     p.add_argument("--out", default="models")
     p.add_argument("--overwrite", action="store_true")
@@ -102,7 +103,7 @@ def _train(a) -> int:
                     tta=a.tta, patience=a.patience, seed=a.seed, label_smoothing=a.label_smoothing,
                     dropout=a.dropout, schedule=a.schedule, init=a.init, teachers=a.teachers,
                     soft=a.soft)
-    card = train(recipe, a.out, name=a.name, data=a.data, overwrite=a.overwrite,
+    card = train(recipe, a.out, name=a.name, title=a.title, data=a.data, overwrite=a.overwrite,
                  verbose=1 if sys.stderr.isatty() else 2, command=command_line(), finish=a.finish)
     m = card.metrics
     print(f"{card.name}: PublicTest {m['PublicTest']['accuracy']:.4f}, "

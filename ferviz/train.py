@@ -204,7 +204,8 @@ def _init_info(path: str) -> dict:
     return info
 
 
-def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str | None = None,
+def train(recipe: Recipe, out: str | Path, *, name: str | None = None, title: str | None = None,
+          data: str | None = None,
           overwrite: bool = False, verbose: int = 2, command: str | None = None,
           extra_callbacks: list | None = None, finish: bool = False) -> ModelCard:
     """Train (or resume) and write the model, card, history and curves; returns the card.
@@ -239,7 +240,7 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str
     if finish:
         if not best.exists() or not history_csv.exists():
             raise TrainError(f"{work}: no interrupted run with a checkpoint to finish")
-        return _finish(recipe, out, name, work, best, history_csv, state, spec, splits, command)
+        return _finish(recipe, out, name, work, best, history_csv, state, spec, splits, command, title)
 
     keras.utils.set_random_seed(recipe.seed)
     if tf.config.list_physical_devices("GPU"):
@@ -281,10 +282,11 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, data: str
     model.fit(_dataset(x_tr, y_tr, recipe.batch_size, shuffle=True, augment=recipe.augment, seed=recipe.seed),
               validation_data=_dataset(x_va, y_va, 512, shuffle=False, augment=False, seed=0),
               epochs=recipe.epochs, class_weight=cw, callbacks=callbacks, verbose=verbose)
-    return _finish(recipe, out, name, work, best, history_csv, state, spec, splits, command)
+    return _finish(recipe, out, name, work, best, history_csv, state, spec, splits, command, title)
 
 
-def _finish(recipe, out, name, work, best, history_csv, state, spec, splits, command) -> ModelCard:
+def _finish(recipe, out, name, work, best, history_csv, state, spec, splits, command,
+            title=None) -> ModelCard:
     import keras
 
     from .evaluation import card_metrics
@@ -292,7 +294,7 @@ def _finish(recipe, out, name, work, best, history_csv, state, spec, splits, com
     final = keras.models.load_model(best, compile=False)
     final.save(out / f"{name}.keras")
     card = ModelCard(
-        name=f"{name} ({recipe.arch})" if name != recipe.arch else _display(recipe.arch),
+        name=title or (f"{name} ({recipe.arch})" if name != recipe.arch else _display(recipe.arch)),
         file=f"{name}.keras", input=spec, classes=EMOTIONS,
         gradcam_layer=architectures.GRADCAM_LAYERS[recipe.arch],
         tta="mirror" if recipe.tta else None,

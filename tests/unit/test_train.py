@@ -121,7 +121,8 @@ def test_fine_tune_from_a_trained_model_with_cosine_schedule_and_less_dropout(tm
     start = keras.models.load_model(tmp_path / "baseline_cnn.keras", compile=False).get_weights()
     recipe = Recipe(arch="baseline_cnn", epochs=2, batch_size=32, augment=False, learning_rate=1e-3,
                     schedule="cosine", dropout=0.5, init=str(tmp_path / "baseline_cnn.keras"))
-    card = train(recipe, tmp_path, name="ft", data=str(tiny_csv), verbose=0)
+    card = train(recipe, tmp_path, name="ft", title="Baseline, fine-tuned", data=str(tiny_csv), verbose=0)
+    assert card.name == "Baseline, fine-tuned"
     hist = pd.read_csv(tmp_path / "ft.history.csv")
     assert hist["learning_rate"].tolist() == pytest.approx([1e-3, 5e-4])  # cosine over 2 epochs
     init = card.training["init"]
