@@ -26,13 +26,31 @@ def predict_probs(model, card: ModelCard, images: np.ndarray, *, batch_size: int
     fwd = _forward(model)
     for start in range(0, n, batch_size):
         x = preprocess(images[start:start + batch_size], card.input)
-        p = fwd(tf.constant(x)).numpy()
-        if card.tta == "mirror":
-            p = 0.5 * (p + fwd(tf.constant(x[:, :, ::-1, :])).numpy())
+        views = tta_views(x, card.tta)
+        p = sum(fwd(tf.constant(v)).numpy() for v in views) / len(views)
         out[start:start + len(x)][:, card.output_to_fer] = p
         if progress:
             progress(min(1.0, (start + len(x)) / n), f"predicting {min(n, start + len(x))}/{n}")
     return out
+
+
+def tta_views(x: np.ndarray, tta: str | None) -> list[np.ndarray]:
+    """The views a card's test-time augmentation averages over, for a batch (N, H, W, C).
+
+    "mirror": the face and its mirror image. "mirror+shift": those and each of them translated
+    by 1/16 of the face size up, down, left and right (edges replicated), 10 views.
+    """
+    if tta is None:
+        return [x]
+    views = [x, x[:, :, ::-1, :]]
+    if tta == "mirror+shift":
+        d = max(1, round(x.shape[1] / 16))
+        p = np.pad(x, ((0, 0), (d, d), (d, d), (0, 0)), mode="edge")
+        h, w = x.shape[1:3]
+        for dy, dx in ((d, 0), (-d, 0), (0, d), (0, -d)):
+            s = p[:, d - dy:d - dy + h, d - dx:d - dx + w, :]
+            views += [s, s[:, :, ::-1, :]]
+    return views
 
 
 def _forward(model):

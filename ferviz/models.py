@@ -50,7 +50,7 @@ class ModelCard:
     input: InputSpec = field(default_factory=InputSpec)
     classes: tuple[str, ...] = EMOTIONS
     gradcam_layer: str | None = None
-    tta: str | None = None  # "mirror": average predictions with the horizontally flipped face
+    tta: str | None = None  # "mirror": average with the flipped face; "mirror+shift": and 4 shifts
     description: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -116,12 +116,15 @@ def card_from_dict(d: dict[str, Any], path: Path | None = None) -> ModelCard:
                      path=path.resolve() if path else None)
 
 
+TTA_MODES = ("mirror", "mirror+shift")
+
+
 def _tta(value: Any, where: str) -> str | None:
     if value in (None, False, "", "none"):
         return None
-    if value != "mirror":
-        raise ModelError(f"{where}: tta must be \"mirror\" or absent, got {value!r}")
-    return "mirror"
+    if value not in TTA_MODES:
+        raise ModelError(f"{where}: tta must be \"mirror\", \"mirror+shift\" or absent, got {value!r}")
+    return value
 
 
 def load_card(path: str | os.PathLike) -> ModelCard:

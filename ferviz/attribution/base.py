@@ -4,7 +4,7 @@ An :class:`Explainer` is built once per (model, card) and called on batches of u
 faces (N, H, W) with FER target classes; it returns (N, H, W) float32 maps in [0, 1] at
 the *face* size, whatever size, channels, scaling and class order the model uses.
 Subclasses implement :meth:`Explainer.raw` on model input (N, h, w, c) and model-output
-target indices. Mirror test-time augmentation (``card.tta``) is not applied: the maps
+target indices. Test-time augmentation (``card.tta``) is not applied: the maps
 explain the model's single forward pass on the face as given.
 """
 from __future__ import annotations

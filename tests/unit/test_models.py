@@ -171,5 +171,29 @@ def test_models_command_shows_both_stages_of_a_fine_tuned_model(tmp_path, monkey
     (tmp_path / "tuned.json").write_text(json.dumps(d))
     monkeypatch.setenv("FERVIZ_MODELS", str(tmp_path))
     assert main(["models"]) == 0
-    row = next(line for line in capsys.readouterr().out.splitlines() if "tuned" in line)
+    row = next(line for line in capsys.readouterr().out.splitlines() if "`tuned.keras`" in line)
     assert row.endswith("| 60 + 10 min |"), row
+
+
+def test_mirror_shift_tta_views_and_average(tmp_path):
+    from ferviz.evaluation import tta_views
+
+    x = np.arange(2 * 32 * 32, dtype=np.float32).reshape(2, 32, 32, 1)
+    views = tta_views(x, "mirror+shift")
+    assert len(views) == 10 and all(v.shape == x.shape for v in views)
+    d = 2  # 32 / 16
+    down = views[2]  # shifted down by d, top rows replicated
+    np.testing.assert_array_equal(down[:, d:], x[:, :-d])
+    np.testing.assert_array_equal(down[:, :d], np.repeat(x[:, :1], d, axis=1))
+    np.testing.assert_array_equal(views[3], views[2][:, :, ::-1])
+    assert len({v.tobytes() for v in views}) == 10
+    assert len(tta_views(x, "mirror")) == 2 and tta_views(x, None)[0] is x
+
+    m = brightness_model(np.linspace(0, 1, 7))
+    card = card_from_dict({**_card(tmp_path, "s", m).to_json(), "tta": "mirror+shift"}, tmp_path / "s.json")
+    img = np.zeros((1, 48, 48), np.uint8)
+    img[:, :20, :30] = 255
+    q = predict_probs(m, card, img)
+    x48 = img[..., None].astype(np.float32) / 255
+    expected = np.mean([m.predict(v, verbose=0) for v in tta_views(x48, "mirror+shift")], axis=0)
+    np.testing.assert_allclose(q, expected, rtol=1e-5, atol=1e-6)
