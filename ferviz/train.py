@@ -155,8 +155,12 @@ def _teacher_paths(recipe: Recipe) -> list[Path]:
 def teacher_targets(recipe: Recipe, train_split) -> np.ndarray:
     """Targets mixing one-hot labels with the teachers' mean probabilities on the clean faces.
 
-    Each teacher predicts as its card says (input scaling, class order, test-time augmentation).
+    Each teacher predicts as its card says (input scaling, class order), averaged with the mirror
+    image whatever the card's test-time augmentation (cheap, and keeps reruns exact after a
+    card's ``tta`` changes).
     """
+    from dataclasses import replace
+
     from .evaluation import predict_probs
     from .models import load_card, load_model
 
@@ -167,7 +171,7 @@ def teacher_targets(recipe: Recipe, train_split) -> np.ndarray:
     probs = np.zeros_like(onehot)
     for p in paths:
         try:
-            card = load_card(p.with_suffix(".json"))
+            card = replace(load_card(p.with_suffix(".json")), tta="mirror")
             probs += predict_probs(load_model(card), card, train_split.images)
         except (ModelError, OSError) as e:
             raise TrainError(f"--teachers: {p}: {e}") from None
