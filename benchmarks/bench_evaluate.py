@@ -11,7 +11,7 @@ def main() -> None:
     args = parser(__doc__).parse_args()
     cache_root = fresh_cache()
     from ferviz.data import load_fer2013
-    from ferviz.evaluation import evaluate, prediction_cache_path
+    from ferviz.evaluation import evaluate, prediction_cache_path, tta_views
     from ferviz.models import load_card, load_model, preprocess
 
     shipped = load_card(args.model)
@@ -19,9 +19,9 @@ def main() -> None:
     model = load_model(shipped)
     x = preprocess(split.images, shipped.input)
     result = {"benchmark": "evaluate", "model": shipped.key, "images": len(split)}
-    # like with like: a mirror-TTA card predicts twice, so its bare baseline does too
-    for card in (replace(shipped, tta=None), replace(shipped, tta="mirror")):
-        passes = [x] + ([x[:, :, ::-1, :].copy()] if card.tta == "mirror" else [])
+    # like with like: a TTA card predicts each view, so its bare baseline does too
+    for card in (replace(shipped, tta=t) for t in (None, "mirror", "mirror+shift")):
+        passes = [v.copy() for v in tta_views(x, card.tta)]
         model.predict(x[:512], batch_size=512, verbose=0)  # warm up both paths once
         evaluate(card, split.subset(range(512)), model=model, use_cache=False)
         bare = median_time(lambda: [model.predict(p, batch_size=512, verbose=0) for p in passes], args.repeats)
@@ -35,7 +35,7 @@ def main() -> None:
                        f"{tag}_warm_vs_cold": warm / cold})
     result.update({
         "target_cold_vs_bare": 1.2, "target_warm_vs_cold": 0.05,
-        "note": "bare = model.predict(batch 512) on the preprocessed array (and on its mirror for TTA); "
+        "note": "bare = model.predict(batch 512) on the preprocessed array (and on each TTA view); "
                 "cold = ferviz.evaluate with an empty prediction cache (preprocess + predict + atomic "
                 "cache write); warm = the same call answered from the disk cache",
     })
