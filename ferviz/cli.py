@@ -104,7 +104,7 @@ def _train(a) -> int:
                     dropout=a.dropout, schedule=a.schedule, init=a.init, teachers=a.teachers,
                     soft=a.soft)
     card = train(recipe, a.out, name=a.name, title=a.title, data=a.data, overwrite=a.overwrite,
-                 verbose=1 if sys.stderr.isatty() else 2, command=command_line(), finish=a.finish)
+                 verbose=1 if sys.stderr.isatty() else 2, command=command_line(a._argv), finish=a.finish)
     m = card.metrics
     print(f"{card.name}: PublicTest {m['PublicTest']['accuracy']:.4f}, "
           f"PrivateTest {m['PrivateTest']['accuracy']:.4f} -> {card.path}")
@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         setup(p)
         p.set_defaults(_run=run)
     args = parser.parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)
     from .data import DataError
     from .models import ModelError
 
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (DataError, ModelError, ValueError, KeyError, FileNotFoundError, PermissionError) as e:
+    except (DataError, ModelError, ValueError, KeyError, OSError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"ferviz {args.cmd}: error: {msg}", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ import pandas as pd
 from . import cache, config
 from .data import FERSplit
 from .labels import EMOTIONS, NUM_CLASSES
-from .models import ModelCard, load_model, preprocess
+from .models import TTA_MODES, ModelCard, load_model, preprocess
 
 Progress = Callable[[float, str], None]
 _PRED_VERSION = "1"
@@ -42,6 +42,8 @@ def tta_views(x: np.ndarray, tta: str | None) -> list[np.ndarray]:
     """
     if tta is None:
         return [x]
+    if tta not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation {tta!r}; use mirror or mirror+shift")
     views = [x, x[:, :, ::-1, :]]
     if tta == "mirror+shift":
         d = max(1, round(x.shape[1] / 16))

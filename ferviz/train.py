@@ -110,6 +110,10 @@ def check_output(out: Path, name: str, recipe: Recipe, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise TrainError(f"{out}: exists and is not a folder")
     card = out / f"{name}.json"
+    if not overwrite and not card.exists() and (out / f"{name}.keras").exists() \
+            and not _same_run(out / f".train-{name}", recipe):
+        raise TrainError(f"{out / (name + '.keras')}: a model without a card is already there; "
+                         "choose another --name or pass --overwrite")
     if card.exists() and not overwrite:
         try:
             old = json.loads(card.read_text()).get("training", {}).get("recipe", {})
@@ -122,6 +126,14 @@ def check_output(out: Path, name: str, recipe: Recipe, overwrite: bool) -> None:
 
 
 _RECIPE_DEFAULTS = {k: v for k, v in asdict(Recipe(arch="")).items() if k != "arch"}
+
+
+def _same_run(work: Path, recipe: Recipe) -> bool:
+    """Whether ``work`` holds an interrupted run of exactly this recipe."""
+    try:
+        return json.loads((work / "state.json").read_text()).get("recipe") == asdict(recipe)
+    except (OSError, json.JSONDecodeError):
+        return False
 
 
 def cosine_lr(lr0: float, epochs: int) -> Callable[[int], float]:
@@ -218,17 +230,21 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, title: st
     written out as the model (the card records how many epochs ran).
     """
     import keras
-    import tensorflow as tf
 
     _check_recipe(recipe)
     out = Path(out)
     name = name or recipe.arch
-    if not finish:
+    work = out / f".train-{name}"
+    if finish:
+        if not (work / "best.keras").is_file() or not (work / "history.csv").is_file():
+            raise TrainError(f"{work}: no interrupted run with a checkpoint to finish")
+    else:
         check_output(out, name, recipe, overwrite)
     splits = load_all(data)  # DataError if missing or malformed
-    train_s, val_s = splits["Training"], splits["PublicTest"]
+    for split in ("Training", "PublicTest", "PrivateTest"):
+        splits[split]  # noqa: B018 - DataError now, not after hours of training
     out.mkdir(parents=True, exist_ok=True)
-    work = out / f".train-{name}"
+    fresh = not work.exists()
     work.mkdir(exist_ok=True)
     state_file = work / "state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
@@ -237,16 +253,66 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, title: st
                          "rerun with the same options")
     state.setdefault("recipe", asdict(recipe))
     state.setdefault("wall_s", 0.0)
-    state_file.write_text(json.dumps(state))
-    best = work / "best.keras"
-    history_csv = work / "history.csv"
-    spec = InputSpec(48, 48, 1, (0.0, 1.0))
-    if finish:
-        if not best.exists() or not history_csv.exists():
-            raise TrainError(f"{work}: no interrupted run with a checkpoint to finish")
-        return _finish(recipe, out, name, work, best, history_csv, state, spec, splits, command, title)
+    if not finish:
+        state.setdefault("command", command)
+        hw = state.setdefault("hardware", [])
+        if _hardware() not in hw:
+            hw.append(_hardware())
+    _write_state(state_file, state)
+    policy = keras.mixed_precision.global_policy()
+    try:
+        if not finish and not state.get("fit_done"):
+            _fit(recipe, splits, work, state, state_file, verbose, extra_callbacks)
+            state["fit_done"] = True
+            _write_state(state_file, state)
+    except BaseException:
+        if fresh and not state.get("epochs_done"):
+            shutil.rmtree(work, ignore_errors=True)  # nothing to resume: don't block a corrected rerun
+        raise
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    return _finish(recipe, out, name, work, state, splits, command if finish else None, title)
 
-    keras.utils.set_random_seed(recipe.seed)
+
+def _write_state(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(path)
+
+
+class _StatefulCallbacks:
+    """What Keras callbacks forget between ``fit`` calls, kept in the run's state file."""
+
+    FIELDS = {"checkpoint": ("best",), "early_stopping": ("best", "wait"),
+              "plateau": ("best", "wait", "cooldown_counter")}
+
+    @staticmethod
+    def save(callbacks: dict) -> dict:
+        return {k: {f: _plain(getattr(cb, f, None)) for f in _StatefulCallbacks.FIELDS[k]}
+                for k, cb in callbacks.items()}
+
+    @staticmethod
+    def restore(callbacks: dict, saved: dict) -> None:
+        for k, cb in callbacks.items():
+            for f, v in saved.get(k, {}).items():
+                setattr(cb, f, v)
+
+
+def _plain(v):
+    return None if v is None else (float(v) if np.ndim(v) == 0 and not isinstance(v, int) else v)
+
+
+def _fit(recipe: Recipe, splits, work: Path, state: dict, state_file: Path, verbose: int,
+         extra_callbacks: list | None) -> None:
+    """Run (or continue) ``model.fit`` with a backup, best checkpoint and history each epoch."""
+    import keras
+    import tensorflow as tf
+
+    train_s, val_s = splits["Training"], splits["PublicTest"]
+    done = int(state.get("epochs_done", 0))
+    # a resumed run is seeded from where it resumes, so it does not replay epoch 0's order
+    seed = recipe.seed + 1009 * done
+    keras.utils.set_random_seed(seed)
     if tf.config.list_physical_devices("GPU"):
         keras.mixed_precision.set_global_policy("mixed_float16")
     x_tr = train_s.images[..., None].astype(np.float32) / 255.0
@@ -261,63 +327,97 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, title: st
     y_tr = teacher_targets(recipe, train_s)
     y_va = keras.utils.to_categorical(val_s.labels, 7)
 
-    class _Clock(keras.callbacks.Callback):
+    tracked = {
+        "checkpoint": keras.callbacks.ModelCheckpoint(str(work / "best.keras"), monitor="val_accuracy",
+                                                      save_best_only=True),
+        "early_stopping": keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=recipe.patience),
+    }
+    if recipe.schedule == "cosine":
+        schedule = keras.callbacks.LearningRateScheduler(cosine_lr(recipe.learning_rate, recipe.epochs))
+    else:
+        schedule = tracked["plateau"] = keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=max(2, recipe.patience // 3), min_lr=1e-5)
+
+    class _RunState(keras.callbacks.Callback):
+        """Restores the callbacks' counters on resume; records time and counters each epoch."""
+
+        def on_train_begin(self, logs=None):
+            _StatefulCallbacks.restore(tracked, state.get("callbacks", {}))
+
         def on_epoch_begin(self, epoch, logs=None):
             self.t = time.time()
 
         def on_epoch_end(self, epoch, logs=None):
             state["wall_s"] += time.time() - self.t
             state["epochs_done"] = epoch + 1
-            state_file.write_text(json.dumps(state))
+            state["callbacks"] = _StatefulCallbacks.save(tracked)
+            _write_state(state_file, state)
 
     callbacks = [
         keras.callbacks.BackupAndRestore(str(work / "backup"), save_freq="epoch"),
-        keras.callbacks.ModelCheckpoint(str(best), monitor="val_accuracy", save_best_only=True),
-        (keras.callbacks.LearningRateScheduler(cosine_lr(recipe.learning_rate, recipe.epochs))
-         if recipe.schedule == "cosine" else
-         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
-                                           patience=max(2, recipe.patience // 3), min_lr=1e-5)),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=recipe.patience),
-        keras.callbacks.CSVLogger(str(history_csv), append=True),
-        _Clock(),
+        tracked["checkpoint"], schedule, tracked["early_stopping"],
+        keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
+        _RunState(),
         *(extra_callbacks or []),
     ]
     cw = class_weight_dict(train_s.labels) if recipe.class_weights else None
-    model.fit(_dataset(x_tr, y_tr, recipe.batch_size, shuffle=True, augment=recipe.augment, seed=recipe.seed),
+    model.fit(_dataset(x_tr, y_tr, recipe.batch_size, shuffle=True, augment=recipe.augment, seed=seed),
               validation_data=_dataset(x_va, y_va, 512, shuffle=False, augment=False, seed=0),
               epochs=recipe.epochs, class_weight=cw, callbacks=callbacks, verbose=verbose)
-    return _finish(recipe, out, name, work, best, history_csv, state, spec, splits, command, title)
 
 
-def _finish(recipe, out, name, work, best, history_csv, state, spec, splits, command,
-            title=None) -> ModelCard:
+def float32_copy(model, recipe: Recipe):
+    """``model`` with every layer in float32 (a GPU run trains in mixed precision; the shipped
+    file must not make CPUs compute in float16)."""
     import keras
+
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        clean = architectures.build(recipe.arch, tuple(model.input_shape[1:]), dropout=recipe.dropout)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    clean.set_weights(model.get_weights())
+    return clean
+
+
+def _finish(recipe, out, name, work, state, splits, finish_command=None, title=None) -> ModelCard:
+    """Write the best checkpoint as the model, measure it, write history, curves and the card."""
+    import keras
+    import pandas as pd
 
     from .evaluation import card_metrics
 
-    final = keras.models.load_model(best, compile=False)
+    final = float32_copy(keras.models.load_model(work / "best.keras", compile=False), recipe)
     final.save(out / f"{name}.keras")
     card = ModelCard(
         name=title or (f"{name} ({recipe.arch})" if name != recipe.arch else _display(recipe.arch)),
-        file=f"{name}.keras", input=spec, classes=EMOTIONS,
+        file=f"{name}.keras", input=InputSpec(48, 48, 1, (0.0, 1.0)), classes=EMOTIONS,
         gradcam_layer=architectures.GRADCAM_LAYERS[recipe.arch],
         tta="mirror" if recipe.tta else None,
         description=(architectures.ARCHITECTURES[recipe.arch].__doc__ or "").strip(),
-    ).save(out / f"{name}.json")
-    metrics = card_metrics(card, splits, model=final, card_ref=f"{out.name}/{name}.json")
-    import pandas as pd
-
-    hist = pd.read_csv(history_csv)
-    shutil.copyfile(history_csv, out / f"{name}.history.csv")
+        path=out / f"{name}.json",
+    )
+    metrics = card_metrics(card, splits, model=final, card_ref=(out / f"{name}.json").as_posix())
+    hist = pd.read_csv(work / "history.csv")
+    shutil.copyfile(work / "history.csv", out / f"{name}.history.csv")
     plot_curves(hist, out / f"{name}.curves.png", title=card.name)
     training = {
         "recipe": asdict(recipe), "augmentation": recipe.augmentation(),
         "params": int(final.count_params()), "epochs_run": int(len(hist)),
         "best_epoch": int(hist["val_accuracy"].idxmax()) + 1,
-        "hardware": _hardware(), "wall_time_s": round(state["wall_s"], 1),
+        "hardware": " + ".join(state.get("hardware") or [_hardware()]),
+        "wall_time_s": round(state["wall_s"], 1),
         "data": "FER2013 Training (fit), PublicTest (validation, early stopping, LR schedule), "
                 "PrivateTest (reported once at the end)",
-        "command": command or f"python -m ferviz train --arch {recipe.arch}",
+        "data_sha256": splits["Training"].source_hash,
+        "command": state.get("command") or f"python -m ferviz train --arch {recipe.arch}",
+        **({"finish_command": finish_command,
+            "stopped": f"interrupted after {len(hist)} of {recipe.epochs} epochs; the best checkpoint "
+                       f"(epoch {int(hist['val_accuracy'].idxmax()) + 1}) was written with --finish"}
+           if finish_command else {}),
         **({"init": _init_info(recipe.init)} if recipe.init else {}),
         **({"teachers": [_init_info(str(t)) for t in _teacher_paths(recipe)]} if recipe.teachers else {}),
         "software": {"tensorflow": __import__("tensorflow").__version__, "keras": keras.__version__,
@@ -353,5 +453,6 @@ def plot_curves(hist, path: Path, title: str = "") -> None:
     fig.savefig(path)
 
 
-def command_line() -> str:
-    return "python -m ferviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def command_line(argv: list[str] | None = None) -> str:
+    """The ``python -m ferviz ...`` command for these arguments (default: this process's)."""
+    return "python -m ferviz " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))

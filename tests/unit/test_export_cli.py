@@ -178,3 +178,12 @@ def test_comparison_figure_of_two_models(setup, tmp_path, capsys):
     assert "Tiny brightness" in text and "Flipped brightness" in text and "Grad-CAM" in text
     code, _, err = run(setup, tmp_path, "--cell", "0:1", "--compare", str(other.path), capsys=capsys)
     assert code == 2 and "--compare works with --ids" in err
+
+
+def test_evaluate_out_that_is_a_file_is_one_line_exit_2(setup, tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    code = cli.main(["evaluate", "--model", str(setup["card"]), "--data", str(setup["data"]),
+                     "--split", "PrivateTest", "--out", str(tmp_path / "taken")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines()[-1].startswith("ferviz evaluate: error: "), err
+    assert (tmp_path / "taken").read_text() == "x"  # nothing lost

@@ -188,6 +188,8 @@ def test_mirror_shift_tta_views_and_average(tmp_path):
     np.testing.assert_array_equal(views[3], views[2][:, :, ::-1])
     assert len({v.tobytes() for v in views}) == 10
     assert len(tta_views(x, "mirror")) == 2 and tta_views(x, None)[0] is x
+    with pytest.raises(ValueError, match="unknown test-time augmentation 'ten-crop'"):
+        tta_views(x, "ten-crop")
 
     m = brightness_model(np.linspace(0, 1, 7))
     card = card_from_dict({**_card(tmp_path, "s", m).to_json(), "tta": "mirror+shift"}, tmp_path / "s.json")

@@ -73,8 +73,11 @@ def test_finish_writes_the_best_checkpoint_of_an_interrupted_run(tmp_path, tiny_
     recipe = Recipe(arch="baseline_cnn", epochs=5, batch_size=32, augment=False, patience=50)
     with pytest.raises(_Interrupt):
         train(recipe, tmp_path, data=str(tiny_csv), verbose=0, extra_callbacks=[_stop_after_second_epoch()])
-    card = train(recipe, tmp_path, data=str(tiny_csv), verbose=0, finish=True)
+    card = train(recipe, tmp_path, data=str(tiny_csv), verbose=0, finish=True,
+                 command="python -m ferviz train --finish")
     assert card.training["epochs_run"] == 2 and (tmp_path / "baseline_cnn.keras").is_file()
+    assert card.training["finish_command"] == "python -m ferviz train --finish"
+    assert card.training["stopped"].startswith("interrupted after 2 of 5 epochs")
     with pytest.raises(TrainError, match="no interrupted run"):
         train(recipe, tmp_path, name="other", data=str(tiny_csv), finish=True)
 
@@ -186,3 +189,119 @@ def test_distillation_targets_mix_labels_with_the_teachers(tmp_path, tiny_csv):
               name="x", data=str(tiny_csv))
     with pytest.raises(TrainError, match="--soft"):
         train(Recipe(arch="baseline_cnn", teachers=str(teacher), soft=2.0), tmp_path, name="x", data=str(tiny_csv))
+
+
+def test_resume_restores_the_checkpoint_and_early_stopping_counters(tmp_path, tiny_csv):
+    import json
+
+    import keras
+
+    recipe = Recipe(arch="baseline_cnn", epochs=6, batch_size=32, augment=False, patience=3)
+    with pytest.raises(_Interrupt):
+        train(recipe, tmp_path, data=str(tiny_csv), verbose=0, extra_callbacks=[_stop_after_second_epoch()])
+    work = tmp_path / ".train-baseline_cnn"
+    state = json.loads((work / "state.json").read_text())
+    partial = pd.read_csv(work / "history.csv")
+    assert state["callbacks"]["checkpoint"]["best"] == pytest.approx(partial["val_accuracy"].max())
+    assert state["callbacks"]["early_stopping"]["wait"] in (0, 1)
+    # pretend the best epoch so far was unbeatable and patience is nearly used up: a resumed run
+    # must keep that checkpoint and stop after one more epoch (a reset would run on and overwrite)
+    state["callbacks"]["checkpoint"]["best"] = 2.0
+    state["callbacks"]["early_stopping"].update(best=2.0, wait=2)
+    (work / "state.json").write_text(json.dumps(state))
+    before = keras.models.load_model(work / "best.keras", compile=False).get_weights()
+    card = train(recipe, tmp_path, data=str(tiny_csv), verbose=0)
+    assert card.training["epochs_run"] == 3
+    after = keras.models.load_model(tmp_path / "baseline_cnn.keras", compile=False).get_weights()
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_crash_after_fitting_finishes_on_rerun_without_training_again(tmp_path, tiny_csv, monkeypatch):
+    import ferviz.evaluation
+
+    recipe = Recipe(arch="baseline_cnn", epochs=2, batch_size=32, augment=False)
+    real = ferviz.evaluation.card_metrics
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ferviz.evaluation, "card_metrics", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(recipe, tmp_path, data=str(tiny_csv), verbose=0)
+    assert (tmp_path / "baseline_cnn.keras").is_file() and not (tmp_path / "baseline_cnn.json").exists()
+    monkeypatch.setattr(ferviz.evaluation, "card_metrics", real)
+    card = train(recipe, tmp_path, data=str(tiny_csv), verbose=0, command="python -m ferviz train x")
+    assert list(pd.read_csv(tmp_path / "baseline_cnn.history.csv")["epoch"]) == [0, 1]  # not refitted
+    assert card.training["epochs_run"] == 2 and card.metrics["PrivateTest"]["n"] == 7
+    assert card.training["command"] != "python -m ferviz train x"  # the first launch's command is kept
+
+
+def test_failed_starts_leave_nothing_that_blocks_the_corrected_command(tmp_path, tiny_csv):
+    train(Recipe(arch="baseline_cnn", epochs=1, batch_size=32, augment=False), tmp_path,
+          data=str(tiny_csv), verbose=0)
+    with pytest.raises(TrainError, match="not a vgg_small model"):
+        train(Recipe(arch="vgg_small", epochs=1, batch_size=32, init=str(tmp_path / "baseline_cnn.keras")),
+              tmp_path, data=str(tiny_csv), verbose=0)
+    assert not (tmp_path / ".train-vgg_small").exists()
+    with pytest.raises(TrainError, match="no interrupted run"):
+        train(Recipe(arch="vgg_small"), tmp_path, data=str(tiny_csv), finish=True)
+    assert not (tmp_path / ".train-vgg_small").exists()
+    (tmp_path / "orphan.keras").write_bytes(b"not mine")
+    with pytest.raises(TrainError, match="a model without a card is already there"):
+        train(Recipe(arch="baseline_cnn", epochs=1), tmp_path, name="orphan", data=str(tiny_csv))
+
+
+def test_a_missing_test_split_is_reported_before_training(tmp_path, tiny_csv):
+    lines = tiny_csv.read_text().splitlines()
+    no_private = tmp_path / "no_private.csv"
+    no_private.write_text("\n".join(line for line in lines if not line.endswith("PrivateTest")) + "\n")
+    with pytest.raises(DataError, match="PrivateTest"):
+        train(Recipe(arch="baseline_cnn", epochs=1), tmp_path / "out", data=str(no_private))
+    assert not (tmp_path / "out" / ".train-baseline_cnn").exists()
+
+
+def test_mixed_precision_models_are_saved_in_float32():
+    import keras
+
+    from ferviz.architectures import build
+    from ferviz.train import float32_copy
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        mixed = build("baseline_cnn", (48, 48, 1))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert any(layer.dtype_policy.name == "mixed_float16" for layer in mixed.layers)
+    clean = float32_copy(mixed, Recipe(arch="baseline_cnn"))
+    assert all(layer.dtype_policy.name == "float32" for layer in clean.layers)
+    x = np.random.default_rng(0).random((4, 48, 48, 1), dtype=np.float32)
+    np.testing.assert_allclose(clean.predict(x, verbose=0), mixed.predict(x, verbose=0), atol=1e-2)
+    assert float32_copy(clean, Recipe(arch="baseline_cnn")) is clean
+
+
+def test_same_seed_same_model(tmp_path, tiny_csv):
+    import keras
+
+    recipe = Recipe(arch="baseline_cnn", epochs=2, batch_size=4, augment=True)
+    weights = []
+    for run in ("a", "b"):
+        train(recipe, tmp_path / run, data=str(tiny_csv), verbose=0)
+        weights.append(keras.models.load_model(tmp_path / run / "baseline_cnn.keras", compile=False).get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_train_from_the_command_line_records_its_command(tmp_path, tiny_csv, capsys):
+    from ferviz.cli import main
+
+    args = ["train", "--arch", "baseline_cnn", "--epochs", "1", "--batch-size", "32", "--no-augment",
+            "--data", str(tiny_csv), "--out", str(tmp_path / "m")]
+    assert main(args) == 0
+    card = load_card(tmp_path / "m" / "baseline_cnn.json")
+    assert card.training["command"] == "python -m ferviz " + " ".join(args)
+    assert card.metrics["command"] == f"python -m ferviz evaluate --model {tmp_path / 'm' / 'baseline_cnn.json'} --split PrivateTest"
+    assert "PrivateTest" in capsys.readouterr().out
+    assert main(["train", "--arch", "resnet9000", "--data", str(tiny_csv)]) == 2
+    assert "ferviz train: error: unknown architecture 'resnet9000'" in capsys.readouterr().err
