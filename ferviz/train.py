@@ -78,7 +78,12 @@ def _dataset(x, y, batch, *, shuffle: bool, augment: bool, seed: int):
     ds = ds.batch(batch)
     if augment:
         aug = _augmenter()
-        ds = ds.map(lambda a, b: (aug(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+        # On a CPU one batch at a time (~35 ms, hidden by prefetch): the random layers share one
+        # seed state and parallel calls would hand out its draws in a thread-dependent order, so
+        # runs with the same seed would differ. A GPU outruns that (and is not bit-exact anyway).
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+        ds = ds.map(lambda a, b: (aug(a, training=True), b),
+                    num_parallel_calls=tf.data.AUTOTUNE if gpu else None)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
