@@ -72,7 +72,9 @@ def _train_args(p):
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--no-augment", action="store_true", help="disable mirroring/rotation/zoom/shift")
     p.add_argument("--class-weights", action="store_true", help="balanced class weights")
-    p.add_argument("--tta", action="store_true", help="mirror test-time augmentation at evaluation")
+    p.add_argument("--tta", nargs="?", const="mirror", choices=["mirror", "mirror+shift", "auto"],
+                   help="test-time augmentation recorded in the card: mirror (the default with a "
+                        "bare --tta), mirror+shift (10 views), or auto (the best on PublicTest)")
     p.add_argument("--patience", type=int, default=12, help="early-stopping patience (epochs)")
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=1234)
@@ -100,7 +102,7 @@ def _train(a) -> int:
 
     recipe = Recipe(arch=a.arch, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
                     learning_rate=a.lr, augment=not a.no_augment, class_weights=a.class_weights,
-                    tta=a.tta, patience=a.patience, seed=a.seed, label_smoothing=a.label_smoothing,
+                    tta=True if a.tta == "mirror" else (a.tta or False), patience=a.patience, seed=a.seed, label_smoothing=a.label_smoothing,
                     dropout=a.dropout, schedule=a.schedule, init=a.init, teachers=a.teachers,
                     soft=a.soft)
     card = train(recipe, a.out, name=a.name, title=a.title, data=a.data, overwrite=a.overwrite,

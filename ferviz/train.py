@@ -13,7 +13,7 @@ import shlex
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +22,7 @@ import numpy as np
 from . import architectures
 from .data import load_all
 from .labels import EMOTIONS
-from .models import InputSpec, ModelCard, ModelError
+from .models import TTA_MODES, InputSpec, ModelCard, ModelError
 
 
 class TrainError(ValueError):
@@ -30,6 +30,7 @@ class TrainError(ValueError):
 
 
 SCHEDULES = ("plateau", "cosine")
+TTA_CHOICES = (False, True, None, "mirror", "mirror+shift", "auto")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Recipe:
     learning_rate: float = 1e-3
     augment: bool = True
     class_weights: bool = False
-    tta: bool = False
+    tta: bool | str = False  # True = "mirror"; "mirror+shift"; "auto": the best on PublicTest
     patience: int = 12
     seed: int = 1234
     label_smoothing: float = 0.0
@@ -161,6 +162,8 @@ def _check_recipe(recipe: Recipe) -> None:
     for t in _teacher_paths(recipe):
         if not t.is_file() or not t.with_suffix(".json").is_file():
             raise TrainError(f"--teachers: {t} needs to be a model file with its card beside it")
+    if recipe.tta not in TTA_CHOICES:
+        raise TrainError(f"--tta takes mirror, mirror+shift or auto; got {recipe.tta!r}")
     if not 0.0 <= recipe.soft <= 1.0:
         raise TrainError(f"--soft is a weight between 0 and 1; got {recipe.soft}")
 
@@ -176,8 +179,6 @@ def teacher_targets(recipe: Recipe, train_split) -> np.ndarray:
     image whatever the card's test-time augmentation (cheap, and keeps reruns exact after a
     card's ``tta`` changes).
     """
-    from dataclasses import replace
-
     from .evaluation import predict_probs
     from .models import load_card, load_model
 
@@ -388,6 +389,24 @@ def float32_copy(model, recipe: Recipe):
     return clean
 
 
+def choose_tta(recipe: Recipe, card: ModelCard, public, model) -> tuple[str | None, dict | None]:
+    """The card's test-time augmentation: as the recipe says, or with ``tta="auto"`` the mode with
+    the best PublicTest accuracy (ties go to fewer views). PrivateTest is never looked at."""
+    from .evaluation import evaluate
+
+    if recipe.tta != "auto":
+        return ("mirror" if recipe.tta is True else (recipe.tta or None)), None
+    acc = {}
+    for mode in (None, *TTA_MODES):
+        ev = evaluate(replace(card, tta=mode), public, model=model, use_cache=False)
+        acc[mode or "none"] = round(ev.accuracy, 6)
+    best = max(acc, key=lambda k: acc[k])  # first of equals: the cheapest
+    return (None if best == "none" else best), {
+        "split": public.split, "accuracy": acc, "chosen": best,
+        "how": "python -m ferviz train --tta auto: each mode evaluated on PublicTest; "
+               "PrivateTest not used for the choice"}
+
+
 def _finish(recipe, out, name, work, state, splits, finish_command=None, title=None) -> ModelCard:
     """Write the best checkpoint as the model, measure it, write history, curves and the card."""
     import keras
@@ -401,10 +420,11 @@ def _finish(recipe, out, name, work, state, splits, finish_command=None, title=N
         name=title or (f"{name} ({recipe.arch})" if name != recipe.arch else _display(recipe.arch)),
         file=f"{name}.keras", input=InputSpec(48, 48, 1, (0.0, 1.0)), classes=EMOTIONS,
         gradcam_layer=architectures.GRADCAM_LAYERS[recipe.arch],
-        tta="mirror" if recipe.tta else None,
-        description=(architectures.ARCHITECTURES[recipe.arch].__doc__ or "").strip(),
+        tta=None, description=(architectures.ARCHITECTURES[recipe.arch].__doc__ or "").strip(),
         path=out / f"{name}.json",
     )
+    tta, tta_selection = choose_tta(recipe, card, splits["PublicTest"], final)
+    card = replace(card, tta=tta)
     metrics = card_metrics(card, splits, model=final, card_ref=(out / f"{name}.json").as_posix())
     hist = pd.read_csv(work / "history.csv")
     shutil.copyfile(work / "history.csv", out / f"{name}.history.csv")
@@ -418,6 +438,7 @@ def _finish(recipe, out, name, work, state, splits, finish_command=None, title=N
         "data": "FER2013 Training (fit), PublicTest (validation, early stopping, LR schedule), "
                 "PrivateTest (reported once at the end)",
         "data_sha256": splits["Training"].source_hash,
+        **({"tta_selection": tta_selection} if tta_selection else {}),
         "command": state.get("command") or f"python -m ferviz train --arch {recipe.arch}",
         **({"finish_command": finish_command,
             "stopped": f"interrupted after {len(hist)} of {recipe.epochs} epochs; the best checkpoint "

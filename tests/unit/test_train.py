@@ -305,3 +305,33 @@ def test_train_from_the_command_line_records_its_command(tmp_path, tiny_csv, cap
     assert "PrivateTest" in capsys.readouterr().out
     assert main(["train", "--arch", "resnet9000", "--data", str(tiny_csv)]) == 2
     assert "ferviz train: error: unknown architecture 'resnet9000'" in capsys.readouterr().err
+
+
+def test_tta_auto_picks_the_best_mode_on_publictest(tmp_path, tiny_csv, capsys):
+    from dataclasses import replace
+
+    from ferviz.cli import main
+
+    args = ["train", "--arch", "baseline_cnn", "--epochs", "1", "--batch-size", "32", "--no-augment",
+            "--data", str(tiny_csv), "--out", str(tmp_path), "--tta", "auto"]
+    assert main(args) == 0
+    card = load_card(tmp_path / "baseline_cnn.json")
+    sel = card.training["tta_selection"]
+    assert sel["split"] == "PublicTest" and set(sel["accuracy"]) == {"none", "mirror", "mirror+shift"}
+    public = load_fer2013(tiny_csv, "PublicTest")
+    model = load_model(card)
+    for mode, acc in sel["accuracy"].items():
+        ev = evaluate(replace(card, tta=None if mode == "none" else mode), public, model=model, use_cache=False)
+        assert acc == pytest.approx(ev.accuracy, abs=1e-6)
+    best = max(sel["accuracy"].values())
+    assert sel["accuracy"][sel["chosen"]] == best
+    assert list(sel["accuracy"]).index(sel["chosen"]) == min(
+        i for i, v in enumerate(sel["accuracy"].values()) if v == best)  # ties: the fewest views
+    assert card.tta == (None if sel["chosen"] == "none" else sel["chosen"])
+    assert card.training["recipe"]["tta"] == "auto"
+    # a bare --tta still means mirror, as the shipped cards' commands record it
+    assert main(args[:-1] + ["--name", "m"]) == 0
+    m = load_card(tmp_path / "m.json")
+    assert m.tta == "mirror" and m.training["recipe"]["tta"] is True and "tta_selection" not in m.training
+    with pytest.raises(TrainError, match="--tta takes"):
+        train(Recipe(arch="baseline_cnn", tta="ten-crop"), tmp_path, data=str(tiny_csv))
