@@ -11,6 +11,7 @@ from ferviz.ui import context, state  # noqa: E402
 
 st.set_page_config(page_title="ferviz — FER error analysis", page_icon=":material/mood:", layout="wide")
 state.init_from_url()
+state.keep_page_widgets()
 pages = {
     "Analyse": [
         st.Page(state.PAGES["overview"], title="Overview", icon=":material/dashboard:", default=True),

@@ -74,6 +74,12 @@ class ModelCard:
     def model_hash(self) -> str:
         return cache.file_hash(self.model_path)
 
+    def compute_key(self) -> str:
+        """Identifies what predictions and maps depend on: the model file and the card's input,
+        classes, test-time augmentation and Grad-CAM layer (editing any of them changes it)."""
+        return cache.key_hash(self.model_hash(), self.input.height, self.input.width, self.input.channels,
+                              list(self.input.scale), list(self.classes), self.tta, self.gradcam_layer)
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("path")
@@ -109,6 +115,18 @@ def card_from_dict(d: dict[str, Any], path: Path | None = None) -> ModelCard:
             raise ModelError(f"classes must name each of the 7 emotions once, got {list(classes)}")
     except (ModelError, ValueError, TypeError) as e:
         raise ModelError(f"{where}: {e}") from None
+    for k in ("training", "metrics"):
+        if not isinstance(d.get(k) or {}, dict):
+            raise ModelError(f"{where}: {k!r} must be a JSON object")
+    for split, m in (d.get("metrics") or {}).items():
+        if split == "command":
+            continue
+        bad = not isinstance(m, dict) or any(
+            k in m and (isinstance(m[k], bool) or not isinstance(m[k], (int, float)) or not 0 <= m[k] <= 1)
+            for k in ("accuracy", "macro_f1"))
+        if bad:
+            raise ModelError(f"{where}: metrics.{split} must be an object whose accuracy and macro_f1 "
+                             f"are numbers from 0 to 1, got {m!r}")
     return ModelCard(name=d["name"], file=d["file"], input=spec, classes=classes,
                      gradcam_layer=d.get("gradcam_layer") or None, tta=_tta(d.get("tta"), where),
                      description=str(d.get("description", "")),
@@ -156,9 +174,16 @@ def list_cards(*folders: str | os.PathLike) -> tuple[list[ModelCard], list[str]]
                 continue
             seen.add(f.resolve())
             try:
-                cards.append(load_card(f))
+                card = load_card(f)
             except ModelError as e:
                 problems.append(str(e))
+                continue
+            first = next((c for c in cards if c.key == card.key), None)
+            if first is not None:  # keys name models in links, caches and file names: one each
+                problems.append(f"{f}: not listed, {first.path} has the same name {card.key!r}; "
+                                "rename one of the two")
+                continue
+            cards.append(card)
     return cards, problems
 
 

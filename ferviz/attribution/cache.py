@@ -74,7 +74,7 @@ def cached_explain(model, card: ModelCard, images: np.ndarray, ids, data_hash: s
         raise ValueError(f"got {len(ids)} ids for {n} images")
     fer = fer_targets(targets, n)
     mh = model_hash or card.model_hash()
-    request = (id(model), mh, str(card.path), card.gradcam_layer, data_hash, method,
+    request = (id(model), mh, str(card.path), card.gradcam_layer, card.input, card.classes, data_hash, method,
                tuple(sorted(params.items())), ids.tobytes(), fer.tobytes())
     hit = _REQUESTS.get(request)
     if hit is not None and hit.shape == faces.shape:

@@ -33,13 +33,15 @@ def safe_part(text: object, what: str = "name") -> str:
     return s
 
 
-def cell_part(cell: tuple[int | str, int | str]) -> str:
-    """'fear-sad' for (2, 4), ('fear', 'sad') or ('2', 'sad')."""
+def cell_part(cell: tuple[int | str | None, int | str | None]) -> str:
+    """'fear-sad' for (2, 4), ('fear', 'sad') or ('2', 'sad'); 'fear-any' for (2, None)."""
     try:
         t, p = cell
     except (TypeError, ValueError):
         raise ExportError(f"cell must be a (true, pred) pair, got {cell!r}") from None
-    return f"{EMOTIONS[emotion_index(t)]}-{EMOTIONS[emotion_index(p)]}"
+    if t is None and p is None:
+        raise ExportError("cell needs a true or a predicted class")
+    return "-".join("any" if c is None else EMOTIONS[emotion_index(c)] for c in (t, p))
 
 
 def export_filename(kind: str, model_key: str, split: str, *,
@@ -56,7 +58,7 @@ def export_filename(kind: str, model_key: str, split: str, *,
         raise ExportError(f"a {kind} export is {'csv' if table else 'png, svg or pdf'}, not {fmt!r}")
     if kind in ("image", "comparison") and image_id is None:
         raise ExportError(f"a {kind} export needs image_id")
-    if kind == "sheet" and cell is None:
+    if kind == "sheet" and (cell is None or None in tuple(cell)):
         raise ExportError("a sheet export needs cell=(true, pred)")
     parts = [safe_part(model_key, "model key"), safe_part(split, "split")]
     if cell is not None:

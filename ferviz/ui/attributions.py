@@ -59,12 +59,12 @@ def cell_mean_panel(ctx: Context, rows: pd.DataFrame, t: int | None, p: int | No
 
 def faithfulness(card, face: np.ndarray, amap: np.ndarray, target: int):
     """Deletion/insertion check of one map (cached per process by content)."""
-    return _faithfulness(str(card.path), card.model_hash(), face.tobytes(), face.shape, amap.tobytes(),
+    return _faithfulness(str(card.path), card.compute_key(), face.tobytes(), face.shape, amap.tobytes(),
                          amap.shape, int(target))
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def _faithfulness(card_path: str, model_hash: str, face: bytes, fshape, amap: bytes, mshape, target: int):
+def _faithfulness(card_path: str, card_key: str, face: bytes, fshape, amap: bytes, mshape, target: int):
     from ..faithfulness import faithfulness as check
     from ..models import load_card
 

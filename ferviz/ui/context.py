@@ -63,6 +63,11 @@ def sidebar() -> Context:
     if not keys:
         sb.warning("No models found in models/. Add a .keras file with its model card.")
     else:
+        for k in ("sel_model", "sel_model2"):  # e.g. a link naming a model this machine lacks
+            wanted = st.session_state.get(k)
+            if wanted not in (None, "(none)", *keys):
+                sb.warning(f"No model {wanted!r} in the model folders; "
+                           + ("showing the first model instead." if k == "sel_model" else "comparing with none."))
         _bound(sb.selectbox, "Model", keys, "sel_model", format_func=lambda k: names.get(k, k))
         others = ["(none)"] + [k for k in keys if k != st.session_state["sel_model"]]
         _bound(sb.selectbox, "Compare with", others, "sel_model2", format_func=lambda k: names.get(k, k))

@@ -42,15 +42,19 @@ def overview_buttons(ctx: Context, ev: Evaluation) -> None:
                     export.export_filename("predictions", key, split, fmt="csv"), "dl_predictions")
 
 
-def errors_buttons(ctx: Context, ev: Evaluation, rows: pd.DataFrame, t: int | None, p: int | None) -> None:
+def errors_buttons(ctx: Context, ev: Evaluation, rows: pd.DataFrame, t: int | None, p: int | None, *,
+                   sort: str = "confidence") -> None:
+    """Exports of the errors in view, in the gallery's order (`sort` is read when the page draws:
+    the file renders on click, outside the script run, where session state is not available)."""
     with st.expander("Export", icon=":material/download:"):
         fmt = _format("fmt_errors")
         key, split = ctx.card.key, ctx.split.split
         cell = (t, p) if t is not None and p is not None else None
         c1, c2 = st.columns(2)
         with c1:
-            _button("Error table (CSV)", lambda: export.errors_csv(ev, t, p, sort=st.session_state.get("err_sort", "confidence")),
-                    export.export_filename("errors", key, split, cell=cell, fmt="csv"), "dl_errors")
+            _button("Error table (CSV)", lambda: export.errors_csv(ev, t, p, sort=sort),
+                    export.export_filename("errors", key, split, cell=(t, p) if (t, p) != (None, None) else None,
+                                           fmt="csv"), "dl_errors")
         with c2:
             if cell is None:
                 st.caption("Pick a true and a predicted class to export a cell sheet.")

@@ -10,6 +10,7 @@ import streamlit as st
 from ..data import FERSplit
 from ..overlay import face_rgb, overlay
 from . import state
+from .context import current
 
 TILE_PX = 144
 RIGHT, WRONG = ":green[✓]", ":red[✗]"  # text marks: emoji need fonts many machines lack
@@ -54,5 +55,6 @@ def show(rows: pd.DataFrame, split: FERSplit, *, maps: dict[str, np.ndarray] | N
             st.markdown(tile_caption(row))
             st.caption(str(row["id"]))
             if st.button("Inspect", key=f"{key_prefix}_inspect_{row['id']}", width="stretch"):
-                st.session_state["gallery_ids"] = list(order) if order is not None else list(rows["id"])
+                state.set_gallery(list(order) if order is not None else list(rows["id"]),
+                                  state.gallery_key(current()))
                 state.open_image(row["id"])

@@ -11,13 +11,13 @@ from ..models import ModelCard, list_cards, load_card, load_model
 
 
 @st.cache_resource(show_spinner="Loading model ...", max_entries=8)
-def _model(card_path: str, model_hash: str):
+def _model(card_path: str, card_key: str):
     return load_model(load_card(card_path))
 
 
 def model_for(card: ModelCard):
-    """The Keras model of a card, loaded once per process (keyed by the file's hash)."""
-    return _model(str(card.path), card.model_hash())
+    """The Keras model of a card, loaded once per process (keyed by the file's hash and the card)."""
+    return _model(str(card.path), card.compute_key())
 
 
 @st.cache_resource(show_spinner="Reading FER2013 ...", max_entries=4)
@@ -35,7 +35,7 @@ def dataset(path: str | None) -> dict[str, FERSplit]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _evaluation(card_path: str, model_hash: str, data_path: str, split: str, data_hash: str) -> Evaluation:
+def _evaluation(card_path: str, card_key: str, data_path: str, split: str, data_hash: str) -> Evaluation:
     card = load_card(card_path)
     data = _current_split(data_path, split)
     cached = _has_cached_predictions(card, data)
@@ -61,7 +61,7 @@ def _current_split(data_path: str, split: str) -> FERSplit:
 
 def evaluation(card: ModelCard, data: FERSplit, data_path: str | None) -> Evaluation:
     """Predictions and metrics of a model on a split: disk cache, then this process's memory."""
-    return _evaluation(str(card.path), card.model_hash(), data_path or "", data.split, data.data_hash)
+    return _evaluation(str(card.path), card.compute_key(), data_path or "", data.split, data.data_hash)
 
 
 @st.cache_data(ttl=30, show_spinner=False)

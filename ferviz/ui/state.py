@@ -62,6 +62,38 @@ def open_cell(true: int | None, pred: int | None) -> None:
     go("errors")
 
 
+def gallery_key(ctx) -> tuple:
+    """What a gallery's order depends on: models, split and data (a stale order is not followed)."""
+    return (ctx.card.key if ctx.card else None, ctx.card2.key if ctx.card2 else None,
+            ctx.split.split if ctx.split else None, ctx.split.data_hash if ctx.split else None)
+
+
+def set_gallery(ids: list[str], key: tuple) -> None:
+    """Remember the order of the gallery an image was opened from (the inspector's previous/next)."""
+    st.session_state["gallery_ids"] = list(ids)
+    st.session_state["gallery_key"] = key
+
+
+def gallery_order(key: tuple) -> list[str] | None:
+    """The remembered gallery order when it belongs to `key`, else None."""
+    if st.session_state.get("gallery_key") == key:
+        return st.session_state.get("gallery_ids")
+    return None
+
+
+#: page widgets whose values survive visits to other pages (Streamlit drops a widget's value on
+#: a run that does not draw it, unless the script sets it again: see `keep_page_widgets`)
+KEPT = ("gallery_page", "err_sort", "err_per_page", "err_gradcam", "cmp_a_page", "cmp_b_page",
+        "cm_normalize", "fmt_overview", "fmt_errors")
+
+
+def keep_page_widgets() -> None:
+    """Re-set the kept widgets' values on every run, so leaving a page does not reset them."""
+    for k in KEPT:
+        if k in st.session_state:
+            st.session_state[k] = st.session_state[k]
+
+
 def open_image(image_id: str) -> None:
     """Select an image and go to the inspector."""
     st.session_state["sel_id"] = str(image_id)

@@ -24,6 +24,8 @@ from ferviz.export import ExportError, export_filename
     (("errors", "vgg", "PrivateTest"), dict(fmt="csv"), "vgg_PrivateTest_errors.csv"),
     (("errors", "vgg", "PrivateTest"), dict(cell=("happy", "happy"), fmt=".CSV"),
      "vgg_PrivateTest_happy-happy_errors.csv"),
+    (("errors", "vgg", "PrivateTest"), dict(cell=("fear", None), fmt="csv"), "vgg_PrivateTest_fear-any_errors.csv"),
+    (("errors", "vgg", "PrivateTest"), dict(cell=(None, 4), fmt="csv"), "vgg_PrivateTest_any-sad_errors.csv"),
     (("per_class", "vgg", "PrivateTest"), dict(fmt="csv"), "vgg_PrivateTest_per_class.csv"),
     (("comparison", "a_vs_b", "PrivateTest"), dict(image_id="5", fmt="png"), "a_vs_b_PrivateTest_5_comparison.png"),
     # unsafe characters collapse to one '-', never a leading dot
@@ -47,6 +49,8 @@ def test_export_filename(args, kwargs, expected):
     (("sheet", "m", "S"), dict(fmt="png"), "cell"),
     (("sheet", "m", "S"), dict(cell=("fear", "bored"), fmt="png"), "unknown emotion"),
     (("sheet", "m", "S"), dict(cell="fear", fmt="png"), "pair"),
+    (("sheet", "m", "S"), dict(cell=("fear", None), fmt="png"), "cell"),
+    (("errors", "m", "S"), dict(cell=(None, None), fmt="csv"), "a true or a predicted class"),
     (("image", "///", "S"), dict(image_id="1", fmt="png"), "model key"),
 ])
 def test_export_filename_rejects(args, kwargs, match):

@@ -199,3 +199,50 @@ def test_mirror_shift_tta_views_and_average(tmp_path):
     x48 = img[..., None].astype(np.float32) / 255
     expected = np.mean([m.predict(v, verbose=0) for v in tta_views(x48, "mirror+shift")], axis=0)
     np.testing.assert_allclose(q, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_card_metrics_must_be_numbers_from_0_to_1():
+    from ferviz.models import ModelError, card_from_dict
+
+    base = {"name": "m", "file": "m.keras"}
+    for metrics in ({"PrivateTest": 0.7}, {"PrivateTest": {"accuracy": "70%"}},
+                    {"PublicTest": {"accuracy": 1.5}}, {"PrivateTest": {"macro_f1": True}}):
+        with pytest.raises(ModelError, match="metrics"):
+            card_from_dict({**base, "metrics": metrics})
+    with pytest.raises(ModelError, match="'metrics' must be a JSON object"):
+        card_from_dict({**base, "metrics": [0.7]})
+    ok = card_from_dict({**base, "metrics": {"PrivateTest": {"accuracy": 0.7, "n": 3589}, "command": "x"}})
+    assert ok.metrics["PrivateTest"]["accuracy"] == 0.7
+
+
+def test_same_named_cards_in_two_folders_are_reported_not_shadowed(tmp_path, monkeypatch):
+    import json
+
+    from ferviz import config
+    from ferviz.models import list_cards
+    from tests.unit.tiny_models import brightness_model
+
+    monkeypatch.setattr(config, "MODELS_DIR", tmp_path / "none")
+    monkeypatch.delenv("FERVIZ_MODELS", raising=False)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        brightness_model(np.linspace(0, 1, 7)).save(tmp_path / folder / "m.keras")
+        (tmp_path / folder / "m.json").write_text(json.dumps({"name": f"M {folder}", "file": "m.keras"}))
+    cards, problems = list_cards(tmp_path / "a", tmp_path / "b")
+    assert [c.name for c in cards] == ["M a"]
+    assert len(problems) == 1 and "same name 'm'" in problems[0] and str(tmp_path / "b" / "m.json") in problems[0]
+
+
+def test_compute_key_follows_the_card_fields_predictions_depend_on(tmp_path):
+    from dataclasses import replace
+
+    from ferviz.models import InputSpec, ModelCard
+    from tests.unit.tiny_models import brightness_model
+
+    brightness_model(np.linspace(0, 1, 7)).save(tmp_path / "m.keras")
+    card = ModelCard(name="m", file="m.keras").save(tmp_path / "m.json")
+    k = card.compute_key()
+    assert replace(card, name="renamed", metrics={"x": 1}).compute_key() == k
+    for changed in (replace(card, tta="mirror"), replace(card, input=InputSpec(scale=(-1.0, 1.0))),
+                    replace(card, classes=tuple(reversed(card.classes))), replace(card, gradcam_layer="conv")):
+        assert changed.compute_key() != k

@@ -30,7 +30,8 @@ if context.require_data(ctx) and context.require_model(ctx):
     c2.selectbox("Predicted class", [ANY, *EMOTIONS], key="err_pred", on_change=_changed)
     sort = c3.radio("Sort by", ["confidence", "loss"], key="err_sort", horizontal=True,
                     help="confidence: most confident mistakes first; loss: highest cross-entropy first")
-    per_page = c4.selectbox("Per page", [12, 24, 48], key="err_per_page", index=1)
+    st.session_state.setdefault("err_per_page", 24)
+    per_page = c4.selectbox("Per page", [12, 24, 48], key="err_per_page")
     t = EMOTIONS.index(st.session_state["sel_true"]) if st.session_state.get("sel_true") else None
     p = EMOTIONS.index(st.session_state["sel_pred"]) if st.session_state.get("sel_pred") else None
     rows = ev.errors(t, p, sort=sort)
@@ -55,4 +56,4 @@ if context.require_data(ctx) and context.require_model(ctx):
 
         attributions.cell_mean_panel(ctx, rows, t, p)
         attributions.method_trust_panel(ctx, rows)
-        downloads.errors_buttons(ctx, ev, rows, t, p)
+        downloads.errors_buttons(ctx, ev, rows, t, p, sort=sort)

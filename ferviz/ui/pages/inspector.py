@@ -17,7 +17,8 @@ if context.require_data(ctx) and context.require_model(ctx):
     except Exception as e:
         context.show_error(e)
         st.stop()
-    order = st.session_state.get("gallery_ids") or list(ev.errors()["id"])
+    # the gallery the image was opened from, unless models, split or data changed since
+    order = state.gallery_order(state.gallery_key(ctx)) or list(ev.errors()["id"])
     image_id = st.session_state.get("sel_id") or (order[0] if order else ctx.split.ids[0])
     if image_id not in set(ctx.split.ids):
         st.warning(f"No image {image_id!r} in {ctx.split.split}; showing the first error instead.")

@@ -39,6 +39,8 @@ if context.require_data(ctx) and context.require_model(ctx):
             if st.session_state.get("_cm_last") != sig:
                 st.session_state["_cm_last"] = sig
                 state.open_cell(int(round(points[0]["y"])), int(round(points[0]["x"])))
+        else:  # nothing selected (e.g. back from the gallery): the same cell may be clicked again
+            st.session_state.pop("_cm_last", None)
         with st.form("open_cell_form", border=False):
             a, b, c = st.columns([2, 2, 1])
             t = a.selectbox("True class", EMOTIONS, key="cell_true", index=2)

@@ -34,7 +34,7 @@ if len(data) > MAX_BYTES:
     st.stop()
 
 
-@st.cache_data(max_entries=32, show_spinner="Finding faces ...")
+@st.cache_data(max_entries=6, show_spinner="Finding faces ...")  # a Photo holds the whole picture
 def _analyse(digest: str, data: bytes, box: tuple | None, whole: bool) -> faces.Photo:
     return faces.analyse_photo(data, box=box, whole_image=whole)
 
@@ -57,10 +57,10 @@ if choice == "whole image":
 elif choice == "my own box":
     x0, y0, w0, h0 = photo.faces[0].box if len(photo) else faces.whole_image_box(photo.rgb.shape)
     c = st.columns(4)
-    x = c[0].number_input("x", 0, W - 1, int(x0), key="up_x")
-    y = c[1].number_input("y", 0, H - 1, int(y0), key="up_y")
-    w = c[2].number_input("width", 8, W, int(w0), key="up_w")
-    h = c[3].number_input("height", 8, H, int(h0), key="up_h")
+    x = c[0].number_input("x", 0, W - 1, int(x0), key=f"up_x_{digest[:8]}")
+    y = c[1].number_input("y", 0, H - 1, int(y0), key=f"up_y_{digest[:8]}")
+    w = c[2].number_input("width", 8, W, int(w0), key=f"up_w_{digest[:8]}")
+    h = c[3].number_input("height", 8, H, int(h0), key=f"up_h_{digest[:8]}")
     try:
         photo_sel, k = _analyse(digest, data, (int(x), int(y), int(w), int(h)), False), 0
     except ValueError as e:
@@ -78,7 +78,7 @@ mid.image(face_rgb(crop, (240, 240)), caption="what the model sees (48x48 graysc
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _explain(card_path: str, model_hash: str, crop_bytes: bytes, target: int, method: str) -> np.ndarray:
+def _explain(card_path: str, card_key: str, crop_bytes: bytes, target: int, method: str) -> np.ndarray:
     from ferviz.models import load_card
 
     card = load_card(card_path)
@@ -102,7 +102,7 @@ for card in [c for c in (ctx.card, ctx.card2) if c is not None]:
     cols = b.columns(2)
     for col, m in zip(cols, ("gradcam", "xrai")):
         try:
-            maps[attribution.METHODS[m]] = _explain(str(card.path), card.model_hash(), crop.tobytes(), pred, m)
+            maps[attribution.METHODS[m]] = _explain(str(card.path), card.compute_key(), crop.tobytes(), pred, m)
         except ValueError as e:
             col.error(f"{attribution.METHODS[m]}: {e}")
             continue
