@@ -149,6 +149,9 @@ def _jobs(a, card, data, ev, model=None, other=None):
     style = {"cmap": a.cmap, "alpha": a.alpha, "dpi": a.dpi, "size_in": a.size}
     jobs = []
 
+    # parts that keep exports made with other options from overwriting each other
+    target_part = [] if a.target == "pred" else [f"target-{a.target}"]
+    sort_part = [] if a.sort == "confidence" else [f"by-{a.sort}"]
     if a.what == "ids":
         ids = list(dict.fromkeys(a.ids))
         pos = []
@@ -170,7 +173,7 @@ def _jobs(a, card, data, ev, model=None, other=None):
                 def build(p=p, i=i, ovl=ovl):
                     return ex.annotated_figure(data.images[p], ev.probs[p], overlays=ovl, true=int(data.labels[p]),
                                                model_name=card.name, image_id=i, split=split, **style)
-                jobs.append((dict(kind="image", image_id=i, method=a.method or None), build))
+                jobs.append((dict(kind="image", image_id=i, method=a.method or None, extra=target_part), build))
             else:
                 ovl2 = {f"{method_label(m)} ({EMOTIONS[targets2[k]]})": maps2[m][k] for m in a.method}
 
@@ -178,7 +181,8 @@ def _jobs(a, card, data, ev, model=None, other=None):
                     return ex.comparison_figure(data.images[p], (card.name, ev.probs[p], ovl),
                                                 (card2.name, ev2.probs[p], ovl2), true=int(data.labels[p]),
                                                 image_id=i, split=split, **style)
-                jobs.append((dict(kind="comparison", image_id=i, method=a.method or None), build))
+                jobs.append((dict(kind="comparison", image_id=i, method=a.method or None,
+                                  extra=[f"vs-{card2.key}", *target_part]), build))
 
     elif a.what == "cell":
         t, p = parse_cell(a.cell)
@@ -196,7 +200,8 @@ def _jobs(a, card, data, ev, model=None, other=None):
                 return ex.cell_sheet(data.images[pos], ev.probs[pos], data.ids[pos], true=t, pred=p,
                                      model_name=card.name, split=split, overlays=maps, total=len(df),
                                      method=method, note=note, cols=a.cols, **style)
-            jobs.append((dict(kind="sheet", cell=(t, p), method=m), build))
+            jobs.append((dict(kind="sheet", cell=(t, p), method=m,
+                              extra=[*(target_part if m else []), *sort_part]), build))
 
     elif a.what == "confusion_matrix":
         def build():
@@ -209,7 +214,8 @@ def _jobs(a, card, data, ev, model=None, other=None):
         table = {"errors": lambda: ex.errors_csv(ev, sort=a.sort, limit=a.limit),
                  "per_class": lambda: ex.per_class_csv(ev),
                  "predictions": lambda: ex.predictions_csv(ev)}[kind]
-        return [([ex.export_filename(kind, key, split, fmt="csv")], lambda: [table()])]
+        return [([ex.export_filename(kind, key, split, extra=sort_part if kind == "errors" else [], fmt="csv")],
+                 lambda: [table()])]
 
     formats = sorted(dict.fromkeys(a.formats), key=ex.FORMATS.index)  # png first: checks pixel size
     units = []

@@ -7,9 +7,11 @@ readers themselves live in :mod:`ferviz.readers`.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import zipfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -50,10 +52,11 @@ class FERSplit:
         return FERSplit(self.images[idx], self.labels[idx], self.ids[idx], self.split,
                         self.source, self.source_hash)
 
-    @property
+    @cached_property
     def data_hash(self) -> str:
-        """Identifies the images of this split (source hash + split + size)."""
-        return cache.key_hash(self.source_hash, self.split, len(self), str(self.ids[:3]))
+        """Identifies the images of this split (source hash, split and every id)."""
+        return cache.key_hash(self.source_hash, self.split, len(self),
+                              hashlib.sha256("\n".join(map(str, self.ids)).encode()).hexdigest())
 
 
 def resolve_data_path(path: str | os.PathLike | None = None) -> Path:

@@ -13,7 +13,7 @@ from .labels import EMOTIONS, NUM_CLASSES
 from .models import TTA_MODES, ModelCard, load_model, preprocess
 
 Progress = Callable[[float, str], None]
-_PRED_VERSION = "1"
+_PRED_VERSION = "2"  # 2: logits heads turned into probabilities
 
 
 def predict_probs(model, card: ModelCard, images: np.ndarray, *, batch_size: int = 512,
@@ -24,14 +24,41 @@ def predict_probs(model, card: ModelCard, images: np.ndarray, *, batch_size: int
     n = len(images)
     out = np.empty((n, NUM_CLASSES), np.float32)
     fwd = _forward(model)
+    head = output_head(model)
     for start in range(0, n, batch_size):
         x = preprocess(images[start:start + batch_size], card.input)
         views = tta_views(x, card.tta)
-        p = sum(fwd(tf.constant(v)).numpy() for v in views) / len(views)
+        p = sum(as_probabilities(fwd(tf.constant(v)).numpy(), head) for v in views) / len(views)
         out[start:start + len(x)][:, card.output_to_fer] = p
         if progress:
             progress(min(1.0, (start + len(x)) / n), f"predicting {min(n, start + len(x))}/{n}")
     return out
+
+
+def output_head(model) -> str:
+    """What the model outputs: "probs" (a softmax head), "logits" (a linear Dense head) or
+    "unknown" (decided from the values), read from its last layer as the attribution code does."""
+    last = model.layers[-1]
+    while getattr(last, "layers", None):  # a nested model as the last layer
+        last = last.layers[-1]
+    act = getattr(getattr(last, "activation", None), "__name__", "")
+    if type(last).__name__ == "Softmax" or act == "softmax":
+        return "probs"
+    if type(last).__name__ == "Dense" and act == "linear":
+        return "logits"
+    return "unknown"
+
+
+def as_probabilities(out: np.ndarray, head: str) -> np.ndarray:
+    """Rows of class probabilities from a model's outputs: softmax of logits; other
+    non-negative scores (e.g. sigmoid) normalised to sum to 1; anything negative, softmax."""
+    out = np.asarray(out, np.float32)
+    if head == "probs":
+        return out
+    if head == "unknown" and (out >= 0).all():
+        return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
+    z = np.exp(out - out.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
 
 
 def tta_views(x: np.ndarray, tta: str | None) -> list[np.ndarray]:
@@ -101,10 +128,12 @@ class Evaluation:
 
     @property
     def macro_f1(self) -> float:
+        """Mean F1 over the classes that occur in the labels or the predictions (a class absent
+        from both, e.g. in a subset, is not counted as an F1 of 0)."""
         from sklearn.metrics import f1_score
 
-        return float(f1_score(self.labels, self.preds, labels=range(NUM_CLASSES), average="macro",
-                              zero_division=0))
+        present = np.union1d(self.labels, self.preds)
+        return float(f1_score(self.labels, self.preds, labels=present, average="macro", zero_division=0))
 
     def confusion(self, normalize: bool = False) -> np.ndarray:
         """7x7 confusion matrix, rows true, columns predicted; row-normalised if asked."""

@@ -57,8 +57,10 @@ def read_csv(p: Path):
             raise DataError(f"{where}: {len(parts)} pixels, expected {IMAGE_SIZE * IMAGE_SIZE}")
         try:
             vals = np.array(parts, dtype=np.int32)
-        except ValueError:
-            bad = next(x for x in parts if not x.lstrip("-").isdigit())
+        except (ValueError, OverflowError):
+            bad = next((x for x in parts if not x.lstrip("-").isdigit()), None)
+            if bad is None:  # digits only, too large for any pixel
+                raise DataError(f"{where}: pixel values must lie in 0-255") from None
             raise DataError(f"{where}: pixel value {bad!r} is not a number") from None
         if vals.min() < 0 or vals.max() > 255:
             raise DataError(f"{where}: pixel values must lie in 0-255")
@@ -131,13 +133,14 @@ def decode_face(data: bytes, where: str) -> np.ndarray:
 
 def _collect(entries, where: str):
     """entries: iterable of (rel PurePosixPath, bytes-thunk). Returns the four arrays."""
-    images, labels, ids, splits = [], [], [], []
+    images, labels, ids, splits, paths = [], [], [], [], []
     for rel, read in entries:
         label, split = _entry(rel, where)
         images.append(decode_face(read(), f"{where}: {rel}"))
         labels.append(label)
         ids.append(rel.stem)
         splits.append(split)
+        paths.append(rel.with_suffix("").as_posix())
     if not images:
         raise DataError(f"{where}: no face images found (expected train/<class>/*.jpg, test/<class>/*.jpg)")
     ids_arr = np.array(ids, dtype=object)
@@ -149,6 +152,10 @@ def _collect(entries, where: str):
                 ids_arr[i] = f"{EMOTIONS[lab]}/{name}"
     ids_arr = ids_arr.astype(str)
     uniq, counts = np.unique(ids_arr, return_counts=True)
+    dup = set(uniq[counts > 1])
+    if dup:  # still clashing (e.g. train/happy/0001.jpg and test/happy/0001.jpg): the whole path
+        ids_arr = np.array([paths[i] if v in dup else v for i, v in enumerate(ids_arr)])
+        uniq, counts = np.unique(ids_arr, return_counts=True)
     if (counts > 1).any():
         raise DataError(f"{where}: image id {uniq[counts > 1][0]!r} appears more than once")
     order = np.argsort(ids_arr, kind="stable")

@@ -75,7 +75,7 @@ def cached_explain(model, card: ModelCard, images: np.ndarray, ids, data_hash: s
     fer = fer_targets(targets, n)
     mh = model_hash or card.model_hash()
     request = (id(model), mh, str(card.path), card.gradcam_layer, card.input, card.classes, data_hash, method,
-               tuple(sorted(params.items())), ids.tobytes(), fer.tobytes())
+               repr(sorted(params.items())), ids.tobytes(), fer.tobytes())
     hit = _REQUESTS.get(request)
     if hit is not None and hit.shape == faces.shape:
         _REQUESTS.move_to_end(request)

@@ -6,6 +6,8 @@ call per chunk of images x samples.
 """
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from ..models import ModelCard
@@ -23,16 +25,23 @@ class SmoothGrad(Explainer):
         super().__init__(model, card)
         self._scores = score_model(model)
 
+    def identity(self) -> tuple:
+        return ("per-face noise",)
+
     def raw(self, x, out_idx, faces, *, samples=16, noise=0.15, batch_size=256, seed=0):
         import tensorflow as tf
 
         lo, hi = self.card.input.scale
-        rng = np.random.default_rng(seed)
         out = np.zeros(x.shape[:3], np.float32)
         per = max(1, int(batch_size) // int(samples))
         for s in range(0, len(x), per):
             xs = x[s:s + per]
-            pts = xs[:, None] + rng.normal(0, noise * abs(hi - lo), (len(xs), samples) + x.shape[1:])
+            # noise drawn per face from (seed, the face's pixels): a face's map does not depend on
+            # its batch neighbours or position, so cached maps are the same however they were computed
+            pts = xs[:, None] + np.stack([
+                np.random.default_rng([int(seed), zlib.crc32(f.tobytes())]).normal(
+                    0, noise * abs(hi - lo), (samples,) + x.shape[1:])
+                for f in faces[s:s + per]])
             w = np.repeat(one_hot(out_idx[s:s + per]), samples, axis=0)
             g = self._scores.input_gradients(tf.constant(pts.reshape((-1,) + x.shape[1:]), tf.float32),
                                              tf.constant(w)).numpy()

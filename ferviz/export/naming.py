@@ -46,8 +46,12 @@ def cell_part(cell: tuple[int | str | None, int | str | None]) -> str:
 
 def export_filename(kind: str, model_key: str, split: str, *,
                     cell: tuple[int | str, int | str] | None = None, image_id: str | None = None,
-                    method: str | Sequence[str] | None = None, fmt: str) -> str:
-    """The file name for one export (see the module docstring for the pattern)."""
+                    method: str | Sequence[str] | None = None, extra: Sequence[str] = (),
+                    fmt: str) -> str:
+    """The file name for one export (see the module docstring for the pattern).
+
+    `extra` parts tell apart exports of the same view made differently (``vs-<model2>``,
+    ``target-true``, ``by-loss``), so one never overwrites another."""
     if kind not in KINDS:
         raise ExportError(f"unknown export kind {kind!r}; expected one of {', '.join(KINDS)}")
     f = str(fmt).lower().lstrip(".")
@@ -68,6 +72,7 @@ def export_filename(kind: str, model_key: str, split: str, *,
     if method:
         methods = [method] if isinstance(method, str) else list(method)
         parts.append("-".join(safe_part(m, "method") for m in methods))
+    parts.extend(safe_part(e, "name part") for e in extra)
     if kind not in ("image",):
         parts.append(kind)
     return "_".join(parts) + "." + f

@@ -50,11 +50,12 @@ def errors_buttons(ctx: Context, ev: Evaluation, rows: pd.DataFrame, t: int | No
         fmt = _format("fmt_errors")
         key, split = ctx.card.key, ctx.split.split
         cell = (t, p) if t is not None and p is not None else None
+        by = [] if sort == "confidence" else [f"by-{sort}"]
         c1, c2 = st.columns(2)
         with c1:
             _button("Error table (CSV)", lambda: export.errors_csv(ev, t, p, sort=sort),
                     export.export_filename("errors", key, split, cell=(t, p) if (t, p) != (None, None) else None,
-                                           fmt="csv"), "dl_errors")
+                                           extra=by, fmt="csv"), "dl_errors")
         with c2:
             if cell is None:
                 st.caption("Pick a true and a predicted class to export a cell sheet.")
@@ -68,14 +69,15 @@ def errors_buttons(ctx: Context, ev: Evaluation, rows: pd.DataFrame, t: int | No
                                             total=len(rows), limit=limit)
                     return export.figure_bytes(fig, fmt)
                 _button(f"Cell sheet (first {min(limit, len(rows))})", sheet,
-                        export.export_filename("sheet", key, split, cell=cell, fmt=fmt), "dl_sheet")
+                        export.export_filename("sheet", key, split, cell=cell, extra=by, fmt=fmt), "dl_sheet")
 
 
 def image_button(ctx: Context, face: np.ndarray, probs: np.ndarray, overlays: Mapping[str, np.ndarray], *,
                  true: int | None, image_id: str, split: str, alpha: float, methods: list[str],
                  second: tuple[str, np.ndarray, Mapping[str, np.ndarray]] | None = None,
-                 key: str = "dl_image") -> None:
-    """Annotated figure (or the two-model comparison) of one face."""
+                 second_key: str | None = None, target: str = "pred", key: str = "dl_image") -> None:
+    """Annotated figure (or the two-model comparison) of one face; `target` names the class the
+    overlays explain when it is not the prediction, `second_key` the compared model."""
     fmt = _format(f"{key}_fmt")
     model_key = ctx.card.key if ctx.card else "model"
     if second is None:
@@ -90,7 +92,10 @@ def image_button(ctx: Context, face: np.ndarray, probs: np.ndarray, overlays: Ma
                 face, (ctx.card.name, probs, dict(overlays)), second, true=true, image_id=image_id,
                 split=split, alpha=alpha), fmt)
         kind = "comparison"
-    name = export.export_filename(kind, model_key, split, image_id=image_id, method=methods or None, fmt=fmt)
+    extra = ([f"vs-{second_key}"] if second is not None and second_key else []) + \
+        ([] if target == "pred" else [f"target-{target}"])
+    name = export.export_filename(kind, model_key, split, image_id=image_id, method=methods or None,
+                                  extra=extra, fmt=fmt)
     _button("Annotated figure", render, name, key)
 
 

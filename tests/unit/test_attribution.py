@@ -287,3 +287,11 @@ def test_repeated_request_is_served_from_memory(tmp_path, square, monkeypatch):
     np.testing.assert_array_equal(first, cached_explain(model, card, x, ids, "d", [0, 0], "gradcam", model_hash="mh"))
     with pytest.raises(AssertionError, match="disk read"):  # another target is a new request
         cached_explain(model, card, x, ids, "d", [3, 3], "gradcam", model_hash="mh")
+
+
+def test_smoothgrad_map_of_a_face_does_not_depend_on_its_batch(square):
+    model, card = square
+    x = faces(3)
+    alone = explain(model, card, x[1:2], 0, "smoothgrad", samples=4)
+    in_batch = explain(model, card, x, 0, "smoothgrad", samples=4, batch_size=8)
+    np.testing.assert_allclose(alone[0], in_batch[1], atol=1e-5)

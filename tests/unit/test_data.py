@@ -95,6 +95,7 @@ def test_second_load_comes_from_cache(tmp_path, sample, monkeypatch):
     (lambda rows: rows.__setitem__(3, "9," + " ".join(["1"] * 2304) + ",Training"), r"row 3 .*emotion 9 is outside 0-6"),
     (lambda rows: rows.__setitem__(3, "happy," + " ".join(["1"] * 2304) + ",Training"), r"row 3 .*emotion 'happy' is not an integer"),
     (lambda rows: rows.__setitem__(1, "3," + " ".join(["300"] * 2304) + ",Training"), r"row 1 .*0-255"),
+    (lambda rows: rows.__setitem__(1, "3," + " ".join(["99999999999"] * 2304) + ",Training"), r"row 1 .*0-255"),
     (lambda rows: rows.__setitem__(2, "3," + " ".join(["1"] * 2304) + ",Validation"), r"row 2 .*unknown Usage 'Validation'"),
     (lambda rows: rows.__setitem__(0, "label,pixels,Usage"), r"missing column\(s\) emotion"),
 ])
@@ -199,3 +200,22 @@ def test_core_never_imports_streamlit():
             "assert 'streamlit' not in sys.modules, 'streamlit imported'")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-1000:]
+
+
+def test_same_file_name_in_two_splits_and_one_class_loads(tmp_path):
+    folder = tmp_path / "raf"
+    a, b = _faces(2)
+    for top, face in (("train", a), ("test", b)):
+        (folder / top / "happy").mkdir(parents=True)
+        Image.fromarray(face).save(folder / top / "happy" / "0001.png")
+    splits = load_all(folder)
+    assert list(splits["Training"].ids) == ["train/happy/0001"]
+    assert list(splits["PrivateTest"].ids) == ["test/happy/0001"]
+    np.testing.assert_array_equal(splits["PrivateTest"].images[0], b)
+
+
+def test_data_hash_covers_every_id(tmp_path, sample):
+    faces, labels, splits = sample
+    s = load_fer2013(_write_csv(tmp_path / "f.csv", faces, labels, splits), "Training")
+    assert s.subset([0, 1, 2, 3]).data_hash != s.subset([0, 1, 2, 4]).data_hash  # same size, same first 3
+    assert s.subset([0, 1, 2, 3]).data_hash == s.subset([0, 1, 2, 3]).data_hash

@@ -59,3 +59,13 @@ def test_predictions_frame_roundtrip():
     df = _ev().predictions_frame()
     assert list(df.columns[:3]) == ["id", "true", "pred"] and len(df) == 10
     np.testing.assert_allclose(df[[f"p_{e}" for e in EMOTIONS]].sum(1), 1.0, atol=1e-6)
+
+
+def test_macro_f1_leaves_out_classes_absent_from_labels_and_predictions():
+    from ferviz.evaluation import Evaluation
+
+    labels = np.array([0, 0, 3, 3])
+    probs = np.eye(7, dtype=np.float32)[[0, 3, 3, 3]]
+    ev = Evaluation("m", "PrivateTest", probs, labels, np.array(["a", "b", "c", "d"]))
+    # angry: P 1, R 0.5 -> F1 2/3; happy: P 2/3, R 1 -> F1 0.8; the five absent classes do not count
+    assert ev.macro_f1 == pytest.approx((2 / 3 + 0.8) / 2)

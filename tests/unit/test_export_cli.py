@@ -173,8 +173,8 @@ def test_comparison_figure_of_two_models(setup, tmp_path, capsys):
         setup["root"] / "flipped.json")
     code, paths, _ = run(setup, tmp_path, "--ids", "3", "--compare", str(other.path), "--method", "gradcam",
                          "--format", "svg", capsys=capsys)
-    assert code == 0 and paths == [str(tmp_path / "tiny_PrivateTest_3_gradcam_comparison.svg")]
-    text = svg_text((tmp_path / "tiny_PrivateTest_3_gradcam_comparison.svg").read_bytes())
+    assert code == 0 and paths == [str(tmp_path / "tiny_PrivateTest_3_gradcam_vs-flipped_comparison.svg")]
+    text = svg_text((tmp_path / "tiny_PrivateTest_3_gradcam_vs-flipped_comparison.svg").read_bytes())
     assert "Tiny brightness" in text and "Flipped brightness" in text and "Grad-CAM" in text
     code, _, err = run(setup, tmp_path, "--cell", "0:1", "--compare", str(other.path), capsys=capsys)
     assert code == 2 and "--compare works with --ids" in err
@@ -187,3 +187,18 @@ def test_evaluate_out_that_is_a_file_is_one_line_exit_2(setup, tmp_path, capsys)
     err = capsys.readouterr().err
     assert code == 2 and err.strip().splitlines()[-1].startswith("ferviz evaluate: error: "), err
     assert (tmp_path / "taken").read_text() == "x"  # nothing lost
+
+
+def test_exports_made_with_other_options_do_not_overwrite_each_other(setup, tmp_path, capsys):
+    made = []
+    for args in (["--errors-csv"], ["--errors-csv", "--sort", "loss"],
+                 ["--ids", "3", "--method", "gradcam"], ["--ids", "3", "--method", "gradcam", "--target", "true"],
+                 ["--ids", "3", "--method", "gradcam", "--target", "fear"]):
+        code, paths, err = run(setup, tmp_path, *args, capsys=capsys)
+        assert code == 0, err
+        made += paths
+    assert [p.rsplit("/", 1)[1] for p in made] == [
+        "tiny_PrivateTest_errors.csv", "tiny_PrivateTest_by-loss_errors.csv",
+        "tiny_PrivateTest_3_gradcam.png", "tiny_PrivateTest_3_gradcam_target-true.png",
+        "tiny_PrivateTest_3_gradcam_target-fear.png"]
+    assert all((tmp_path / p.rsplit("/", 1)[1]).is_file() for p in made)

@@ -94,6 +94,8 @@ if context.require_data(ctx) and context.require_model(ctx):
             if len(all_maps) > 1:
                 second = (all_maps[1][0].name, all_maps[1][1], all_maps[1][2])
             downloads.image_button(ctx, face, probs, all_maps[0][2], true=true, image_id=image_id,
-                                   split=ctx.split.split, alpha=alpha, methods=methods, second=second)
+                                   split=ctx.split.split, alpha=alpha, methods=methods, second=second,
+                                   second_key=ctx.card2.key if ctx.card2 else None,
+                                   target={"predicted": "pred", "true": "true"}.get(which, other))
 
     overlays_panel()

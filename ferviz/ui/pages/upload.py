@@ -115,5 +115,5 @@ for card in [c for c in (ctx.card, ctx.card2) if c is not None]:
 if first is not None:
     downloads.image_button(ctx, crop, first[0], first[1], true=None, image_id=f"upload-{digest[:8]}",
                            split="upload", alpha=alpha, methods=["gradcam", "xrai"],
-                           second=second,
+                           second=second, second_key=ctx.card2.key if ctx.card2 else None,
                            key="dl_upload")
