@@ -29,7 +29,9 @@ def _args(p):
     what.add_argument("--ids", nargs="+", metavar="ID", help="annotated figure for each image id")
     what.add_argument("--cell", metavar="TRUE:PRED", help="sheet of one confusion cell, e.g. fear:sad or 2:4")
     what.add_argument("--confusion-matrix", action="store_true", help="the confusion-matrix figure")
-    what.add_argument("--errors-csv", action="store_true", help="the error table as CSV")
+    what.add_argument("--errors-csv", nargs="?", const=True, metavar="TRUE:PRED",
+                      help="the error table as CSV; optionally of one cell or row/column "
+                           "(fear:sad, fear:any, any:sad)")
     what.add_argument("--per-class-csv", action="store_true", help="per-class precision/recall/F1 as CSV")
     what.add_argument("--predictions-csv", action="store_true", help="every image's probabilities as CSV")
     p.add_argument("--normalize", action="store_true", help="row-normalised confusion matrix")
@@ -63,6 +65,8 @@ def _check(a) -> None:
     from .export.render import check_dpi
 
     what = next(k for k in _WHAT if getattr(a, k) not in (None, False))
+    if what == "errors_csv":
+        _errors_filter(a.errors_csv)  # a bad TRUE:PRED fails before anything loads
     if a.normalize and what != "confusion_matrix":
         raise ExportError("--normalize applies to --confusion-matrix only")
     if a.method and what not in ("ids", "cell"):
@@ -87,6 +91,21 @@ def _check(a) -> None:
     a.what = what
 
 
+
+
+def _errors_filter(value) -> tuple[int | None, int | None]:
+    """--errors-csv's optional TRUE:PRED, either side may be 'any'."""
+    if value is True:
+        return None, None
+    from .labels import emotion_index
+
+    parts = str(value).split(":")
+    if len(parts) != 2 or not all(x.strip() for x in parts):
+        raise ValueError(f"--errors-csv takes TRUE:PRED (e.g. fear:sad, fear:any), got {value!r}")
+    try:
+        return tuple(None if x.strip().lower() == "any" else emotion_index(x.strip()) for x in parts)
+    except ValueError as e:
+        raise ValueError(f"--errors-csv {value!r}: {e}") from None
 
 
 def _targets(a, labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
@@ -211,11 +230,13 @@ def _jobs(a, card, data, ev, model=None, other=None):
 
     else:
         kind = a.what[:-len("_csv")]
-        table = {"errors": lambda: ex.errors_csv(ev, sort=a.sort, limit=a.limit),
+        t, p = _errors_filter(a.errors_csv) if kind == "errors" else (None, None)
+        table = {"errors": lambda: ex.errors_csv(ev, t, p, sort=a.sort, limit=a.limit),
                  "per_class": lambda: ex.per_class_csv(ev),
                  "predictions": lambda: ex.predictions_csv(ev)}[kind]
-        return [([ex.export_filename(kind, key, split, extra=sort_part if kind == "errors" else [], fmt="csv")],
-                 lambda: [table()])]
+        cell = (t, p) if (t, p) != (None, None) else None
+        return [([ex.export_filename(kind, key, split, cell=cell, extra=sort_part if kind == "errors" else [],
+                                     fmt="csv")], lambda: [table()])]
 
     formats = sorted(dict.fromkeys(a.formats), key=ex.FORMATS.index)  # png first: checks pixel size
     units = []

@@ -16,6 +16,13 @@ def _args(p):
     p.add_argument("--whole-image", action="store_true",
                    help="classify the centre square of each image instead of detected faces")
     p.add_argument("--box", metavar="X,Y,W,H", help="use this face box (pixels) instead of detecting")
+    p.add_argument("--out", help="also write an annotated figure per face into this folder "
+                                 "(the crop, top probabilities and the --method overlays, as the app's "
+                                 "Your face page exports)")
+    p.add_argument("--method", nargs="+", default=["gradcam", "xrai"], metavar="METHOD",
+                   help="overlays of the --out figures (default gradcam xrai), for the predicted class")
+    p.add_argument("--format", nargs="+", default=["png"], choices=["png", "svg", "pdf"], dest="formats",
+                   help="--out figure format(s) (default png)")
 
 
 def _parse_box(text: str | None):
@@ -49,6 +56,11 @@ def _run(a) -> int:
     from .models import find_card, load_model
 
     box = _parse_box(a.box)
+    if a.out:
+        from . import attribution
+
+        for m in a.method:
+            attribution.check_method(m)
     card = find_card(a.model)
     model = None
     results, bad, any_face = [], 0, False
@@ -74,6 +86,11 @@ def _run(a) -> int:
                 "top3": [[EMOTIONS[k], round(float(p[k]), 4)] for k in order],
                 "probs": {e: round(float(v), 4) for e, v in zip(EMOTIONS, p)},
             })
+            if a.out:
+                for out_path in _write_figures(a, model, card, photo.crops[i - 1], p, f"{Path(path).stem}-face{i}"):
+                    results[-1].setdefault("figures", []).append(out_path)
+                    if not a.json:
+                        print(out_path)
             if not a.json:
                 x, y, w, h = face.box
                 top = ", ".join(f"{e} {v:.2f}" for e, v in results[-1]["top3"])
@@ -84,3 +101,26 @@ def _run(a) -> int:
     if bad:
         return 2
     return 0 if any_face else 1
+
+
+def _write_figures(a, model, card, crop, probs, image_id: str) -> list[str]:
+    """The annotated figure of one face (overlays for the predicted class), in each --format."""
+    import numpy as np
+
+    from . import attribution, export
+    from .cache import atomic_write_bytes
+
+    pred = int(np.argmax(probs))
+    overlays = {f"{attribution.METHODS[m]} ({EMOTIONS[pred]})":
+                attribution.explain(model, card, crop[None], np.array([pred]), m)[0] for m in a.method}
+    fig = export.annotated_figure(crop, probs, overlays=overlays, true=None, model_name=card.name,
+                                  image_id=image_id, split="upload")
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in a.formats:
+        path = out / export.export_filename("image", card.key, "upload", image_id=image_id,
+                                            method=a.method, fmt=fmt)
+        atomic_write_bytes(path, export.figure_bytes(fig, fmt))
+        written.append(str(path))
+    return written

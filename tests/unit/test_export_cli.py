@@ -202,3 +202,18 @@ def test_exports_made_with_other_options_do_not_overwrite_each_other(setup, tmp_
         "tiny_PrivateTest_3_gradcam.png", "tiny_PrivateTest_3_gradcam_target-true.png",
         "tiny_PrivateTest_3_gradcam_target-fear.png"]
     assert all((tmp_path / p.rsplit("/", 1)[1]).is_file() for p in made)
+
+
+def test_errors_csv_of_one_cell_row_or_column(setup, tmp_path, capsys):
+    import io
+
+    for arg, name, check in (("fear:any", "fear-any", lambda d: (d["true"] == "fear").all()),
+                             ("any:sad", "any-sad", lambda d: (d["pred"] == "sad").all()),
+                             ("2:4", "fear-sad", lambda d: ((d["true"] == "fear") & (d["pred"] == "sad")).all())):
+        code, paths, err = run(setup, tmp_path, "--errors-csv", arg, capsys=capsys)
+        assert code == 0, err
+        assert paths == [str(tmp_path / f"tiny_PrivateTest_{name}_errors.csv")]
+        df = pd.read_csv(io.BytesIO((tmp_path / f"tiny_PrivateTest_{name}_errors.csv").read_bytes()))
+        assert check(df) and (df["true"] != df["pred"]).all()
+    code, _, err = run(setup, tmp_path, "--errors-csv", "fear-sad", capsys=capsys)
+    assert code == 2 and "--errors-csv takes TRUE:PRED" in err

@@ -301,3 +301,20 @@ def test_cli_predict_bad_files(tmp_path, tiny_card, capsys):
     assert run_cli("--model", tmp_path / "nope.json", tmp_path / "bad.jpg") == 2
     assert run_cli("--model", tiny_card["tiny"].path, tmp_path / "bad.jpg", "--box", "1,2,3") == 2
     assert "--box must be four integers" in capsys.readouterr().err
+
+
+def test_cli_predict_writes_the_your_face_figure(tmp_path, tiny_card, astronaut, capsys, detector):
+    (tmp_path / "a.png").write_bytes(png(astronaut))
+    card = tiny_card["tiny_rgb"]
+    assert run_cli("--model", card.path, tmp_path / "a.png", "--out", tmp_path / "figs", "--method", "gradcam",
+                   "--format", "png", "svg", "--json") == 0
+    r = json.loads(capsys.readouterr().out)[0]
+    names = [p.rsplit("/", 1)[1] for p in r["figures"]]
+    assert names == ["tiny_rgb_upload_a-face1_gradcam.png", "tiny_rgb_upload_a-face1_gradcam.svg"]
+    png_bytes = (tmp_path / "figs" / names[0]).read_bytes()
+    assert png_bytes[:8] == b"\x89PNG\r\n\x1a\n" and len(png_bytes) > 5000
+    svg = (tmp_path / "figs" / names[1]).read_text()
+    top = r["top3"][0][0]
+    assert "tiny_rgb" in svg and f"Grad-CAM ({top})" in svg  # the overlay explains the predicted class
+    assert run_cli("--model", card.path, tmp_path / "a.png", "--out", tmp_path / "figs", "--method", "lime") == 2
+    assert "lime" in capsys.readouterr().err
