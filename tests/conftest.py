@@ -49,3 +49,23 @@ def fer_splits(fer_path):
 @pytest.fixture(scope="session")
 def private_test(fer_splits):
     return fer_splits["PrivateTest"]
+
+
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """In CI (FERVIZ_STRICT=1) any skip fails the run, whatever skipped it."""
+    if _strict() and _SKIPPED and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _strict() and _SKIPPED:
+        terminalreporter.write_line(f"FERVIZ_STRICT: {len(_SKIPPED)} skipped test(s) count as failures: "
+                                    + ", ".join(_SKIPPED[:10]), red=True)

@@ -7,13 +7,15 @@ import re
 from pathlib import Path
 
 from PIL import Image
+from playwright.sync_api import expect
 
 from ferviz.labels import EMOTIONS
 from ferviz.models import list_cards
 from tests.conftest import ROOT
 
 SHOTS = os.environ.get("FERVIZ_SCREENSHOTS")  # a folder: save screenshots there (for the README)
-MODEL = next((c.key for c in list_cards()[0] if c.model_path.parent == ROOT / "models"), "baseline_cnn")
+CARD = next(c for c in list_cards()[0] if c.model_path.parent == ROOT / "models")
+MODEL = CARD.key
 
 
 def _no_exception(page):
@@ -43,31 +45,46 @@ def _click_cell(page, true: int, pred: int) -> None:
     page.mouse.click(x, y)
 
 
-def test_overview_click_cell_inspect_and_download(server, page, tmp_path):
+def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_path):
     page.goto(f"{server}/?model={MODEL}")
     page.get_by_text("Confusion matrix — click a cell").wait_for()
     page.get_by_text("Per-class metrics", exact=True).wait_for()
-    assert re.search(r"Accuracy\s*\n?\s*\d+\.\d+%", page.inner_text("body"))
+    acc = f"{CARD.metrics['PrivateTest']['accuracy']:.2%}"
+    body = page.inner_text("body")
+    assert re.search(rf"Accuracy\s*\n?\s*{re.escape(acc)}", body), body[:1500]  # measured in the app ...
+    assert re.search(rf"Model card says\s*\n?\s*{re.escape(acc)}", body)  # ... equals the card
     _no_exception(page)
     _shot(page, "overview.png")
 
+    from ferviz.data import load_fer2013
+    from ferviz.evaluation import evaluate
+
     fear, sad = EMOTIONS.index("fear"), EMOTIONS.index("sad")
+    errors = evaluate(CARD, load_fer2013(fer_path, "PrivateTest")).errors(fear, sad)  # the app's cache
+    n = len(errors)
     _click_cell(page, fear, sad)
-    page.get_by_text(re.compile(r"true fear → predicted sad: [\d,]+ images")).wait_for()
+    page.get_by_text(f"true fear → predicted sad: {n:,} images").wait_for()
     page.wait_for_url(re.compile(r"/errors\?.*true=fear"), timeout=30_000)
     assert "pred=sad" in page.url
     tiles = page.locator('[data-testid="stMarkdownContainer"]', has_text="✗ true fear → sad")
     tiles.first.wait_for()
-    assert tiles.count() >= 1
+    expect(tiles).to_have_count(min(n, 24))  # one page of this cell's errors
     assert re.search(r"sad \d+% · \w+ \d+% · \w+ \d+%", tiles.first.inner_text())  # top-3 probabilities
+    first_id = errors["id"].iloc[0]  # most confident mistake first
+    page.get_by_text(first_id, exact=True).first.wait_for()  # the first tile is that image
     _no_exception(page)
 
     page.get_by_role("button", name="Inspect").first.click()
     page.get_by_text("Explain the class").wait_for()
-    page.get_by_text(re.compile(r"1 of [\d,]+ in the gallery")).wait_for()  # the cell's order, not all errors
+    page.get_by_text(f"1 of {n} in the gallery").wait_for()  # the cell's order, not all errors
     for caption in ("Grad-CAM", "Grad-CAM++", "XRAI"):
         page.locator('[data-testid="stImageCaption"]', has_text=re.compile(f"^{re.escape(caption)}$")).wait_for()
-    assert "/inspector" in page.url and "id=PrivateTest_" in page.url
+    assert "/inspector" in page.url and f"id={first_id}" in page.url
+    page.get_by_text(f"{first_id} · true fear").wait_for()
+    assert re.search(r"predicts\s+sad", page.inner_text("body"))
+    loaded = page.evaluate("() => [...document.images].filter(i => i.src.includes('/media/'))"
+                           ".map(i => i.complete && i.naturalWidth > 0)")
+    assert loaded and all(loaded)  # the face and the three overlays really rendered
     _no_exception(page)
 
     with page.expect_download() as dl:
@@ -88,9 +105,10 @@ def test_upload_a_face_photo(server, page, tmp_path):
     page.get_by_text("Upload a photo with one or more faces.").wait_for()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
     page.get_by_text("what the model sees (48x48 grayscale)").wait_for()
-    page.get_by_text("1 face(s) found", exact=False).wait_for()
-    page.locator('[data-testid="stImageCaption"]', has_text=re.compile(r"^Grad-CAM for \w+")).wait_for()
-    page.locator('[data-testid="stImageCaption"]', has_text=re.compile(r"^XRAI for \w+")).wait_for()
-    assert re.search(r"\w+ \(\d+\.\d%\)", page.inner_text("body"))
+    page.get_by_text(re.compile(r"^1 face\(s\) found")).wait_for()
+    emotions = "|".join(EMOTIONS)
+    page.locator('[data-testid="stImageCaption"]', has_text=re.compile(rf"^Grad-CAM for ({emotions})$")).wait_for()
+    page.locator('[data-testid="stImageCaption"]', has_text=re.compile(rf"^XRAI for ({emotions})$")).wait_for()
+    assert re.search(rf"{re.escape(CARD.name)}: ({emotions}) \(\d+\.\d%\)", page.inner_text("body"))
     _no_exception(page)
     _shot(page, "upload.png", height=1750)

@@ -39,6 +39,7 @@ def test_explain_ids(card_path, fer_path, private, tmp_path):
     assert _run(card_path, fer_path, tmp_path, "--ids", *ids, "--method", "gradcam") == 0
     z = np.load(tmp_path / "maps.npz")
     assert z["maps"].shape == (3, 48, 48) and z["maps"].min() >= 0 and z["maps"].max() <= 1
+    assert all(m.max() == pytest.approx(1.0) and m.std() > 0.01 for m in z["maps"])  # real maps, not blanks
     assert list(z["ids"]) == ids and np.array_equal(z["targets"], z["preds"])
     pngs = sorted(tmp_path.glob("*.png"))
     assert len(pngs) == 3
@@ -60,6 +61,7 @@ def test_explain_cell(card_path, fer_path, private, tmp_path):
                 "--limit", "2") == 0
     z = np.load(tmp_path / "maps.npz")
     assert len(z["ids"]) == 2 and np.isfinite(z["maps"]).all()
+    assert all(m.max() == pytest.approx(1.0) and m.std() > 0.01 for m in z["maps"])
     assert (z["labels"] == pair["true_idx"]).all() and (z["preds"] == pair["pred_idx"]).all()
     assert (z["targets"] == pair["true_idx"]).all()
     assert len(list(tmp_path.glob(f"*_xrai_{pair['true']}.png"))) == 2

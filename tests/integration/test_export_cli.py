@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ferviz import cli
@@ -81,6 +82,11 @@ def test_errors_and_per_class_csv(card, fer_path, ev, tmp_path, capsys):
     names = export(card, fer_path, tmp_path, "--per-class-csv", capsys=capsys)
     assert names == [f"{card.key}_PrivateTest_per_class.csv"]
     assert (tmp_path / names[0]).read_text().splitlines()[0] == "class,precision,recall,f1,support"
+    got = pd.read_csv(tmp_path / names[0])
+    want = evaluation.per_class()
+    assert got["class"].tolist() == want["class"].tolist() and got["support"].sum() == 3589
+    np.testing.assert_allclose(got[["precision", "recall", "f1"]].to_numpy(),
+                               want[["precision", "recall", "f1"]].to_numpy(), atol=1e-6)
 
 
 def test_cell_sheet(card, fer_path, ev, tmp_path, capsys):
@@ -109,7 +115,8 @@ def test_cell_sheet(card, fer_path, ev, tmp_path, capsys):
 
 def test_ids_with_gradcam(card, fer_path, ev, tmp_path, capsys):
     data, evaluation = ev
-    ids = evaluation.errors(2, 4)["id"].head(2).tolist() or list(data.ids[:2])
+    ids = evaluation.errors(2, 4)["id"].head(2).tolist()
+    assert len(ids) == 2  # fear -> sad errors exist for every shipped model
     names = export(card, fer_path, tmp_path, "--ids", *ids, "--method", "gradcam", "--format", *FORMATS,
                    "--dpi", "120", "--size", "8", "3", capsys=capsys)
     assert names == [f"{card.key}_PrivateTest_{i}_gradcam.{f}" for i in ids for f in FORMATS]
