@@ -112,3 +112,27 @@ def test_upload_a_face_photo(server, page, tmp_path):
     assert re.search(rf"{re.escape(CARD.name)}: ({emotions}) \(\d+\.\d%\)", page.inner_text("body"))
     _no_exception(page)
     _shot(page, "upload.png", height=1750)
+
+
+def test_errors_csv_download_follows_the_gallery_sort(server, page, tmp_path, fer_path):
+    """The CSV renders on click, outside the script run: it must still use the sort on screen."""
+    from ferviz.data import load_fer2013
+    from ferviz.evaluation import evaluate
+    from ferviz.export import read_errors_csv
+
+    page.goto(f"{server}/errors?model={MODEL}&true=fear&pred=sad")
+    page.get_by_text(re.compile(r"true fear → predicted sad: [\d,]+ images")).wait_for()
+    page.get_by_text("loss", exact=True).click()  # the "Sort by" radio
+    page.wait_for_timeout(1500)
+    page.get_by_text("Export", exact=True).click()  # the expander
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Error table (CSV)").click()
+    assert dl.value.suggested_filename == f"{MODEL}_PrivateTest_fear-sad_by-loss_errors.csv"
+    path = tmp_path / dl.value.suggested_filename
+    dl.value.save_as(path)
+    got = read_errors_csv(path.read_bytes())
+    want = evaluate(CARD, load_fer2013(fer_path, "PrivateTest")).errors(EMOTIONS.index("fear"), EMOTIONS.index("sad"),
+                                                                         sort="loss")
+    assert got["id"].tolist() == want["id"].tolist() and len(got) > 1
+    assert got["loss"].is_monotonic_decreasing and not got["confidence"].is_monotonic_decreasing
+    _no_exception(page)
