@@ -68,6 +68,7 @@ ARCHITECTURES: dict[str, Callable[..., "keras.Model"]] = {
 }
 
 #: The conv layer Grad-CAM should use for each architecture (last conv before the head).
+DROPOUT_SCALES = (0.0, 1.5)  # the range of `build`'s dropout scale
 GRADCAM_LAYERS = {"baseline_cnn": "conv4", "vgg_small": "block4_conv2", "vgg_deep": "block4_conv2"}
 
 
@@ -78,6 +79,7 @@ def build(arch: str, input_shape=(48, 48, 1), num_classes: int = 7, dropout: flo
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    if not 0.0 <= dropout <= 1.5:
-        raise ValueError(f"dropout scale must be between 0 and 1.5, got {dropout}")
+    lo, hi = DROPOUT_SCALES
+    if not lo <= dropout <= hi:
+        raise ValueError(f"dropout scale must be between {lo} and {hi}, got {dropout}")
     return ARCHITECTURES[arch](input_shape, num_classes, dropout=dropout)

@@ -47,17 +47,19 @@ def model_data_args(p) -> None:
     p.add_argument("--split", default="PrivateTest")
 
 
-def parse_cell(text: str) -> tuple[int, int]:
-    """'fear:sad', 'Fear:SAD' or '2:4' -> (true, pred) FER indices; ValueError otherwise."""
+def parse_cell(text: str, option: str = "--cell", allow_any: bool = False) -> tuple[int | None, int | None]:
+    """'fear:sad', 'Fear:SAD' or '2:4' -> (true, pred) FER indices; with `allow_any` a side may
+    be 'any' (None); ValueError naming `option` otherwise."""
     from .labels import emotion_index
 
-    parts = str(text).split(":")
-    if len(parts) != 2 or not all(s.strip() for s in parts):
-        raise ValueError(f"--cell must look like TRUE:PRED (e.g. fear:sad or 2:4), got {text!r}")
+    parts = [s.strip() for s in str(text).split(":")]
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"{option} must look like TRUE:PRED (e.g. fear:sad or 2:4"
+                         f"{', fear:any' if allow_any else ''}), got {text!r}")
     try:
-        return emotion_index(parts[0].strip()), emotion_index(parts[1].strip())
+        return tuple(None if allow_any and s.lower() == "any" else emotion_index(s) for s in parts)
     except ValueError as e:
-        raise ValueError(f"--cell {text!r}: {e}") from None
+        raise ValueError(f"{option} {text!r}: {e}") from None
 
 
 # ------------------------------------------------------------------ train
@@ -102,7 +104,8 @@ def _train(a) -> int:
 
     recipe = Recipe(arch=a.arch, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
                     learning_rate=a.lr, augment=not a.no_augment, class_weights=a.class_weights,
-                    tta=True if a.tta == "mirror" else (a.tta or False), patience=a.patience, seed=a.seed, label_smoothing=a.label_smoothing,
+                    tta=True if a.tta == "mirror" else (a.tta or False),  # a bare --tta: True, as before
+                    patience=a.patience, seed=a.seed, label_smoothing=a.label_smoothing,
                     dropout=a.dropout, schedule=a.schedule, init=a.init, teachers=a.teachers,
                     soft=a.soft)
     card = train(recipe, a.out, name=a.name, title=a.title, data=a.data, overwrite=a.overwrite,

@@ -95,17 +95,7 @@ def _check(a) -> None:
 
 def _errors_filter(value) -> tuple[int | None, int | None]:
     """--errors-csv's optional TRUE:PRED, either side may be 'any'."""
-    if value is True:
-        return None, None
-    from .labels import emotion_index
-
-    parts = str(value).split(":")
-    if len(parts) != 2 or not all(x.strip() for x in parts):
-        raise ValueError(f"--errors-csv takes TRUE:PRED (e.g. fear:sad, fear:any), got {value!r}")
-    try:
-        return tuple(None if x.strip().lower() == "any" else emotion_index(x.strip()) for x in parts)
-    except ValueError as e:
-        raise ValueError(f"--errors-csv {value!r}: {e}") from None
+    return (None, None) if value is True else parse_cell(value, "--errors-csv", allow_any=True)
 
 
 def _targets(a, labels: np.ndarray, preds: np.ndarray) -> np.ndarray:

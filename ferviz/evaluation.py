@@ -10,7 +10,7 @@ import pandas as pd
 from . import cache, config
 from .data import FERSplit
 from .labels import EMOTIONS, NUM_CLASSES
-from .models import TTA_MODES, ModelCard, load_model, preprocess
+from .models import TTA_MODES, ModelCard, load_model, output_head, preprocess
 
 Progress = Callable[[float, str], None]
 _PRED_VERSION = "2"  # 2: logits heads turned into probabilities
@@ -35,27 +35,13 @@ def predict_probs(model, card: ModelCard, images: np.ndarray, *, batch_size: int
     return out
 
 
-def output_head(model) -> str:
-    """What the model outputs: "probs" (a softmax head), "logits" (a linear Dense head) or
-    "unknown" (decided from the values), read from its last layer as the attribution code does."""
-    last = model.layers[-1]
-    while getattr(last, "layers", None):  # a nested model as the last layer
-        last = last.layers[-1]
-    act = getattr(getattr(last, "activation", None), "__name__", "")
-    if type(last).__name__ == "Softmax" or act == "softmax":
-        return "probs"
-    if type(last).__name__ == "Dense" and act == "linear":
-        return "logits"
-    return "unknown"
-
-
 def as_probabilities(out: np.ndarray, head: str) -> np.ndarray:
-    """Rows of class probabilities from a model's outputs: softmax of logits; other
-    non-negative scores (e.g. sigmoid) normalised to sum to 1; anything negative, softmax."""
+    """Rows of class probabilities from outputs of a `models.output_head` kind: softmax of
+    logits; other non-negative scores (e.g. sigmoid) normalised to sum to 1; negative ones, softmax."""
     out = np.asarray(out, np.float32)
     if head == "probs":
         return out
-    if head == "unknown" and (out >= 0).all():
+    if head == "scores" and (out >= 0).all():
         return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
     z = np.exp(out - out.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)

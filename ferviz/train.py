@@ -155,8 +155,9 @@ def _check_recipe(recipe: Recipe) -> None:
         raise TrainError("--epochs and --batch-size must be positive")
     if recipe.schedule not in SCHEDULES:
         raise TrainError(f"unknown schedule {recipe.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-    if not 0.0 <= recipe.dropout <= 1.5:
-        raise TrainError(f"--dropout is a scale on the designed rates, 0 to 1.5; got {recipe.dropout}")
+    lo, hi = architectures.DROPOUT_SCALES
+    if not lo <= recipe.dropout <= hi:
+        raise TrainError(f"--dropout is a scale on the designed rates, {lo:g} to {hi:g}; got {recipe.dropout}")
     if recipe.init is not None and not Path(recipe.init).is_file():
         raise TrainError(f"--init {recipe.init}: no such model file")
     for t in _teacher_paths(recipe):
@@ -261,9 +262,9 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, title: st
     state.setdefault("wall_s", 0.0)
     if not finish:
         state.setdefault("command", command)
-        hw = state.setdefault("hardware", [])
-        if _hardware() not in hw:
-            hw.append(_hardware())
+        hw, here = state.setdefault("hardware", []), _hardware()
+        if here not in hw:
+            hw.append(here)
     _write_state(state_file, state)
     policy = keras.mixed_precision.global_policy()
     try:

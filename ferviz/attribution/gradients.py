@@ -19,13 +19,9 @@ import weakref
 import numpy as np
 
 from ..labels import NUM_CLASSES
-from ..models import ModelCard
+from ..models import ModelCard, activation_name, output_head
 
 _SCORE_MODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _activation_name(fn) -> str:
-    return getattr(fn, "__name__", type(fn).__name__).lower()
 
 
 def layer_output(layer):
@@ -85,7 +81,7 @@ class ScoreModel:
         import tensorflow as tf
 
         last = model.layers[-1]
-        act = _activation_name(getattr(last, "activation", None))
+        act = activation_name(last)
         self._kernel = self._bias = None
         self._log = False
         if type(last).__name__ == "Dense" and act == "softmax":
@@ -95,7 +91,7 @@ class ScoreModel:
             pre = last.input
         else:
             pre = model.outputs[0]
-            self._log = act != "linear"
+            self._log = output_head(model) != "logits"
         outs = [pre] if feature_layer is None else [layer_output(model.get_layer(feature_layer)), pre]
         self.sub = keras.Model(model.inputs, outs, name="ferviz_score_model")
         self.feature_layer = feature_layer

@@ -216,4 +216,4 @@ def test_errors_csv_of_one_cell_row_or_column(setup, tmp_path, capsys):
         df = pd.read_csv(io.BytesIO((tmp_path / f"tiny_PrivateTest_{name}_errors.csv").read_bytes()))
         assert check(df) and (df["true"] != df["pred"]).all()
     code, _, err = run(setup, tmp_path, "--errors-csv", "fear-sad", capsys=capsys)
-    assert code == 2 and "--errors-csv takes TRUE:PRED" in err
+    assert code == 2 and "--errors-csv must look like TRUE:PRED" in err

@@ -251,7 +251,8 @@ def test_compute_key_follows_the_card_fields_predictions_depend_on(tmp_path):
 def test_logits_and_other_heads_are_turned_into_probabilities():
     import keras
 
-    from ferviz.evaluation import output_head, predict_probs
+    from ferviz.evaluation import predict_probs
+    from ferviz.models import output_head
     from ferviz.models import ModelCard
 
     rng = np.random.default_rng(0)
@@ -260,13 +261,13 @@ def test_logits_and_other_heads_are_turned_into_probabilities():
     feat = keras.layers.Flatten()(keras.layers.AveragePooling2D(8)(inp))
     order = ("happy", "angry", "sad", "neutral", "fear", "surprise", "disgust")
     card = ModelCard(name="m", file="m.keras", classes=order)
-    for act, head in ((None, "logits"), ("softmax", "probs"), ("sigmoid", "unknown")):
+    for act, head in ((None, "logits"), ("softmax", "probs"), ("sigmoid", "scores")):
         m = keras.Model(inp, keras.layers.Dense(7, activation=act, kernel_initializer="glorot_normal",
                                                 bias_initializer="random_normal")(feat))
         assert output_head(m) == head
         out = m.predict(faces[..., None].astype(np.float32) / 255.0, verbose=0)
         want = {"logits": np.exp(out) / np.exp(out).sum(1, keepdims=True), "probs": out,
-                "unknown": out / out.sum(1, keepdims=True)}[head]
+                "scores": out / out.sum(1, keepdims=True)}[head]
         p = predict_probs(m, card, faces)
         np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
         assert (p >= 0).all()
