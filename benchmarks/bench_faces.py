@@ -37,7 +37,7 @@ def _model(name: str | None, tmp: Path):
 
             baseline_cnn().save(tmp / "baseline_cnn.keras")
             card = card_from_dict({"name": "baseline_cnn (untrained)", "file": "baseline_cnn.keras",
-                                   "gradcam_layer": "conv4"}).save(tmp / "baseline_cnn.json")
+                                   "gradcam_layer": "relu4"}).save(tmp / "baseline_cnn.json")
     return card, load_model(card)
 
 

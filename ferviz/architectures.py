@@ -67,9 +67,9 @@ ARCHITECTURES: dict[str, Callable[..., "keras.Model"]] = {
     "vgg_deep": vgg_deep,
 }
 
-#: The conv layer Grad-CAM should use for each architecture (last conv before the head).
 DROPOUT_SCALES = (0.0, 1.5)  # the range of `build`'s dropout scale
-GRADCAM_LAYERS = {"baseline_cnn": "conv4", "vgg_small": "block4_conv2", "vgg_deep": "block4_conv2"}
+#: The layer Grad-CAM uses for each architecture: the ReLU after the last conv (rectified feature maps).
+GRADCAM_LAYERS = {"baseline_cnn": "relu4", "vgg_small": "block4_relu2", "vgg_deep": "block4_relu2"}
 
 
 def build(arch: str, input_shape=(48, 48, 1), num_classes: int = 7, dropout: float = 1.0) -> "keras.Model":

@@ -10,7 +10,7 @@ import pandas as pd
 from . import cache, config
 from .data import FERSplit
 from .labels import EMOTIONS, NUM_CLASSES
-from .models import TTA_MODES, ModelCard, load_model, output_head, preprocess
+from .models import ModelCard, ModelError, load_model, output_head, preprocess
 
 Progress = Callable[[float, str], None]
 _PRED_VERSION = "2"  # 2: logits heads turned into probabilities
@@ -25,14 +25,25 @@ def predict_probs(model, card: ModelCard, images: np.ndarray, *, batch_size: int
     out = np.empty((n, NUM_CLASSES), np.float32)
     fwd = _forward(model)
     head = output_head(model)
+    bad = 0
     for start in range(0, n, batch_size):
         x = preprocess(images[start:start + batch_size], card.input)
         views = tta_views(x, card.tta)
         p = sum(as_probabilities(fwd(tf.constant(v)).numpy(), head) for v in views) / len(views)
+        bad += int((~np.isfinite(p)).any(axis=1).sum())
         out[start:start + len(x)][:, card.output_to_fer] = p
         if progress:
             progress(min(1.0, (start + len(x)) / n), f"predicting {min(n, start + len(x))}/{n}")
+    check_finite(card, bad, n)
     return out
+
+
+def check_finite(card: ModelCard, bad: int, n: int) -> None:
+    """Refuse a model whose outputs are NaN or infinite on `bad` of `n` faces (ModelError)."""
+    if bad:
+        raise ModelError(f"{card.name} ({card.path or card.file}): the model outputs NaN or infinite values "
+                         f"on {bad} of {n} faces; its weights are broken, so ferviz will not use its "
+                         "predictions (nothing was cached)")
 
 
 def as_probabilities(out: np.ndarray, head: str) -> np.ndarray:
@@ -51,21 +62,12 @@ def tta_views(x: np.ndarray, tta: str | None) -> list[np.ndarray]:
     """The views a card's test-time augmentation averages over, for a batch (N, H, W, C).
 
     "mirror": the face and its mirror image. "mirror+shift": those and each of them translated
-    by 1/16 of the face size up, down, left and right (edges replicated), 10 views.
+    by 1/16 of the face size up, down, left and right (edges replicated), 10 views
+    (:mod:`ferviz.tta` defines them, and maps attributions back from them).
     """
-    if tta is None:
-        return [x]
-    if tta not in TTA_MODES:
-        raise ValueError(f"unknown test-time augmentation {tta!r}; use mirror or mirror+shift")
-    views = [x, x[:, :, ::-1, :]]
-    if tta == "mirror+shift":
-        d = max(1, round(x.shape[1] / 16))
-        p = np.pad(x, ((0, 0), (d, d), (d, d), (0, 0)), mode="edge")
-        h, w = x.shape[1:3]
-        for dy, dx in ((d, 0), (-d, 0), (0, d), (0, -d)):
-            s = p[:, d - dy:d - dy + h, d - dx:d - dx + w, :]
-            views += [s, s[:, :, ::-1, :]]
-    return views
+    from .tta import to_view, views
+
+    return [to_view(x, v) for v in views(tta, x.shape[1], x.shape[2])]
 
 
 def _forward(model):

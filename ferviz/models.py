@@ -134,7 +134,7 @@ def card_from_dict(d: dict[str, Any], path: Path | None = None) -> ModelCard:
                      path=path.resolve() if path else None)
 
 
-TTA_MODES = ("mirror", "mirror+shift")
+from .tta import TTA_MODES  # noqa: E402  (one definition, re-exported)
 
 
 def _tta(value: Any, where: str) -> str | None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..labels import EMOTIONS, emotion_index
 from ..models import ModelCard
-from .base import Explainer
+from .base import VIEW_LABELS, VIEW_MODES, Explainer, blank_maps, check_views
 from .cache import cached_explain, precompute
 from .gradcam import GradCAM
 from .gradcampp import GradCAMPlusPlus
@@ -37,8 +37,9 @@ _CLASSES: dict[str, type[Explainer]] = {"gradcam": GradCAM, "gradcampp": GradCAM
                                         "ig": IntegratedGradients, "smoothgrad": SmoothGrad}
 _EXPLAINERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
-__all__ = ["METHODS", "Explainer", "cached_explain", "check_method", "explain", "get_explainer",
-           "gradcam_layer", "mean_map", "precompute", "resolve_targets"]
+__all__ = ["METHODS", "VIEW_LABELS", "VIEW_MODES", "Explainer", "blank_maps", "blank_message", "cached_explain",
+           "check_method", "check_views", "explain", "get_explainer", "gradcam_layer", "mean_map", "precompute",
+           "resolve_targets", "views_label"]
 
 
 def check_method(method: str) -> str:
@@ -50,7 +51,8 @@ def check_method(method: str) -> str:
 
 def _card_identity(card: ModelCard) -> tuple:
     i = card.input
-    return (card.name, i.height, i.width, i.channels, tuple(i.scale), tuple(card.classes), card.gradcam_layer)
+    return (card.name, i.height, i.width, i.channels, tuple(i.scale), tuple(card.classes), card.gradcam_layer,
+            card.tta)
 
 
 def get_explainer(model, card: ModelCard, method: str = "gradcam") -> Explainer:
@@ -64,9 +66,12 @@ def get_explainer(model, card: ModelCard, method: str = "gradcam") -> Explainer:
 
 
 def explain(model, card: ModelCard, images: np.ndarray, targets: Any, method: str = "gradcam",
-            **params: Any) -> np.ndarray:
-    """Maps (N, H, W) float32 in [0, 1] for uint8 faces (N, H, W) and FER targets (N,) or one int."""
-    return get_explainer(model, card, method)(images, targets, **params)
+            views: str = "tta", **params: Any) -> np.ndarray:
+    """Maps (N, H, W) float32 in [0, 1] for uint8 faces (N, H, W) and FER targets (N,) or one int.
+
+    ``views="tta"`` follows the card's test-time augmentation (the maps explain the averaged
+    prediction that is shown); ``views="single"`` explains one forward pass on the face."""
+    return get_explainer(model, card, method)(images, targets, views=views, **params)
 
 
 def resolve_targets(which: str | int, probs: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
@@ -96,3 +101,18 @@ def mean_map(maps: np.ndarray) -> np.ndarray:
     avg = np.nan_to_num(m).mean(axis=0)
     lo, hi = float(avg.min()), float(avg.max())
     return ((avg - lo) / (hi - lo) if hi > lo else np.zeros_like(avg)).astype(np.float32)
+
+
+def views_label(card: ModelCard, views: str = "tta") -> str:
+    """How a map was computed, for captions: e.g. "mean of 10 test-time views" or "single view"."""
+    from ..tta import views as tta_views
+
+    if check_views(views) == "single" or card.tta is None:
+        return "single view" + (" (no test-time augmentation)" if card.tta is not None else "")
+    return f"mean of {len(tta_views(card.tta, 2, 2))} test-time views ({card.tta})"
+
+
+def blank_message(method: str, target: int, layer: str | None = None) -> str:
+    """The caption shown instead of a flat overlay when a map has no positive evidence."""
+    where = f" at layer {layer}" if layer and method in ("gradcam", "gradcampp") else ""
+    return f"{METHODS.get(method, method)} finds no positive evidence for {EMOTIONS[int(target)]}{where}"

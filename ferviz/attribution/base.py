@@ -4,8 +4,15 @@ An :class:`Explainer` is built once per (model, card) and called on batches of u
 faces (N, H, W) with FER target classes; it returns (N, H, W) float32 maps in [0, 1] at
 the *face* size, whatever size, channels, scaling and class order the model uses.
 Subclasses implement :meth:`Explainer.raw` on model input (N, h, w, c) and model-output
-target indices. Test-time augmentation (``card.tta``) is not applied: the maps
-explain the model's single forward pass on the face as given.
+target indices.
+
+Maps explain what is shown. With ``views="tta"`` (the default) a card's test-time
+augmentation is followed: the method runs on every view the prediction averages over
+(:mod:`ferviz.tta`), each view's map is mapped back onto the face (mirror and shift undone)
+and the maps are averaged. ``views="single"`` explains one forward pass on the face as given.
+
+A map with no positive evidence (zero, constant or non-finite everywhere) comes back as all
+zeros; :func:`blank_maps` finds them, so callers can say so instead of drawing a flat overlay.
 """
 from __future__ import annotations
 
@@ -15,6 +22,10 @@ import numpy as np
 
 from ..labels import NUM_CLASSES, emotion_index
 from ..models import ModelCard, preprocess
+from ..tta import from_view, to_view, views as tta_views
+
+VIEW_MODES = ("tta", "single")
+VIEW_LABELS = {"tta": "all test-time views", "single": "single view (no test-time augmentation)"}
 
 
 def check_images(images: np.ndarray) -> np.ndarray:
@@ -59,17 +70,43 @@ def output_indices(card: ModelCard, fer: np.ndarray) -> np.ndarray:
 
 
 def finish(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Raw maps (N, h, w) -> (N, H, W) float32, resized (bilinear) and scaled to [0, 1] per image."""
-    m = np.nan_to_num(np.asarray(raw, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    if m.shape[1:] != tuple(size):
-        import tensorflow as tf
+    """Raw maps (N, h, w) -> (N, H, W) float32, resized (bilinear) and scaled to [0, 1] per image.
 
-        down = m.shape[1] > size[0] or m.shape[2] > size[1]
-        m = tf.image.resize(m[..., None], size, method="bilinear", antialias=down).numpy()[..., 0]
+    A map with any non-finite value is not trusted and becomes all zeros (blank), like a
+    constant one."""
+    m = np.asarray(raw, np.float32)
+    finite = np.isfinite(m).all(axis=(1, 2), keepdims=True)
+    m = np.where(finite, np.nan_to_num(m, nan=0.0, posinf=0.0, neginf=0.0), 0.0).astype(np.float32)
+    m = resize_maps(m, size)
     lo = m.min(axis=(1, 2), keepdims=True)
     span = m.max(axis=(1, 2), keepdims=True) - lo
     out = np.where(span > 0, (m - lo) / np.where(span > 0, span, 1.0), 0.0)
     return out.astype(np.float32)
+
+
+def resize_maps(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, h, w) maps resized to `size` (bilinear, antialiased when shrinking)."""
+    if m.shape[1:] == tuple(size):
+        return m
+    import tensorflow as tf
+
+    down = m.shape[1] > size[0] or m.shape[2] > size[1]
+    return tf.image.resize(m[..., None], size, method="bilinear", antialias=down).numpy()[..., 0]
+
+
+def blank_maps(maps: np.ndarray) -> np.ndarray:
+    """(N,) bool: maps with no positive evidence (finished maps that are zero everywhere)."""
+    m = np.asarray(maps, np.float32)
+    if m.ndim == 2:
+        m = m[None]
+    return ~(np.nan_to_num(m).reshape(len(m), -1).max(axis=1) > 0)
+
+
+def check_views(views: str) -> str:
+    """'tta' or 'single'; ValueError otherwise."""
+    if views not in VIEW_MODES:
+        raise ValueError(f"views must be 'tta' (the card's test-time augmentation) or 'single', got {views!r}")
+    return views
 
 
 class Explainer:
@@ -93,14 +130,35 @@ class Explainer:
         """What besides the parameters determines the maps (part of cache keys)."""
         return ()
 
-    def __call__(self, images: np.ndarray, targets: Any, **params: Any) -> np.ndarray:
+    def __call__(self, images: np.ndarray, targets: Any, views: str = "tta", **params: Any) -> np.ndarray:
         faces = check_images(images)
         fer = fer_targets(targets, len(faces))
+        tta = self.tta_of(views)
         p = self.params(**params)
         self.check(faces, p)
         x = preprocess(faces, self.card.input)
-        raw = self.raw(x, output_indices(self.card, fer), faces, **p)
+        raw = self.raw_views(x, output_indices(self.card, fer), faces, tta, **p)
         return finish(raw, faces.shape[1:])
+
+    def tta_of(self, views: str) -> str | None:
+        """The test-time augmentation a `views` mode applies ('tta': the card's; 'single': none)."""
+        return self.card.tta if check_views(views) == "tta" else None
+
+    def raw_views(self, x: np.ndarray, out_idx: np.ndarray, faces: np.ndarray, tta: str | None,
+                  **params: Any) -> np.ndarray:
+        """The raw map averaged over the views of `tta`, each mapped back onto the input's pixels."""
+        vs = tta_views(tta, x.shape[1], x.shape[2])
+        if len(vs) == 1:
+            return self.raw(x, out_idx, faces, **params)
+        n = len(x)
+        xv = np.concatenate([to_view(x, v) for v in vs])
+        raw = self.raw(xv, np.tile(out_idx, len(vs)), np.tile(faces, (len(vs), 1, 1)), **params)
+        raw = resize_maps(np.asarray(raw, np.float32), x.shape[1:3])
+        return sum(from_view(raw[k * n:(k + 1) * n], v, self.inverse) for k, v in enumerate(vs)) / len(vs)
+
+    #: how a view's map goes back onto the face (:func:`ferviz.tta.from_view`): "sum" for
+    #: gradient-based maps (the chain rule), "mean" for region maps such as Grad-CAM
+    inverse = "sum"
 
     def check(self, faces: np.ndarray, params: dict[str, Any]) -> None:
         """Reject inputs the method cannot explain (override)."""

@@ -19,7 +19,7 @@ from .. import cache, config
 from ..models import ModelCard
 
 Progress = Callable[[float, str], None]
-_VERSION = "1"
+_VERSION = "2"  # 2: maps follow the card's test-time views; non-finite maps blank
 _MEMORY: "OrderedDict[Path, np.ndarray]" = OrderedDict()  # recently used maps of this process
 MEMORY_ENTRIES = 4096  # ~38 MB of 48x48 float32 maps
 
@@ -41,10 +41,11 @@ def clear_memory() -> None:
     _REQUESTS.clear()
 
 
-def _folder(explainer, card: ModelCard, model_hash: str, data_hash: str, method: str, params: dict) -> Path:
+def _folder(explainer, card: ModelCard, model_hash: str, data_hash: str, method: str, params: dict,
+            tta: str | None) -> Path:
     i = card.input
     settings = sorted((k, v) for k, v in params.items() if k != "batch_size")
-    key = cache.key_hash(_VERSION, model_hash, data_hash, method, settings, explainer.identity(),
+    key = cache.key_hash(_VERSION, model_hash, data_hash, method, settings, explainer.identity(), tta,
                          [i.height, i.width, i.channels, list(i.scale)], list(card.classes))
     return config.cache_dir() / "attributions" / f"{card.key}-{method}-{key}"
 
@@ -56,13 +57,14 @@ def _entry(folder: Path, image_id: Any, target: int) -> Path:
 
 
 def cached_explain(model, card: ModelCard, images: np.ndarray, ids, data_hash: str, targets: Any,
-                   method: str = "gradcam", *, progress: Progress | None = None, chunk: int = 64,
-                   model_hash: str | None = None, **params: Any) -> np.ndarray:
+                   method: str = "gradcam", *, views: str = "tta", progress: Progress | None = None,
+                   chunk: int = 64, model_hash: str | None = None, **params: Any) -> np.ndarray:
     """Like :func:`explain`, reading and filling the disk cache; `progress(frac, text)` per batch.
 
     `ids` identify the images within `data_hash` (e.g. FERSplit.ids and .data_hash);
     `model_hash` defaults to the hash of the card's model file; `chunk` images are explained per
-    call between cache writes (a method's own `batch_size` does not change maps or keys).
+    call between cache writes (a method's own `batch_size` does not change maps or keys); `views`
+    is "tta" (the card's test-time augmentation, the default) or "single".
     """
     from . import get_explainer
     from .base import check_images, fer_targets
@@ -74,17 +76,18 @@ def cached_explain(model, card: ModelCard, images: np.ndarray, ids, data_hash: s
         raise ValueError(f"got {len(ids)} ids for {n} images")
     fer = fer_targets(targets, n)
     mh = model_hash or card.model_hash()
-    request = (id(model), mh, str(card.path), card.gradcam_layer, card.input, card.classes, data_hash, method,
-               repr(sorted(params.items())), ids.tobytes(), fer.tobytes())
+    explainer = get_explainer(model, card, method)
+    tta = explainer.tta_of(views)
+    request = (id(model), mh, str(card.path), card.gradcam_layer, card.input, card.classes, tta, data_hash,
+               method, repr(sorted(params.items())), ids.tobytes(), fer.tobytes())
     hit = _REQUESTS.get(request)
     if hit is not None and hit.shape == faces.shape:
         _REQUESTS.move_to_end(request)
         if progress:
             progress(1.0, f"{n}/{n} cached")
         return hit.copy()
-    explainer = get_explainer(model, card, method)
     p = explainer.params(**params)
-    folder = _folder(explainer, card, mh, data_hash, method, p)
+    folder = _folder(explainer, card, mh, data_hash, method, p, tta)
     paths = [_entry(folder, i, t) for i, t in zip(ids, fer)]
     maps = np.empty(faces.shape, np.float32)
     missing = []
@@ -104,7 +107,7 @@ def cached_explain(model, card: ModelCard, images: np.ndarray, ids, data_hash: s
         progress(done / n, f"{done}/{n} cached")
     for s in range(0, len(missing), max(1, int(chunk))):
         idx = np.asarray(missing[s:s + max(1, int(chunk))])
-        maps[idx] = explainer(faces[idx], fer[idx], **p)
+        maps[idx] = explainer(faces[idx], fer[idx], views=views, **p)
         for k in idx:
             cache.save_arrays(paths[k], map=maps[k])
             _remember(paths[k], maps[k].copy())
@@ -117,8 +120,8 @@ def cached_explain(model, card: ModelCard, images: np.ndarray, ids, data_hash: s
     return maps
 
 
-def precompute(model, card: ModelCard, data, targets: Any, method: str = "gradcam", *,
+def precompute(model, card: ModelCard, data, targets: Any, method: str = "gradcam", *, views: str = "tta",
                progress: Progress | None = None, **params: Any) -> np.ndarray:
     """Fill the cache for a whole FERSplit (or subset) and return its maps."""
-    return cached_explain(model, card, data.images, data.ids, data.data_hash, targets, method,
+    return cached_explain(model, card, data.images, data.ids, data.data_hash, targets, method, views=views,
                           progress=progress, **params)

@@ -1,8 +1,9 @@
 """Grad-CAM (Selvaraju et al., https://arxiv.org/abs/1610.02391), batched and traced.
 
 Same definition as tf-keras-vis's ``Gradcam`` with ``ReplaceToLinear``: the target's
-pre-softmax logit is differentiated w.r.t. the conv layer's output A (the layer output
-itself, as named in the card, before any following batch norm or ReLU); channel weights
+pre-softmax logit is differentiated w.r.t. the layer's output A (the card's ``gradcam_layer``,
+else the activation after the last spatial convolution, :func:`.gradients.gradcam_layer`: Grad-CAM
+assumes rectified, non-negative feature maps); channel weights
 are the spatial mean of those gradients; CAM = ReLU(sum_k w_k A_k), upsampled
 (bilinear) to the face and scaled to [0, 1]. Everything runs inside one ``tf.function``
 per model (see :mod:`.gradients`), on batches.
@@ -21,6 +22,7 @@ class GradCAM(Explainer):
 
     method = "gradcam"
     defaults = {"batch_size": 128}
+    inverse = "mean"  # a region map: each view's CAM is shifted/mirrored back, not summed
 
     def __init__(self, model, card: ModelCard):
         import tensorflow as tf

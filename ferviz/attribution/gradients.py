@@ -44,9 +44,53 @@ def _is_conv(layer) -> bool:
     return ("conv" in type(layer).__name__.lower() or hasattr(layer, "layers")) and _rank(layer) == 4
 
 
+_FOLLOWERS = {"BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softplus",
+              "Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "LayerNormalization",
+              "GroupNormalization"}  # element-wise layers that may follow a conv at the same resolution
+_RECTIFIERS = {"Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softplus"}
+
+
+def _single_input(layer):
+    try:
+        x = layer.input
+    except (AttributeError, ValueError):
+        return None
+    return None if isinstance(x, (list, tuple)) else x
+
+
+def rectified_layer(model, conv) -> object:
+    """The activation that follows `conv` (through batch norm, dropout, ...), or `conv` itself when
+    no activation follows it directly (e.g. its own ``activation="relu"``)."""
+    layers = model.layers
+    chosen = cur = conv
+    for nxt in layers[layers.index(conv) + 1:]:
+        if type(nxt).__name__ not in _FOLLOWERS or _single_input(nxt) is not layer_output(cur):
+            break
+        cur = nxt
+        if type(nxt).__name__ in _RECTIFIERS:
+            chosen = nxt
+    return chosen
+
+
+def spatial_layers(model) -> list:
+    """Top-level layers with a spatial (4-D, larger than 1x1) output, up to global pooling/flatten."""
+    out = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind.startswith("Global") or kind == "Flatten" or (out and 0 < _rank(layer) < 4):
+            break
+        if _rank(layer) == 4 and not kind.startswith("Input"):
+            h, w = layer_output(layer).shape[1:3]
+            if (h or 2) * (w or 2) > 1:
+                out.append(layer)
+    return out
+
+
 def gradcam_layer(model, card: ModelCard) -> str:
-    """The conv layer Grad-CAM uses: the card's `gradcam_layer`, else the last conv layer
-    with a spatial (4-D, larger than 1x1) output before any global pooling or flatten.
+    """The layer Grad-CAM uses: the card's `gradcam_layer`, else the activation that follows the
+    last conv layer with a spatial (4-D, larger than 1x1) output before any global pooling or
+    flatten (Grad-CAM assumes rectified feature maps; a raw conv output before its batch norm
+    and ReLU gives weak or blank maps).
 
     Only top-level layers count; a nested backbone model counts as one layer (its output)."""
     if card.gradcam_layer:
@@ -58,19 +102,11 @@ def gradcam_layer(model, card: ModelCard) -> str:
         if _rank(layer) != 4:
             raise ValueError(f"{where} has no 4-D (image-like) output")
         return layer.name
-    best = None
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind.startswith("Global") or kind == "Flatten" or (best is not None and 0 < _rank(layer) < 4):
-            break  # the spatial part of the network ends here
-        if _is_conv(layer):
-            h, w = layer_output(layer).shape[1:3]
-            if (h or 2) * (w or 2) > 1:
-                best = layer
-    if best is None:
+    convs = [layer for layer in spatial_layers(model) if _is_conv(layer)]
+    if not convs:
         raise ValueError(f"{card.name}: the model has no conv layer with a spatial output, so Grad-CAM "
                          "cannot be computed; set gradcam_layer in its card or use ig/xrai")
-    return best.name
+    return rectified_layer(model, convs[-1]).name
 
 
 class ScoreModel:

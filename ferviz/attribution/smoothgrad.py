@@ -26,7 +26,7 @@ class SmoothGrad(Explainer):
         self._scores = score_model(model)
 
     def identity(self) -> tuple:
-        return ("per-face noise",)
+        return ("per-input noise",)
 
     def raw(self, x, out_idx, faces, *, samples=16, noise=0.15, batch_size=256, seed=0):
         import tensorflow as tf
@@ -36,12 +36,13 @@ class SmoothGrad(Explainer):
         per = max(1, int(batch_size) // int(samples))
         for s in range(0, len(x), per):
             xs = x[s:s + per]
-            # noise drawn per face from (seed, the face's pixels): a face's map does not depend on
-            # its batch neighbours or position, so cached maps are the same however they were computed
+            # noise drawn per model input from (seed, its values): a map does not depend on its
+            # batch neighbours or position, and a test-time view gets the same noise whichever face
+            # it came from (so maps of a mirrored face are the mirrored maps)
             pts = xs[:, None] + np.stack([
-                np.random.default_rng([int(seed), zlib.crc32(f.tobytes())]).normal(
+                np.random.default_rng([int(seed), zlib.crc32(np.ascontiguousarray(v).tobytes())]).normal(
                     0, noise * abs(hi - lo), (samples,) + x.shape[1:])
-                for f in faces[s:s + per]])
+                for v in xs])
             w = np.repeat(one_hot(out_idx[s:s + per]), samples, axis=0)
             g = self._scores.input_gradients(tf.constant(pts.reshape((-1,) + x.shape[1:]), tf.float32),
                                              tf.constant(w)).numpy()

@@ -18,8 +18,16 @@ ferviz therefore uses:
   defaults 0.156);
 * segments computed once per face (LRU-cached by content) and passed as ``segments=``;
 * IG with 16 steps per baseline (XRAI's two baselines, the face's min and max constant
-  images), each baseline's steps in one batch through :func:`call_model_function`
-  (gradients in ``tf.function``, :mod:`.gradients`): 2 model calls per face.
+  images; saliency's path points ``linspace(0, 1, steps)``), computed by ferviz in batches
+  (gradients in ``tf.function``, :mod:`.gradients`) and handed to saliency as
+  ``base_attribution``, so saliency only ranks the segments.
+
+Test-time augmentation: the IG attributions are computed on every view of the card's
+``tta``, mapped back onto the face (the chain rule, :func:`ferviz.tta.from_view` "sum") and
+averaged; the baselines are constant images, the same for every view, so this is IG of the
+view-averaged model. The face is segmented once. Segmentation runs on whichever of the face
+and its mirror image sorts first (by pixel bytes) and is mirrored back, so the masks of a
+mirrored face are the mirrored masks and XRAI maps are mirror-equivariant like the views.
 
 A constant face is refused: XRAI's baselines then equal the input and its segment
 normalisation divides by zero (NaN maps). For models with another input size, segments
@@ -103,8 +111,11 @@ def face_segments(face: np.ndarray, out_shape: tuple[int, int] | None = None, *,
         raise ValueError("XRAI cannot explain a constant image (every pixel "
                          f"{int(f.flat[0])}): its baselines equal the input and its maps are NaN")
     out = tuple(out_shape or f.shape)
-    return list(_segments_cached(f.tobytes(), f.shape, out, tuple(scales), float(sigma), int(min_size),
-                                 int(dilation)))
+    flip = np.ascontiguousarray(f[:, ::-1])
+    mirrored = flip.tobytes() < f.tobytes()  # segment a canonical orientation (mirror-equivariant)
+    masks = _segments_cached((flip if mirrored else f).tobytes(), f.shape, out, tuple(scales), float(sigma),
+                             int(min_size), int(dilation))
+    return [np.ascontiguousarray(m[:, ::-1]) for m in masks] if mirrored else list(masks)
 
 
 class XRAI(Explainer):
@@ -115,6 +126,7 @@ class XRAI(Explainer):
 
     def __init__(self, model, card: ModelCard):
         super().__init__(model, card)
+        self._scores = score_model(model)
         self._call = call_model_function(model)
 
     def check(self, faces: np.ndarray, params: dict[str, Any]) -> None:
@@ -124,10 +136,11 @@ class XRAI(Explainer):
             raise ValueError(f"XRAI cannot explain a constant image (image {int(bad[0])} has every pixel "
                              f"{int(flat[bad[0], 0])}): its baselines equal the input and its maps are NaN")
 
-    def raw(self, x, out_idx, faces, *, steps=16, scales=(), sigma=0.8, min_size=8, dilation=5,
-            min_pixel_diff=50, algorithm="full"):
+    def raw_views(self, x, out_idx, faces, tta, *, steps=16, scales=(), sigma=0.8, min_size=8, dilation=5,
+                  min_pixel_diff=50, algorithm="full"):
         from saliency.core import XRAI as _XRAI, XRAIParameters
 
+        attr = self.base_attribution(x, out_idx, tta, int(steps))
         xrai = _XRAI()
         extra = XRAIParameters(steps=int(steps), algorithm=algorithm)
         extra.experimental_params["min_pixel_diff"] = int(min_pixel_diff)
@@ -136,5 +149,34 @@ class XRAI(Explainer):
             segs = face_segments(faces[i], x.shape[1:3], scales=scales, sigma=sigma, min_size=min_size,
                                  dilation=dilation)
             out[i] = xrai.GetMask(x[i], self._call, call_model_args={"target": int(out_idx[i])},
-                                  segments=segs, batch_size=int(steps), extra_parameters=extra)
+                                  segments=segs, base_attribution=attr[i], batch_size=int(steps),
+                                  extra_parameters=extra)
         return out
+
+    def base_attribution(self, x: np.ndarray, out_idx: np.ndarray, tta: str | None, steps: int,
+                         batch_size: int = 512) -> np.ndarray:
+        """XRAI's IG (N, h, w, c): the mean over its min/max baselines, averaged over the views."""
+        import tensorflow as tf
+
+        from ..tta import from_view, to_view, views
+
+        alphas = np.linspace(0.0, 1.0, steps, dtype=np.float32)  # saliency's path points
+        vs = views(tta, x.shape[1], x.shape[2])
+        scores = self._scores
+        total = np.zeros_like(x)
+        flat = x.reshape(len(x), -1)
+        for lo_hi in (flat.min(axis=1), flat.max(axis=1)):  # saliency's two constant baselines
+            base = np.broadcast_to(lo_hi[:, None, None, None], x.shape).astype(np.float32)
+            for v in vs:
+                xv = to_view(x, v)
+                diff = xv - base
+                per = max(1, batch_size // steps)
+                attr = np.empty_like(xv)
+                for s in range(0, len(x), per):
+                    d = diff[s:s + per]
+                    pts = base[s:s + per, None] + alphas[None, :, None, None, None] * d[:, None]
+                    w = np.repeat(one_hot(out_idx[s:s + per]), steps, axis=0)
+                    g = scores.input_gradients(tf.constant(pts.reshape((-1,) + x.shape[1:])), tf.constant(w))
+                    attr[s:s + per] = g.numpy().reshape(pts.shape).mean(axis=1) * d
+                total += from_view(attr, v, "sum")
+        return (total / (2 * len(vs))).astype(np.float32)
