@@ -152,7 +152,11 @@ def _evaluate(a) -> int:
     finally:
         bar.close()
     s = ev.summary()
-    print(f"{card.name} on {split.split} ({ev.n} images): accuracy {ev.accuracy:.4f}, macro-F1 {ev.macro_f1:.4f}")
+    from .calibration import ece
+
+    s["ece"] = ece(ev.probs, ev.labels)  # top label, 15 bins (ferviz.calibration)
+    print(f"{card.name} on {split.split} ({ev.n} images): accuracy {ev.accuracy:.4f}, macro-F1 {ev.macro_f1:.4f}, "
+          f"ECE {s['ece']:.4f}")
     pc = ev.per_class()
     print(pc.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     pairs = ev.confused_pairs(5)
@@ -163,6 +167,12 @@ def _evaluate(a) -> int:
         out.mkdir(parents=True, exist_ok=True)
         s["model_card"] = str(card.path)
         s["model_sha256"] = card.model_hash()
+        if split.split != "Training":  # accuracy without the test images copied from Training
+            from .data import load_all
+            from .duplicates import describe_leakage, find_duplicates, leakage_metrics
+
+            s.update(leakage_metrics(ev, find_duplicates(load_all(a.data))))
+            print(describe_leakage(s))
         (out / "metrics.json").write_text(json.dumps(s, indent=2))
         ev.predictions_frame().to_csv(out / "predictions.csv", index=False, float_format="%.6f")
         print(f"wrote {out / 'metrics.json'} and {out / 'predictions.csv'}")
@@ -204,7 +214,8 @@ def _load_plugins() -> None:
     """Subcommands defined in other modules register themselves on import."""
     import importlib
 
-    for mod in ("ferviz.cli_attribution", "ferviz.cli_faces", "ferviz.cli_export"):
+    for mod in ("ferviz.cli_attribution", "ferviz.cli_faces", "ferviz.cli_export", "ferviz.cli_data_quality", "ferviz.cli_quality",
+                "ferviz.cli_trust"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:

@@ -6,8 +6,9 @@ model's probability for the target class is followed; the area under each curve
 summarises it (deletion: lower is better; insertion: higher is better). The same curves
 for random pixel orders are the reference a useful map must beat. The fill is the face's
 mean grey (``"mean"``, default) or a Gaussian blur of it (``"blur"``). Ties in a map
-(XRAI's flat segments) are broken at random. Probabilities come from the model's single
-forward pass (no test-time mirroring), like the maps; all variants run in batches.
+(XRAI's flat segments) are broken at random. Probabilities follow the same views as the maps:
+``views="tta"`` (default) averages them over the card's test-time views, the prediction that is
+shown; ``views="single"`` uses one forward pass. All variants run in batches.
 """
 from __future__ import annotations
 
@@ -55,22 +56,30 @@ def _fill(face: np.ndarray, fill: str, sigma: float) -> np.ndarray:
     return gaussian_filter(face.astype(np.float32), sigma=sigma, mode="nearest")
 
 
-def _probs(model, card: ModelCard, faces: np.ndarray, out_idx: np.ndarray, batch_size: int) -> np.ndarray:
+def _probs(model, card: ModelCard, faces: np.ndarray, out_idx: np.ndarray, batch_size: int,
+           tta: str | None = None) -> np.ndarray:
     import tensorflow as tf
+
+    from .evaluation import tta_views
 
     scores = score_model(model)
     out = []
     for s in range(0, len(faces), batch_size):
         x = preprocess(faces[s:s + batch_size], card.input)
-        p = tf.nn.softmax(scores.logits(tf.constant(x))).numpy()
+        vs = tta_views(x, tta)
+        p = tf.nn.softmax(scores.logits(tf.constant(np.concatenate(vs)))).numpy()
+        p = p.reshape(len(vs), len(x), -1).mean(axis=0)
         out.append(p[np.arange(len(x)), out_idx[s:s + batch_size]])
     return np.concatenate(out)
 
 
 def deletion_insertion(model, card: ModelCard, images: np.ndarray, maps: np.ndarray, targets: Any, *,
                        steps: int = 16, fill: str = "mean", n_random: int = 1, seed: int = 0,
-                       blur_sigma: float = 4.0, batch_size: int = 512) -> list[Faithfulness]:
+                       blur_sigma: float = 4.0, batch_size: int = 512, views: str = "tta") -> list[Faithfulness]:
     """Deletion/insertion results for uint8 faces (N, H, W), their maps (N, H, W) and FER targets."""
+    from .attribution.base import check_views
+
+    tta = card.tta if check_views(views) == "tta" else None
     faces = check_images(images)
     m = np.asarray(maps, np.float32)
     if m.ndim == 2:
@@ -100,7 +109,7 @@ def deletion_insertion(model, card: ModelCard, images: np.ndarray, maps: np.ndar
         deleted = np.where(chosen, base, f)
         inserted = np.where(chosen, f, base)
         batch = np.concatenate([deleted, inserted]).reshape(-1, *face.shape)
-        p = _probs(model, card, batch, np.full(len(batch), out_idx[i]), batch_size)
+        p = _probs(model, card, batch, np.full(len(batch), out_idx[i]), batch_size, tta)
         p = p.reshape(2, n_orders, steps + 1)
         auc = np.trapezoid(p, frac, axis=-1)
         curves = {"fraction": frac, "deletion": p[0, 0], "insertion": p[1, 0],
@@ -128,9 +137,10 @@ def summarise(results: list[Faithfulness]) -> FaithfulnessSummary:
 
 
 def method_faithfulness(model, card: ModelCard, images: np.ndarray, targets: Any, method: str = "gradcam",
-                        *, check: dict[str, Any] | None = None, **params: Any) -> FaithfulnessSummary:
+                        *, views: str = "tta", check: dict[str, Any] | None = None,
+                        **params: Any) -> FaithfulnessSummary:
     """Per-model aggregate: explain `images` with `method`, then summarise their deletion/insertion."""
     from .attribution import explain
 
-    maps = explain(model, card, images, targets, method, **params)
-    return summarise(deletion_insertion(model, card, images, maps, targets, **(check or {})))
+    maps = explain(model, card, images, targets, method, views=views, **params)
+    return summarise(deletion_insertion(model, card, images, maps, targets, views=views, **(check or {})))
