@@ -4,9 +4,9 @@
     python3 run.py app     # the dashboard (streamlit run app.py)
     python3 run.py test    # the test suite (pytest)
 
-The first run creates .venv/ and installs requirements.txt and ferviz into it; later runs
-reinstall only when requirements.txt or pyproject.toml changed. Extra arguments are passed
-on (e.g. `python3 run.py test tests/unit -k data`).
+The first run creates .venv/ and installs requirements.txt, requirements-test.txt (test-only
+tools) and ferviz into it; later runs reinstall only when one of those files or pyproject.toml
+changed. Extra arguments are passed on (e.g. `python3 run.py test tests/unit -k data`).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ PY = BIN / ("python.exe" if os.name == "nt" else "python")
 
 def _stamp() -> str:
     h = hashlib.sha256()
-    for f in ("requirements.txt", "pyproject.toml"):
+    for f in ("requirements.txt", "requirements-test.txt", "pyproject.toml"):
         h.update((ROOT / f).read_bytes())
     return h.hexdigest()
 
@@ -42,7 +42,8 @@ def ensure_env() -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("ferviz: installing requirements (first run takes a few minutes) ...", flush=True)
     pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    subprocess.run(pip + ["-r", str(ROOT / "requirements.txt")], check=True)
+    subprocess.run(pip + ["-r", str(ROOT / "requirements.txt"), "-r", str(ROOT / "requirements-test.txt")],
+                   check=True)
     subprocess.run(pip + ["--no-deps", "-e", str(ROOT)], check=True)
     marker.write_text(_stamp())
 
