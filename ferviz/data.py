@@ -1,9 +1,11 @@
-"""Read FER2013 from fer2013.csv, the Kaggle image-folder layout, or its archive.zip.
+"""Read FER2013 from fer2013.csv, the Kaggle image-folder layout, its archive.zip, or the FER+ folders.
 
 Every form yields the same :class:`FERSplit`: uint8 images (N, 48, 48), int labels in
-FER2013 order (0 angry ... 6 neutral), a stable per-image id (CSV row number or file
-name) and the split name. Decoded sources are cached on disk keyed by content hash; the
-readers themselves live in :mod:`ferviz.readers`.
+FER2013 order (0 angry ... 6 neutral), a stable per-image id (CSV row number, file name, or
+for the FER+ folders the fer2013.csv row number) and the split name. The FER+ folders carry
+no FER2013 labels: their labels are the FER+ majority vote (``_SplitDict.label_source`` says
+which). Decoded sources are cached on disk keyed by content hash; the readers themselves
+live in :mod:`ferviz.readers`.
 """
 from __future__ import annotations
 
@@ -22,7 +24,11 @@ from .labels import SPLITS, normalise_split
 from .readers import decode_face  # noqa: F401  (public: decode one face image)
 
 _CACHE_VERSION = "1"
-__all__ = ["DataError", "FERSplit", "decode_face", "load_all", "load_fer2013", "resolve_data_path"]
+__all__ = ["DataError", "FERSplit", "decode_face", "load_all", "load_fer2013", "resolve_data_path",
+           "source_kind"]
+#: where each form's labels come from
+LABEL_SOURCES = {"csv": "FER2013", "zip": "FER2013", "folder": "FER2013",
+                 "ferplus": "FER+ majority vote (the FER+ folders carry no FER2013 labels)"}
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ def resolve_data_path(path: str | os.PathLike | None = None) -> Path:
 
 
 def _looks_like_folder(p: Path) -> bool:
-    return (p / "train").is_dir() or (p / "test").is_dir()
+    return (p / "train").is_dir() or (p / "test").is_dir() or bool(readers.ferplus_folders(p))
 
 
 def load_fer2013(path: str | os.PathLike | None = None, split: str = "PrivateTest",
@@ -98,7 +104,8 @@ def load_all(path: str | os.PathLike | None = None, *, use_cache: bool = True) -
     cache_file = config.cache_dir() / "data" / f"{kind}-{source_hash[:32]}-v{_CACHE_VERSION}.npz"
     arrays = cache.load_arrays(cache_file) if use_cache else None
     if arrays is None:
-        reader = {"csv": readers.read_csv, "zip": readers.read_zip, "folder": readers.read_folder}[kind]
+        reader = {"csv": readers.read_csv, "zip": readers.read_zip, "folder": readers.read_folder,
+                  "ferplus": readers.read_ferplus}[kind]
         images, labels, ids, splits = reader(p)
         arrays = {"images": images, "labels": labels, "ids": ids, "splits": splits}
         cache.save_arrays(cache_file, **arrays)
@@ -111,6 +118,8 @@ class _SplitDict(dict):
     def __init__(self, path: Path, kind: str, source_hash: str, arrays: dict[str, np.ndarray]):
         super().__init__()
         self.path = path
+        self.kind = kind
+        self.label_source = LABEL_SOURCES[kind]
         for s in SPLITS:
             m = arrays["splits"] == s
             if m.any():
@@ -121,10 +130,11 @@ class _SplitDict(dict):
         raise DataError(f"{self.path}: has no {key} images (found: {', '.join(self) or 'none'})")
 
 
-def _identify(p: Path) -> tuple[str, str]:
+def source_kind(path: str | os.PathLike) -> str:
+    """Which form a FER2013 path is: "csv", "zip", "folder" (image folders) or "ferplus"."""
+    p = Path(path)
     if p.is_dir():
-        files = readers.folder_files(p)
-        return "folder", cache.tree_hash(p, files)
+        return "ferplus" if readers.ferplus_folders(p) else "folder"
     try:
         size = p.stat().st_size
     except OSError as e:
@@ -134,7 +144,18 @@ def _identify(p: Path) -> tuple[str, str]:
     if not os.access(p, os.R_OK):
         raise DataError(f"{p}: permission denied")
     if zipfile.is_zipfile(p):
-        return "zip", cache.file_hash(p)
+        return "zip"
     if p.suffix.lower() in (".csv", ".txt") or p.suffix == "":
-        return "csv", cache.file_hash(p)
+        return "csv"
     raise DataError(f"{p}: not a FER2013 csv, image folder or zip archive")
+
+
+def _identify(p: Path) -> tuple[str, str]:
+    kind = source_kind(p)
+    if kind == "folder":
+        return kind, cache.tree_hash(p, readers.folder_files(p))
+    if kind == "ferplus":  # its ids come from the shipped FER+ votes file: hash that too
+        from .ferplus import SHIPPED
+
+        return kind, cache.key_hash(cache.tree_hash(p, readers.ferplus_files(p)), cache.file_hash(SHIPPED))
+    return kind, cache.file_hash(p)

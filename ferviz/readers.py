@@ -1,4 +1,5 @@
-"""The three FER2013 forms' readers: each returns (images, labels, ids, splits) arrays or raises DataError.
+"""FER2013's readers (csv, image folders, zip, FER+ folders): each returns (images, labels,
+ids, splits) arrays or raises DataError.
 
 Decisions for image folders (which also serve RAF-DB/CK+-style 7-folder datasets):
 images that are not 48x48 or not grayscale are converted to grayscale and resized to
@@ -240,3 +241,70 @@ def _common_wrapper(infos) -> str:
                 len(PurePosixPath(i.filename).parts) > 3 for i in infos):
             return top + "/"
     return ""
+
+
+# ---------------------------------------------------------------- FER+ folders
+
+#: Microsoft FERPlus's split folders and the FER2013 splits they hold.
+FERPLUS_FOLDERS = {"FER2013Train": "Training", "FER2013Valid": "PublicTest", "FER2013Test": "PrivateTest"}
+
+
+def ferplus_folders(root: Path) -> list[Path]:
+    """The FER+ split folders (FER2013Train, FER2013Valid, FER2013Test) present under root."""
+    return [root / name for name in FERPLUS_FOLDERS if (root / name).is_dir()]
+
+
+def ferplus_files(root: Path) -> list[Path]:
+    """The files a FER+ folder form is made of: each split folder's label.csv and images."""
+    out = []
+    for folder in ferplus_folders(root):
+        out += [f for f in folder.iterdir() if f.is_file() and (f.name == "label.csv"
+                                                                or f.suffix.lower() in IMAGE_EXTS)]
+    return out
+
+
+def read_ferplus(root: Path):
+    """The FER+ image folders (``FER2013Train/``, ``FER2013Valid/``, ``FER2013Test/``, each with
+    ``label.csv`` and ``fer<number>.png`` files, as Microsoft's generate_training_data.py writes them).
+
+    These folders carry FER+'s ten votes per image but not FER2013's labels: an image's label
+    here is its FER+ majority vote (see :mod:`ferviz.ferplus`), and images whose majority is
+    contempt, unknown or not-a-face (no FER2013 class) are left out. The PNG numbers are not
+    fer2013.csv row numbers (FER+ skipped its not-a-face rows), so each image's id is the row
+    number of its (split, name) in the shipped fer2013new.csv, as in the CSV form; a name listed
+    twice in a label.csv (FER+ gives a few identical images one file) is read once.
+    """
+    from .ferplus import load_votes, majority, read_label_csv
+
+    rows_of = load_votes().rows_by_name()
+    images, labels, ids, splits = [], [], [], []
+    for folder in ferplus_folders(root):
+        split = FERPLUS_FOLDERS[folder.name]
+        label_csv = folder / "label.csv"
+        if not label_csv.is_file():
+            raise DataError(f"{folder}: no label.csv (a FER+ folder holds label.csv and fer*.png images)")
+        names, votes = read_label_csv(label_csv)
+        seen: set[str] = set()
+        for name, v in zip(names, votes):
+            if name in seen:
+                continue
+            seen.add(name)
+            m = int(majority(v))
+            if m >= len(EMOTIONS):
+                continue  # contempt, unknown or not a face: no FER2013 class
+            row = rows_of.get((split, name))
+            if row is None:
+                raise DataError(f"{label_csv}: {name} is not a {split} image in FER+'s fer2013new.csv")
+            f = folder / name
+            if not f.is_file():
+                raise DataError(f"{label_csv}: lists {name}, but {f} does not exist")
+            images.append(decode_face(_read_file(f), str(f)))
+            labels.append(m)
+            ids.append(row)
+            splits.append(split)
+    if not images:
+        raise DataError(f"{root}: no FER+ face images found (expected FER2013Train/label.csv and "
+                        "fer*.png images)")
+    order = np.argsort(np.array(ids), kind="stable")
+    return (np.stack(images)[order], np.array(labels, np.int64)[order],
+            np.array([str(i) for i in ids])[order], np.array(splits)[order])
