@@ -3,7 +3,9 @@
 Images are picked by id, by confusion cell (``--cell TRUE:PRED``, names or indices, most
 confident first) or as all errors; each gets one overlay PNG named
 ``<model>_<split>_<id>_<method>_<target>.png`` and all maps go to ``maps.npz``
-(maps, ids, targets, labels, preds). Maps come from the attribution disk cache.
+(maps, ids, targets, labels, preds, blank, views). Maps follow the card's test-time views, like
+the predictions (``--views single`` for one forward pass), and come from the attribution disk
+cache. A map with no positive evidence is flagged in ``blank`` and named on the terminal.
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ def _args(p):
     pick.add_argument("--errors", action="store_true", help="all misclassified images, most confident first")
     p.add_argument("--method", default="gradcam", choices=list(METHODS))
     p.add_argument("--target", default="pred", help="pred, true, or a class name/index (default pred)")
+    p.add_argument("--views", choices=["tta", "single"], default="tta",
+                   help="tta: the card's test-time views, as the prediction (default); single: one forward pass")
     p.add_argument("--limit", type=int, help="at most this many images")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
     p.add_argument("--size", type=int, default=192, help="PNG side in pixels (default 192)")
@@ -63,7 +67,8 @@ def _safe(text: str) -> str:
 def _run(a) -> int:
     from PIL import Image
 
-    from .attribution import cached_explain, check_method, resolve_targets
+    from .attribution import blank_maps, blank_message, cached_explain, check_method, get_explainer, \
+        resolve_targets, views_label
     from .data import load_fer2013
     from .evaluation import predict_probs
     from .labels import EMOTIONS
@@ -84,7 +89,7 @@ def _run(a) -> int:
     bar, update = progress_bar(desc=f"{a.method} on {len(sub)} images")
     try:
         maps = cached_explain(model, card, sub.images, sub.ids, split.data_hash, targets, a.method,
-                              progress=update, chunk=16)
+                              views=a.views, progress=update, chunk=16)
     finally:
         bar.close()
     out = Path(a.out)
@@ -92,7 +97,13 @@ def _run(a) -> int:
     for face, m, image_id, t in zip(sub.images, maps, sub.ids, targets):
         name = f"{_safe(card.key)}_{_safe(sub.split)}_{_safe(image_id)}_{a.method}_{EMOTIONS[t]}.png"
         Image.fromarray(overlay(face, m, a.alpha, size=(a.size, a.size))).save(out / name)
+    blank = blank_maps(maps)
+    views = views_label(card, a.views)
     np.savez(out / "maps.npz", maps=maps, ids=sub.ids.astype(str), targets=targets, labels=sub.labels,
-             preds=probs.argmax(axis=1), method=np.array(a.method))
-    print(f"{card.name}: {a.method} for {len(sub)} {sub.split} images -> {out}")
+             preds=probs.argmax(axis=1), method=np.array(a.method), blank=blank, views=np.array(views))
+    layer = getattr(get_explainer(model, card, a.method), "layer", None)
+    for image_id, t in zip(sub.ids[blank], targets[blank]):
+        print(f"{image_id}: {blank_message(a.method, t, layer)} (blank map)")
+    print(f"{card.name}: {a.method} ({views}) for {len(sub)} {sub.split} images -> {out}"
+          + (f"; {int(blank.sum())} blank" if blank.any() else ""))
     return 0

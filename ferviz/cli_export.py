@@ -54,6 +54,8 @@ def _args(p):
     p.add_argument("--cols", type=int, default=10, help="faces per row in a cell sheet")
     p.add_argument("--cmap", default=DEFAULT_CMAP, help=f"overlay colormap ({', '.join(CMAPS)})")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0-1 (default 0.5)")
+    p.add_argument("--views", choices=["tta", "single"], default="tta",
+                   help="maps over the card's test-time views, like the prediction (default), or one view")
     p.add_argument("--no-cache", action="store_true", help="recompute predictions")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
 
@@ -137,13 +139,15 @@ def method_label(method: str) -> str:
     return METHODS.get(method) or METHOD_LABELS.get(method, method)
 
 
-def attribution_maps(model, card, data, pos: np.ndarray, targets: np.ndarray, method: str) -> np.ndarray:
-    """(N, H, W) maps in [0, 1] for data[pos], from the attribution disk cache or computed."""
+def attribution_maps(model, card, data, pos: np.ndarray, targets: np.ndarray, method: str,
+                     views: str = "tta") -> np.ndarray:
+    """(N, H, W) maps in [0, 1] for data[pos], from the attribution disk cache or computed; `views`
+    "tta" follows the card's test-time views (the shown prediction), "single" one forward pass."""
     attribution = _attribution()
     bar, update = progress_bar(desc=f"{method} for {len(pos)} images")
     try:
         maps = attribution.cached_explain(model, card, data.images[pos], data.ids[pos], data.data_hash,
-                                          targets, method, progress=update)
+                                          targets, method, views=views, progress=update)
     finally:
         bar.close()
     return np.asarray(maps, np.float32)
@@ -159,7 +163,10 @@ def _jobs(a, card, data, ev, model=None, other=None):
     jobs = []
 
     # parts that keep exports made with other options from overwriting each other
-    target_part = [] if a.target == "pred" else [f"target-{a.target}"]
+    target_part = ([] if a.target == "pred" else [f"target-{a.target}"]) + \
+        ([] if getattr(a, "views", "tta") == "tta" else ["single-view"])
+    views = getattr(a, "views", "tta")
+    vlabel = "" if views == "tta" else " [single view]"
     sort_part = [] if a.sort == "confidence" else [f"by-{a.sort}"]
     if a.what == "ids":
         ids = list(dict.fromkeys(a.ids))
@@ -171,20 +178,20 @@ def _jobs(a, card, data, ev, model=None, other=None):
                 raise ex.ExportError(f"no image with id {i!r} in {split}") from None
         pos = np.array(pos)
         targets = _targets(a, data.labels[pos], ev.preds[pos])
-        maps = {m: attribution_maps(model, card, data, pos, targets, m) for m in a.method}
+        maps = {m: attribution_maps(model, card, data, pos, targets, m, views) for m in a.method}
         if other is not None:
             card2, ev2, model2 = other
             targets2 = _targets(a, data.labels[pos], ev2.preds[pos])
-            maps2 = {m: attribution_maps(model2, card2, data, pos, targets2, m) for m in a.method}
+            maps2 = {m: attribution_maps(model2, card2, data, pos, targets2, m, views) for m in a.method}
         for k, (i, p) in enumerate(zip(ids, pos)):
-            ovl = {f"{method_label(m)} ({EMOTIONS[targets[k]]})": maps[m][k] for m in a.method}
+            ovl = {f"{method_label(m)} ({EMOTIONS[targets[k]]}){vlabel}": maps[m][k] for m in a.method}
             if other is None:
                 def build(p=p, i=i, ovl=ovl):
                     return ex.annotated_figure(data.images[p], ev.probs[p], overlays=ovl, true=int(data.labels[p]),
                                                model_name=card.name, image_id=i, split=split, **style)
                 jobs.append((dict(kind="image", image_id=i, method=a.method or None, extra=target_part), build))
             else:
-                ovl2 = {f"{method_label(m)} ({EMOTIONS[targets2[k]]})": maps2[m][k] for m in a.method}
+                ovl2 = {f"{method_label(m)} ({EMOTIONS[targets2[k]]}){vlabel}": maps2[m][k] for m in a.method}
 
                 def build(p=p, i=i, ovl=ovl, ovl2=ovl2):
                     return ex.comparison_figure(data.images[p], (card.name, ev.probs[p], ovl),
@@ -202,10 +209,10 @@ def _jobs(a, card, data, ev, model=None, other=None):
         targets = _targets(a, data.labels[pos], ev.preds[pos])
         note = "most confident first" if a.sort == "confidence" else "highest loss first"
         for m in a.method or [None]:
-            maps = attribution_maps(model, card, data, pos, targets, m) if m else None
+            maps = attribution_maps(model, card, data, pos, targets, m, views) if m else None
 
             def build(m=m, maps=maps):
-                method = f"{method_label(m)} for the {_target_text(a.target)}" if m else None
+                method = f"{method_label(m)} for the {_target_text(a.target)}{vlabel}" if m else None
                 return ex.cell_sheet(data.images[pos], ev.probs[pos], data.ids[pos], true=t, pred=p,
                                      model_name=card.name, split=split, overlays=maps, total=len(df),
                                      method=method, note=note, cols=a.cols, **style)

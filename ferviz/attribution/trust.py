@@ -166,7 +166,8 @@ def candidate_layers(model, limit: int = 10) -> list[str]:
     """The last `limit` top-level spatial layers (convs, their normalisations and activations, pools)."""
     from .gradients import spatial_layers
 
-    return [layer.name for layer in spatial_layers(model)][-int(limit):]
+    skip = ("Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout")  # identity at inference
+    return [layer.name for layer in spatial_layers(model) if type(layer).__name__ not in skip][-int(limit):]
 
 
 def layer_table(model, card: ModelCard, faces: np.ndarray, targets: np.ndarray, layers: Sequence[str], *,

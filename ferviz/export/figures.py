@@ -30,6 +30,11 @@ def _verdict(pred: int, true: int | None) -> str:
     return f"true: {name(true)} {ARROW} predicted: {name(pred)}   {CORRECT if pred == true else WRONG}"
 
 
+def is_blank(m: np.ndarray) -> bool:
+    """A map with no positive evidence (all zero or non-finite)."""
+    return not bool(np.nan_to_num(np.asarray(m, np.float32)).max() > 0)
+
+
 def _draw_row(fig, face: np.ndarray, probs: np.ndarray, overlays: Mapping[str, np.ndarray],
               true: int | None, *, cmap: str, alpha: float, top_k: int, n_panels: int,
               colorbar: bool) -> None:
@@ -46,7 +51,13 @@ def _draw_row(fig, face: np.ndarray, probs: np.ndarray, overlays: Mapping[str, n
     image_axes = []
     for k, (label, m) in enumerate(overlays.items(), start=1):
         ax = fig.add_subplot(gs[0, k])
-        ax.imshow(overlay(face, check_map(m, label), alpha=alpha, cmap=cmap))
+        m = check_map(m, label)
+        if is_blank(m):  # no positive evidence: say so instead of drawing a flat overlay
+            ax.imshow(face, cmap="gray" if gray else None, vmin=0, vmax=255, alpha=0.45)
+            ax.text(0.5, 0.5, "no positive\nevidence", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=9, color="#b00020", fontweight="bold")
+        else:
+            ax.imshow(overlay(face, m, alpha=alpha, cmap=cmap))
         ax.set_title(str(label), fontsize=9)
         ax.set_axis_off()
         image_axes.append(ax)

@@ -103,7 +103,9 @@ def cell_sheet(faces: np.ndarray, probs: np.ndarray, ids: Sequence[str] | None, 
     shown = f" (first {n} shown)" if n < total else ""
     title = f"true {name(t)} {ARROW} predicted {name(p_idx)}, {total} images{shown}"
     line1 = "   ·   ".join(s for s in (model_name, split, note) if s)
-    line2 = [f"overlay: {method or 'attribution'} ({cmap}, opacity {alpha:.2f})"] if overlays is not None else []
+    n_blank = 0 if overlays is None else int((np.nan_to_num(overlays[:n]).reshape(n, -1).max(axis=1) <= 0).sum())
+    line2 = [f"overlay: {method or 'attribution'} ({cmap}, opacity {alpha:.2f})"
+             + (f", {n_blank} map(s) with no positive evidence" if n_blank else "")] if overlays is not None else []
     line2 = "   ·   ".join(line2 + [f"label: p({name(p_idx)})" + (" and image id" if show_ids else "")])
     text_w = max(len(title) * TITLE_CHAR_IN, max(len(line1), len(line2)) * SUB_CHAR_IN) + 2 * MARGIN_IN
     grid_w = ncols * tile_in
@@ -131,7 +133,10 @@ def cell_sheet(faces: np.ndarray, probs: np.ndarray, ids: Sequence[str] | None, 
         for c in range(len(row)):
             k = r * ncols + c
             xc = x_left + c * tile_in + (gap_l + w_px / 2) * px_in
-            ax.text(xc, y0 + face_h + 0.03 * tile_in, pct(p[k]), ha="center", va="top", fontsize=fs)
+            blank = overlays is not None and not np.nan_to_num(overlays[k]).max() > 0
+            ax.text(xc, y0 + face_h + 0.03 * tile_in, pct(p[k]) + (" · no evidence" if blank else ""),
+                    ha="center", va="top", fontsize=fs * (0.8 if blank else 1.0),
+                    color="#b00020" if blank else "black")
             if show_ids:
                 ax.text(xc, y0 + face_h + 0.15 * tile_in, ids[k], ha="center", va="top",
                         fontsize=fs * 0.8, color=TEXT_GRAY)
