@@ -209,24 +209,37 @@ def sample_positions(n_total: int, n: int, seed: int = 0) -> np.ndarray:
     return np.sort(rng.choice(n_total, size=min(n, n_total), replace=False))
 
 
+def trust_cache_path(card: ModelCard, split, methods: Sequence[str], *, n: int = 64, seed: int = 0,
+                     views: str = "tta", steps: int = 16):
+    """Where :func:`cached_trust_table` keeps a table: keyed by the model file, the data and every setting."""
+    from .. import cache, config
+
+    key = cache.key_hash(_VERSION, card.model_hash(), split.data_hash, list(methods), n, seed, views, steps,
+                         card.tta, card.gradcam_layer, card.input, list(card.classes))
+    return config.cache_dir() / "trust" / f"{card.key}-{split.split}-{key}.csv"
+
+
+def load_cached_trust(path) -> pd.DataFrame | None:
+    """A cached trust table, or None when absent or unreadable."""
+    try:
+        return pd.read_csv(path) if path.exists() else None
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+
+
 def cached_trust_table(model, card: ModelCard, split, methods: Sequence[str], *, n: int = 64, seed: int = 0,
                        views: str = "tta", steps: int = 16, use_cache: bool = True,
                        progress: Progress | None = None) -> pd.DataFrame:
     """:func:`trust_table` on `n` faces of a FERSplit drawn with `seed`, targets the shown
     (test-time averaged) prediction, cached on disk per model file, data and settings."""
-    from .. import cache, config
     from ..evaluation import evaluate
     from .base import check_views
 
     check_views(views)
-    key = cache.key_hash(_VERSION, card.model_hash(), split.data_hash, list(methods), n, seed, views, steps,
-                         card.tta, card.gradcam_layer, card.input, list(card.classes))
-    path = config.cache_dir() / "trust" / f"{card.key}-{split.split}-{key}.csv"
-    if use_cache and path.exists():
-        try:
-            return pd.read_csv(path, keep_default_na=False, na_values=["nan", "NaN", ""])
-        except (OSError, ValueError, pd.errors.ParserError):
-            pass
+    path = trust_cache_path(card, split, methods, n=n, seed=seed, views=views, steps=steps)
+    hit = load_cached_trust(path) if use_cache else None
+    if hit is not None:
+        return hit
     pos = sample_positions(len(split), n, seed)
     probs = evaluate(card, split, model=model).probs[pos]
     targets = probs.argmax(axis=1)

@@ -13,6 +13,8 @@ from .context import Context
 
 METHOD_LABELS = attribution.METHODS
 DISPLAY_METHODS = ("gradcam", "gradcampp", "xrai")
+VIEW_CHOICES = {"tta": "All test-time views (the prediction shown)", "single": "Single view"}
+TRUST_SIZES = (8, 16, 32, 64)
 
 
 def maps_for_rows(ctx: Context, rows: pd.DataFrame, method: str, target: str = "pred",
@@ -26,15 +28,16 @@ def maps_for_rows(ctx: Context, rows: pd.DataFrame, method: str, target: str = "
 
 
 def maps_for(ctx: Context, card, pos: np.ndarray, targets: np.ndarray, method: str,
-             progress: bool = False) -> np.ndarray:
-    """Maps for split positions and FER targets, from the disk cache when present."""
+             progress: bool = False, views: str = "tta") -> np.ndarray:
+    """Maps for split positions and FER targets, from the disk cache when present; `views` "tta"
+    follows the card's test-time views like the shown prediction, "single" one forward pass."""
     model = resources.model_for(card)
     split = ctx.split
     bar = st.progress(0.0, text=f"{METHOD_LABELS[method]} ...") if progress and len(pos) > 8 else None
     try:
         return attribution.cached_explain(
             model, card, split.images[pos], split.ids[pos], split.data_hash, targets, method,
-            model_hash=card.model_hash(),
+            views=views, model_hash=card.model_hash(),
             progress=(lambda f, t: bar.progress(min(1.0, f), text=f"{METHOD_LABELS[method]}: {t}")) if bar else None)
     finally:
         if bar:
@@ -57,49 +60,108 @@ def cell_mean_panel(ctx: Context, rows: pd.DataFrame, t: int | None, p: int | No
                      caption="mean Grad-CAM towards the predicted class")
 
 
-def faithfulness(card, face: np.ndarray, amap: np.ndarray, target: int):
-    """Deletion/insertion check of one map (cached per process by content)."""
+def faithfulness(card, face: np.ndarray, amap: np.ndarray, target: int, views: str = "tta"):
+    """Deletion/insertion check of one map, on the same views as the map (cached per process)."""
     return _faithfulness(str(card.path), card.compute_key(), face.tobytes(), face.shape, amap.tobytes(),
-                         amap.shape, int(target))
+                         amap.shape, int(target), views)
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def _faithfulness(card_path: str, card_key: str, face: bytes, fshape, amap: bytes, mshape, target: int):
+def _faithfulness(card_path: str, card_key: str, face: bytes, fshape, amap: bytes, mshape, target: int,
+                  views: str = "tta"):
     from ..faithfulness import faithfulness as check
     from ..models import load_card
 
     card = load_card(card_path)
     f = np.frombuffer(face, np.uint8).reshape(fshape)
     m = np.frombuffer(amap, np.float32).reshape(mshape)
-    return check(resources.model_for(card), card, f, m, target)
+    return check(resources.model_for(card), card, f, m, target, views=views)
 
 
-def method_trust_panel(ctx: Context, rows: pd.DataFrame, limit: int = 24) -> None:
-    """Deletion/insertion of each method over the images in view: which method to trust here."""
-    with st.expander("Which attribution method to trust here (faithfulness)", icon=":material/fact_check:"):
-        sub = rows.head(limit)
-        st.caption(f"For the first {len(sub)} images: delete (insert) pixels in the order each map ranks them "
-                   "and follow the predicted class's probability. Lower deletion AUC and higher insertion AUC "
-                   "than a random order mean the map points at what the model uses.")
-        if not st.toggle("Score the methods", key="err_trust_on"):
-            return
-        from ..faithfulness import deletion_insertion, summarise
+def show_map(face: np.ndarray, amap: np.ndarray, method: str, target: int, alpha: float, card=None,
+             size: int = 240, caption: str | None = None) -> bool:
+    """The overlay, or, for a map with no positive evidence, the face and a caption saying so
+    (never a flat overlay). Returns whether the map was blank."""
+    label = caption or METHOD_LABELS[method]
+    if attribution.blank_maps(amap)[0]:
+        layer = None
+        if card is not None and method in ("gradcam", "gradcampp"):
+            layer = getattr(attribution.get_explainer(resources.model_for(card), card, method), "layer", None)
+        st.image(face_rgb(face, (size, size)), caption=f"{label}: no map")
+        st.warning(attribution.blank_message(method, target, layer), icon=":material/visibility_off:")
+        return True
+    st.image(overlay(face, amap, alpha, size=(size, size)), caption=label)
+    return False
 
-        pos = sub["pos"].to_numpy()
-        targets = np.array([EMOTIONS.index(v) for v in sub["pred"]])
-        model = resources.model_for(ctx.card)
-        table = []
-        for m in DISPLAY_METHODS:
-            maps = maps_for(ctx, ctx.card, pos, targets, m, progress=True)
-            s = summarise(deletion_insertion(model, ctx.card, ctx.split.images[pos], maps, targets))
-            table.append({"method": METHOD_LABELS[m], "deletion AUC": s.deletion_auc,
-                          "random deletion AUC": s.random_deletion_auc,
-                          "beats random (deletion)": s.deletion_win_rate, "insertion AUC": s.insertion_auc,
-                          "random insertion AUC": s.random_insertion_auc,
-                          "beats random (insertion)": s.insertion_win_rate})
-        df = pd.DataFrame(table)
-        st.dataframe(df.style.format({c: "{:.3f}" for c in df.columns if "AUC" in c} |
-                                     {c: "{:.0%}" for c in df.columns if "beats" in c}),
-                     hide_index=True, width="stretch", key="err_trust_table")
-        best = df.loc[df["deletion AUC"].idxmin(), "method"]
-        st.markdown(f"Most faithful on these images by deletion: **{best}**.")
+
+def trust_table(card, split, n: int, progress=None) -> pd.DataFrame:
+    """The `python -m ferviz trust` table for this model and split (disk-cached per model file)."""
+    from ..attribution.trust import cached_trust_table
+
+    return cached_trust_table(resources.model_for(card), card, split, list(attribution.METHODS), n=n,
+                              progress=progress)
+
+
+def _cached_trust(card, split, n: int) -> pd.DataFrame | None:
+    """The table if it is already on disk (nothing computed)."""
+    from ..attribution.trust import load_cached_trust, trust_cache_path
+
+    return load_cached_trust(trust_cache_path(card, split, list(attribution.METHODS), n=n))
+
+
+def method_trust_panel(ctx: Context, rows: pd.DataFrame | None = None) -> None:
+    """Which attribution method to trust for this model: the same table as `python -m ferviz trust`
+    (faithfulness with 95% intervals, the randomisation sanity check, blank maps, cost)."""
+    with st.expander("Which attribution method to trust (faithfulness and sanity check)",
+                     icon=":material/fact_check:"):
+        st.caption("On random faces of the split, explaining the shown prediction: delete (insert) pixels in the "
+                   "order each map ranks them and follow the class probability (lower deletion AUC and higher "
+                   "insertion AUC than a random order: the map points at what the model uses). Sanity check "
+                   "(Adebayo et al. 2018): the rank correlation between the maps of the model and of the same "
+                   "network with its weights re-initialised from the top down; a method whose maps barely "
+                   "change does not explain the model. Cached per model file.")
+        n = st.selectbox("Random faces of the split", TRUST_SIZES, index=len(TRUST_SIZES) - 1, key="trust_n")
+        card = ctx.card
+        df = _cached_trust(card, ctx.split, n)
+        if df is None:
+            st.info(f"Not computed yet for {card.name} on {n} faces. The command "
+                    f"`python -m ferviz trust --model {card.key} --n {n} --out DIR` fills the same cache.")
+            if not st.button(f"Compute for {n} faces", key="trust_go"):
+                return
+            bar = st.progress(0.0, text="trust ...")
+            try:
+                df = trust_table(card, ctx.split, n, progress=lambda f, t: bar.progress(min(1.0, f), text=t))
+            finally:
+                bar.empty()
+        view = pd.DataFrame({
+            "method": [METHOD_LABELS.get(m, m) for m in df["method"]],
+            "deletion AUC": [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
+                             zip(df["deletion_auc"], df["deletion_auc_lo"], df["deletion_auc_hi"])],
+            "random deletion": df["random_deletion_auc"].map("{:.3f}".format),
+            "insertion AUC": [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
+                              zip(df["insertion_auc"], df["insertion_auc_lo"], df["insertion_auc_hi"])],
+            "random insertion": df["random_insertion_auc"].map("{:.3f}".format),
+            "randomised-model corr.": [f"{a:.2f} [{lo:.2f}, {hi:.2f}]" for a, lo, hi in
+                                       zip(df["mprt_spearman"], df["mprt_spearman_lo"], df["mprt_spearman_hi"])],
+            "sanity check": ["passes" if str(v) in ("True", "true", "1") else "fails"
+                             for v in df["passes_sanity_check"]],
+            "blank maps": df["blank_share"].map("{:.0%}".format),
+            "s / face": df["seconds_per_face"].map("{:.2f}".format),
+        })
+        st.dataframe(view, hide_index=True, width="stretch", key="trust_table")
+        ok = df[df["passes_sanity_check"].astype(str).isin(["True", "true", "1"])]
+        if len(ok):
+            best = ok.loc[ok["deletion_auc"].idxmin(), "method"]
+            st.markdown(f"Passes the sanity check: **{', '.join(METHOD_LABELS[m] for m in ok['method'])}**; "
+                        f"of those, the most faithful by deletion is **{METHOD_LABELS[best]}**.")
+        else:
+            st.markdown("No method passes the sanity check on these faces.")
+        from .. import export
+        from ..export.trust import trust_figure
+
+        c1, c2 = st.columns(2)
+        c1.download_button("Table (CSV)", df.to_csv(index=False).encode(), f"{card.key}_{ctx.split.split}_trust.csv",
+                           mime="text/csv", key="trust_csv")
+        c2.download_button("Figure (PNG)", export.figure_bytes(trust_figure(df, model_name=card.name,
+                                                                            split=ctx.split.split), "png"),
+                           f"{card.key}_{ctx.split.split}_trust.png", mime="image/png", key="trust_png")

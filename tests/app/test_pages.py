@@ -193,18 +193,6 @@ def test_inspect_from_a_cell_keeps_the_cell_order(app):
     assert at.button(key="insp_next").disabled
 
 
-def test_method_trust_panel_scores_three_methods(app):
-    at = app.run()
-    at.session_state["sel_true"], at.session_state["sel_pred"] = "fear", "happy"
-    at = page(at, "errors")
-    at.toggle(key="err_trust_on").set_value(True).run()
-    _no_exceptions(at)
-    table = at.dataframe[0].value
-    assert list(table["method"]) == ["Grad-CAM", "Grad-CAM++", "XRAI"]
-    assert table["deletion AUC"].between(0, 1).all() and table["insertion AUC"].between(0, 1).all()
-    assert "Most faithful on these images by deletion" in texts(at)
-
-
 def test_cell_mean_attribution_map(app):
     at = app.run()
     at.session_state["sel_true"], at.session_state["sel_pred"] = "sad", "surprise"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from ferviz.attribution import views_label as attribution_views
 from ferviz.labels import EMOTIONS
 from ferviz.overlay import face_rgb
 from ferviz.ui import attributions, charts, context, downloads, gallery, resources, state
@@ -63,6 +64,13 @@ if context.require_data(ctx) and context.require_model(ctx):
     @st.fragment
     def overlays_panel() -> None:
         alpha = st.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="insp_alpha")
+        has_tta = any(c is not None and c.tta for c in (ctx.card, ctx.card2))
+        views = st.radio("Maps from", list(attributions.VIEW_CHOICES), format_func=attributions.VIEW_CHOICES.get,
+                         horizontal=True, key="insp_views", disabled=not has_tta,
+                         help="The predictions average the card's test-time views (e.g. the face, its mirror "
+                              "and shifts); by default the maps do the same, so they explain the prediction "
+                              "shown. A single view explains one forward pass on the face, which may predict "
+                              "something else.") if has_tta else "single"
         show_faith = st.toggle("Faithfulness (deletion / insertion)", key="insp_faith",
                                help="Delete the most-attributed pixels first and follow the class probability: "
                                     "a faithful map makes it fall faster than a random order (lower deletion AUC).")
@@ -71,24 +79,24 @@ if context.require_data(ctx) and context.require_model(ctx):
         for card, p in rows:
             tgt = target_for(p)
             st.markdown(f"**{card.name}** — explaining **{EMOTIONS[tgt]}** "
-                        f"(p = {p[tgt]:.1%})")
+                        f"(p = {p[tgt]:.1%}) · maps: {attribution_views(card, views)}")
             maps = {}
             cols = st.columns(max(1, len(methods)))
             for col, m in zip(cols, methods):
                 try:
-                    maps[m] = attributions.maps_for(ctx, card, np.array([pos]), np.array([tgt]), m)[0]
+                    maps[m] = attributions.maps_for(ctx, card, np.array([pos]), np.array([tgt]), m, views=views)[0]
                 except Exception as e:  # one method failing must not take the others down
                     col.error(f"{attributions.METHOD_LABELS[m]}: {e}")
                     continue
                 with col:
-                    st.image(attributions.overlay(face, maps[m], alpha, size=(240, 240)),
-                             caption=attributions.METHOD_LABELS[m])
-                    if show_faith:
-                        f = attributions.faithfulness(card, face, maps[m], tgt)
+                    blank = attributions.show_map(face, maps[m], m, tgt, alpha, card)
+                    if show_faith and not blank:
+                        f = attributions.faithfulness(card, face, maps[m], tgt, views)
                         better = "beats" if f.deletion_auc < f.random_deletion_auc else "does not beat"
                         st.caption(f"deletion AUC {f.deletion_auc:.3f} vs random {f.random_deletion_auc:.3f} "
                                    f"({better} random) · insertion AUC {f.insertion_auc:.3f}")
-            all_maps.append((card, p, {attributions.METHOD_LABELS[k]: v for k, v in maps.items()}))
+            suffix = " [single view]" if views == "single" and card.tta else ""
+            all_maps.append((card, p, {attributions.METHOD_LABELS[k] + suffix: v for k, v in maps.items()}))
         if all_maps:
             second = None
             if len(all_maps) > 1:
@@ -96,6 +104,7 @@ if context.require_data(ctx) and context.require_model(ctx):
             downloads.image_button(ctx, face, probs, all_maps[0][2], true=true, image_id=image_id,
                                    split=ctx.split.split, alpha=alpha, methods=methods, second=second,
                                    second_key=ctx.card2.key if ctx.card2 else None,
-                                   target={"predicted": "pred", "true": "true"}.get(which, other))
+                                   target={"predicted": "pred", "true": "true"}.get(which, other)
+                                   + ("" if views == "tta" else "-single-view"))
 
     overlays_panel()

@@ -8,8 +8,8 @@ import streamlit as st
 
 from ferviz import attribution, faces
 from ferviz.labels import EMOTIONS
-from ferviz.overlay import face_rgb, overlay
-from ferviz.ui import charts, context, downloads, resources
+from ferviz.overlay import face_rgb
+from ferviz.ui import attributions, charts, context, downloads, resources
 
 MAX_BYTES = 20 << 20
 ctx = context.current()
@@ -106,8 +106,10 @@ for card in [c for c in (ctx.card, ctx.card2) if c is not None]:
         except ValueError as e:
             col.error(f"{attribution.METHODS[m]}: {e}")
             continue
-        col.image(overlay(crop, maps[attribution.METHODS[m]], alpha, size=(220, 220)),
-                  caption=f"{attribution.METHODS[m]} for {EMOTIONS[pred]}")
+        with col:
+            attributions.show_map(crop, maps[attribution.METHODS[m]], m, pred, alpha, card, size=220,
+                                  caption=f"{attribution.METHODS[m]} for {EMOTIONS[pred]}")
+    b.caption(f"Maps: {attribution.views_label(card)}, the same views as the prediction.")
     if first is None:
         first = (probs, maps)
     else:
