@@ -244,3 +244,22 @@ def test_nan_model_is_refused_by_the_cli(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "NaN or infinite values on 4 of 4 faces" in err and "NaN model" in err
     assert not list((tmp_path / "cache").glob("predictions/*"))
+
+
+def _texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+
+
+def test_exports_annotate_blank_maps_instead_of_drawing_them():
+    from ferviz.export import annotated_figure, cell_sheet
+
+    face = faces(1)[0]
+    probs = np.full(7, 1 / 7)
+    good = np.random.default_rng(0).random((48, 48)).astype(np.float32)
+    fig = annotated_figure(face, probs, overlays={"Grad-CAM (sad)": good, "Grad-CAM++ (sad)": np.zeros((48, 48))})
+    assert sum("no positive\nevidence" in t for t in _texts(fig)) == 1
+    sheet = cell_sheet(faces(3), np.full((3, 7), 1 / 7), ["a", "b", "c"], true="fear", pred="sad",
+                       overlays=np.stack([good, np.zeros((48, 48)), good]), method="Grad-CAM++")
+    texts = _texts(sheet)
+    assert sum(t.endswith("· no evidence") for t in texts) == 1
+    assert any("1 map(s) with no positive evidence" in t for t in texts)
