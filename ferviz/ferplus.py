@@ -6,10 +6,11 @@ disgust, fear, contempt, unknown, NF). Here a vote matrix has ``VOTE_CLASSES`` c
 seven FER2013 classes in FER2013 order (neutral->neutral, happiness->happy, ... anger->angry),
 then contempt, unknown and NF (not a face).
 
-* Majority: the column with the most votes. Ties go to the column that comes first in the
-  file's order (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt,
-  unknown, NF), as argmax over the file's columns in Microsoft's reference code does. A tie
-  means at most 5 of 10 votes, so a tied image is always flagged ambiguous.
+* Majority: the column with the most votes. A tie has no majority (``tied``): the image is
+  left out of every comparison with FER+ (metrics, agreement badges, the FER+ folder form's
+  labels), like Microsoft's majority mode, which turns such images into "unknown". (For display
+  only, :func:`majority` still names the first tied column in the file's order.) A tie means at
+  most 5 of 10 votes, so a tied image is always flagged ambiguous.
 * ``ambiguous``: the top column has at most 5 votes (every row has 10 votes but one, with 9).
 * ``not_a_face``: NF is the majority, or FER+ gave the row no image name (173 rows).
 
@@ -176,8 +177,16 @@ def read_label_csv(path: Path) -> tuple[list[str], np.ndarray]:
     return names, votes
 
 
+def tied(votes: np.ndarray) -> np.ndarray:
+    """True where the most votes are shared by two or more columns (no majority)."""
+    v = np.atleast_2d(votes)
+    out = (v == v.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    return out if np.ndim(votes) > 1 else out[0]
+
+
 def majority(votes: np.ndarray) -> np.ndarray:
-    """Index into VOTE_CLASSES of the most-voted column per row (ties: the file's column order)."""
+    """Index into VOTE_CLASSES of the most-voted column per row (ties, which have no majority, see
+    :func:`tied`: the first in the file's column order)."""
     v = np.atleast_2d(votes)
     out = FILE_TO_VOTE[np.argmax(v[:, FILE_TO_VOTE], axis=1)]
     return out if np.ndim(votes) > 1 else out[0]
@@ -191,7 +200,7 @@ def badges(votes: np.ndarray, true: int, pred: int, *, named: bool = True) -> li
     m = int(majority(v))
     face = named and m != NF
     out = []
-    if face and m < NUM_CLASSES:
+    if face and m < NUM_CLASSES and not tied(v):
         if m == int(pred):
             out.append(AGREES_MODEL)
         if m == int(true):
@@ -227,6 +236,10 @@ class AlignedVotes:
     @property
     def ambiguous(self) -> np.ndarray:
         return self.top <= 5
+
+    @property
+    def tied(self) -> np.ndarray:
+        return tied(self.votes) if len(self) else np.empty(0, bool)
 
     @property
     def not_a_face(self) -> np.ndarray:
@@ -287,8 +300,9 @@ def align_votes(split: "FERSplit", votes: FerPlusVotes | None = None) -> Aligned
 def ferplus_metrics(evaluation: "Evaluation", aligned: AlignedVotes) -> dict:
     """A model's predictions against the FER+ majority.
 
-    Left out: not-a-face images and those whose FER+ majority is contempt or unknown (no
-    FER2013 class). Keys: n, n_used, n_not_a_face, n_contempt_or_unknown,
+    Left out: not-a-face images, those whose FER+ majority is contempt or unknown (no FER2013
+    class) and those whose top vote is tied (no majority). Keys: n, n_used, n_not_a_face,
+    n_contempt_or_unknown, n_tied,
     ``accuracy_vs_ferplus`` (prediction == FER+ majority), ``accuracy`` (against the FER2013
     labels, same images), ``label_agreement`` (FER2013 label == FER+ majority),
     ``errors_ferplus_agrees_with_model`` (model errors where FER+ sides with the model),
@@ -303,14 +317,15 @@ def ferplus_metrics(evaluation: "Evaluation", aligned: AlignedVotes) -> dict:
     maj = aligned.majority[idx]
     naf = aligned.not_a_face[idx]
     other = ~naf & (maj >= NUM_CLASSES)
-    use = ~naf & ~other
+    tie = ~naf & ~other & aligned.tied[idx]
+    use = ~naf & ~other & ~tie
     pred, lab, m = evaluation.preds[use], evaluation.labels[use], maj[use]
     cm = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
     np.add.at(cm, (m, pred), 1)
     rate = lambda x: float(x.mean()) if x.size else None  # noqa: E731
     return {
         "n": int(len(idx)), "n_used": int(use.sum()), "n_not_a_face": int(naf.sum()),
-        "n_contempt_or_unknown": int(other.sum()),
+        "n_contempt_or_unknown": int(other.sum()), "n_tied": int(tie.sum()),
         "accuracy_vs_ferplus": rate(pred == m), "accuracy": rate(pred == lab),
         "label_agreement": rate(lab == m),
         "errors_ferplus_agrees_with_model": int(((pred != lab) & (pred == m)).sum()),

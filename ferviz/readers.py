@@ -269,12 +269,12 @@ def read_ferplus(root: Path):
 
     These folders carry FER+'s ten votes per image but not FER2013's labels: an image's label
     here is its FER+ majority vote (see :mod:`ferviz.ferplus`), and images whose majority is
-    contempt, unknown or not-a-face (no FER2013 class) are left out. The PNG numbers are not
+    contempt, unknown or not-a-face (no FER2013 class) or whose top vote is tied are left out. The PNG numbers are not
     fer2013.csv row numbers (FER+ skipped its not-a-face rows), so each image's id is the row
     number of its (split, name) in the shipped fer2013new.csv, as in the CSV form; a name listed
     twice in a label.csv (FER+ gives a few identical images one file) is read once.
     """
-    from .ferplus import load_votes, majority, read_label_csv
+    from .ferplus import load_votes, majority, read_label_csv, tied
 
     rows_of = load_votes().rows_by_name()
     images, labels, ids, splits = [], [], [], []
@@ -290,8 +290,8 @@ def read_ferplus(root: Path):
                 continue
             seen.add(name)
             m = int(majority(v))
-            if m >= len(EMOTIONS):
-                continue  # contempt, unknown or not a face: no FER2013 class
+            if m >= len(EMOTIONS) or tied(v):
+                continue  # contempt, unknown, not a face or a tie: no FER2013 class
             row = rows_of.get((split, name))
             if row is None:
                 raise DataError(f"{label_csv}: {name} is not a {split} image in FER+'s fer2013new.csv")

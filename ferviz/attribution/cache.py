@@ -19,7 +19,7 @@ from .. import cache, config
 from ..models import ModelCard
 
 Progress = Callable[[float, str], None]
-_VERSION = "2"  # 2: maps follow the card's test-time views; non-finite maps blank
+_VERSION = "3"  # 2-3: maps follow the card's test-time views; non-finite maps blank
 _MEMORY: "OrderedDict[Path, np.ndarray]" = OrderedDict()  # recently used maps of this process
 MEMORY_ENTRIES = 4096  # ~38 MB of 48x48 float32 maps
 

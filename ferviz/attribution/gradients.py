@@ -47,7 +47,9 @@ def _is_conv(layer) -> bool:
 _FOLLOWERS = {"BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softplus",
               "Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "LayerNormalization",
               "GroupNormalization"}  # element-wise layers that may follow a conv at the same resolution
-_RECTIFIERS = {"Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softplus"}
+_RECTIFIERS = {"ReLU", "LeakyReLU", "ELU", "PReLU", "Softplus"}
+_RECTIFYING = {"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "softplus", "mish",
+               "hard_silu", "hard_swish"}  # activations that (nearly) rectify: not linear, tanh, sigmoid
 
 
 def _single_input(layer):
@@ -67,7 +69,8 @@ def rectified_layer(model, conv) -> object:
         if type(nxt).__name__ not in _FOLLOWERS or _single_input(nxt) is not layer_output(cur):
             break
         cur = nxt
-        if type(nxt).__name__ in _RECTIFIERS:
+        kind = type(nxt).__name__
+        if kind in _RECTIFIERS or (kind == "Activation" and activation_name(nxt) in _RECTIFYING):
             chosen = nxt
     return chosen
 

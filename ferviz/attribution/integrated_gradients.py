@@ -5,7 +5,9 @@ to the input, midpoint Riemann sum with `steps` points; all (image, step) points
 batch go through one traced gradient function (see :mod:`.gradients`) in chunks of
 `batch_size`. The map is the attribution summed over channels, keeping the positive
 part (evidence *for* the target, like Grad-CAM's ReLU); ``sign="absolute"`` keeps the
-magnitude instead.
+magnitude instead. With test-time views the signed attributions are averaged over the views
+(mapped back by the chain rule) *before* the sign is applied, so evidence one view gives and
+another takes away cancels as it does in the averaged prediction.
 """
 from __future__ import annotations
 
@@ -15,15 +17,16 @@ from ..models import ModelCard
 from .base import Explainer
 from .gradients import one_hot, score_model
 
-_SIGNS = ("positive", "absolute")
+_SIGNS = ("positive", "absolute", "signed")
 
 
 def reduce_channels(attr: np.ndarray, sign: str) -> np.ndarray:
-    """(N, h, w, c) attributions -> (N, h, w) by channel sum, positive part or magnitude."""
+    """(N, h, w, c) attributions -> (N, h, w) by channel sum: its positive part, its magnitude, or
+    as it is ("signed")."""
     if sign not in _SIGNS:
-        raise ValueError(f"sign must be one of {', '.join(_SIGNS)}, got {sign!r}")
+        raise ValueError(f"sign must be one of {', '.join(_SIGNS[:2])}, got {sign!r}")
     s = attr.sum(axis=-1)
-    return np.maximum(s, 0.0) if sign == "positive" else np.abs(s)
+    return {"positive": lambda: np.maximum(s, 0.0), "absolute": lambda: np.abs(s), "signed": lambda: s}[sign]()
 
 
 def integrated_gradients(scores, x: np.ndarray, out_idx: np.ndarray, baseline: np.ndarray, *,
@@ -55,6 +58,12 @@ class IntegratedGradients(Explainer):
     def __init__(self, model, card: ModelCard):
         super().__init__(model, card)
         self._scores = score_model(model)
+
+    def raw_views(self, x, out_idx, faces, tta, *, steps=32, batch_size=256, sign="positive"):
+        if sign not in _SIGNS[:2]:
+            raise ValueError(f"sign must be one of {', '.join(_SIGNS[:2])}, got {sign!r}")
+        signed = super().raw_views(x, out_idx, faces, tta, steps=steps, batch_size=batch_size, sign="signed")
+        return reduce_channels(signed[..., None], sign)
 
     def raw(self, x, out_idx, faces, *, steps=32, batch_size=256, sign="positive"):
         base = np.full_like(x, self.card.input.scale[0])

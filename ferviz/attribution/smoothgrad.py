@@ -2,7 +2,9 @@
 
 Input-gradient magnitudes averaged over `samples` noisy copies of the input (Gaussian,
 `noise` times the card's pixel range), summed over channels. Cheap: one traced gradient
-call per chunk of images x samples.
+call per chunk of images x samples. A magnitude map: it shows where the class score is
+sensitive, not whether a pixel speaks for or against the class (so it is blank only where the
+gradient vanishes). With test-time views the per-view magnitudes are averaged.
 """
 from __future__ import annotations
 

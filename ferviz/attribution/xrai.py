@@ -148,6 +148,9 @@ class XRAI(Explainer):
         for i in range(len(x)):
             segs = face_segments(faces[i], x.shape[1:3], scales=scales, sigma=sigma, min_size=min_size,
                                  dilation=dilation)
+            if not (attr[i].max(axis=-1) > 0).any():  # no positive evidence anywhere: a blank map
+                out[i] = 0.0
+                continue
             out[i] = xrai.GetMask(x[i], self._call, call_model_args={"target": int(out_idx[i])},
                                   segments=segs, base_attribution=attr[i], batch_size=int(steps),
                                   extra_parameters=extra)

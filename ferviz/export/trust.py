@@ -46,11 +46,12 @@ def trust_figure(table: pd.DataFrame, *, model_name: str = "", split: str = "", 
     axes[0].legend(fontsize=7, loc="lower right")
     rho = df["mprt_spearman"].to_numpy(float)
     axes[2].barh(y, rho, height=0.5, xerr=_err(df, "mprt_spearman"),
-                 color=["#2ca02c" if r < 0.5 else "#d62728" for r in np.nan_to_num(rho, nan=1.0)],
+                 color=["#2ca02c" if str(ok) in ("True", "true", "1") else "#d62728"
+                        for ok in df.get("passes_sanity_check", rho < 0.5)],
                  error_kw={"elinewidth": 1, "capsize": 2})
     axes[2].axvline(0.5, color=TEXT_GRAY, lw=0.8, ls="--")
     axes[2].set_xlim(-0.2, 1)
-    axes[2].set_title("rank corr. with a randomised model\n(sanity check: lower is better)", fontsize=9)
+    axes[2].set_title("rank corr. with a randomised model\n(sanity check: green passes)", fontsize=9)
     for i, b in enumerate(df["blank_share"]):
         if b > 0:
             axes[2].text(0.98, i, f"{b:.0%} blank", transform=axes[2].get_yaxis_transform(), ha="right",

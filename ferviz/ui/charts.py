@@ -9,8 +9,10 @@ from ..labels import EMOTIONS
 _AXIS = dict(tickmode="array", tickvals=list(range(7)), ticktext=list(EMOTIONS))
 
 
-def confusion_heatmap(cm: np.ndarray, counts: np.ndarray, *, normalized: bool, title: str = "") -> go.Figure:
-    """Confusion matrix heatmap, rows true, columns predicted, clickable per cell.
+def confusion_heatmap(cm: np.ndarray, counts: np.ndarray, *, normalized: bool, title: str = "",
+                      issues: np.ndarray | None = None) -> go.Figure:
+    """Confusion matrix heatmap, rows true, columns predicted, clickable per cell; `issues`
+    (7x7 likely label issues per cell) adds them to the hover text.
 
     Streamlit returns no selection for heatmap clicks, so a nearly invisible square marker sits
     on every cell centre: a click selects it and returns {"x": pred, "y": true}.
@@ -25,9 +27,11 @@ def confusion_heatmap(cm: np.ndarray, counts: np.ndarray, *, normalized: bool, t
         x=xs.ravel(), y=ys.ravel(), mode="markers", showlegend=False,
         marker=dict(symbol="square", size=46, color="rgba(255,255,255,0.01)"),
         customdata=np.stack([np.array(EMOTIONS)[ys.ravel()], np.array(EMOTIONS)[xs.ravel()],
-                             counts.ravel()], axis=1),
+                             counts.ravel(), (issues if issues is not None else np.zeros_like(counts)).ravel()],
+                            axis=1),
         hovertemplate="true %{customdata[0]} → predicted %{customdata[1]}: %{customdata[2]} images"
-                      "<br>click to open<extra></extra>"))
+                      + ("<br>%{customdata[3]} likely label issues" if issues is not None else "")
+                      + "<br>click to open<extra></extra>"))
     fig.update_layout(title=title, height=560, margin=dict(l=10, r=10, t=40, b=10),
                       xaxis=dict(title="predicted", **_AXIS, side="bottom"),
                       yaxis=dict(title="true", autorange="reversed", **_AXIS),
@@ -63,4 +67,99 @@ def class_distribution(labels: np.ndarray, title: str = "Class distribution") ->
     fig = go.Figure(go.Bar(x=list(EMOTIONS), y=counts, text=counts, textposition="auto",
                            marker_color="#21918c"))
     fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def plain_confusion(cm: np.ndarray, *, rows_title: str, title: str = "", height: int = 420) -> go.Figure:
+    """A 7x7 count matrix (rows `rows_title`, columns the model's prediction), not clickable."""
+    cm = np.asarray(cm)
+    names = np.array(EMOTIONS, dtype=object)
+    xs, ys = np.meshgrid(range(7), range(7))
+    fig = go.Figure(go.Heatmap(
+        z=cm, x=list(range(7)), y=list(range(7)), text=cm, texttemplate="%{text}", colorscale="Viridis",
+        colorbar=dict(title="images"), customdata=np.stack([names[ys], names[xs]], axis=-1),
+        hovertemplate=f"{rows_title} %{{customdata[0]}} → predicted %{{customdata[1]}}: %{{z}} images<extra></extra>"))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      xaxis=dict(title="predicted", **_AXIS),
+                      yaxis=dict(title=rows_title, autorange="reversed", **_AXIS))
+    return fig
+
+
+def votes_bar(votes: np.ndarray, *, title: str = "FER+ votes") -> go.Figure:
+    """FER+'s 10 votes for one image: 7 emotions, contempt, unknown, not a face."""
+    from ..ferplus import VOTE_CLASSES
+
+    v = np.asarray(votes)
+    names = [("not a face" if c == "NF" else c) for c in VOTE_CLASSES]
+    top = v.max() if v.size else 0
+    colors = ["#fde725" if x == top and x > 0 else ("#3b528b" if i < 7 else "#999999") for i, x in enumerate(v)]
+    fig = go.Figure(go.Bar(x=v, y=names, orientation="h", marker_color=colors, text=[str(int(x)) for x in v],
+                           textposition="auto",
+                           hovertemplate="%{y}: %{x} of " + str(int(v.sum())) + " votes<extra></extra>"))
+    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=30 if title else 10, b=10),
+                      xaxis=dict(range=[0, max(10, int(v.sum()))], dtick=2), yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def reliability_chart(panels: dict, *, ncols: int | None = None, height_per_row: int = 380) -> go.Figure:
+    """Reliability diagrams (label -> `calibration.Reliability`), side by side: per confidence bin
+    the accuracy (bars), the mean confidence (black ticks, joined to the bar by a red gap line)
+    and the diagonal of perfect calibration; under each, how many images the bins hold."""
+    from plotly.subplots import make_subplots
+
+    items = list(panels.items())
+    cols = min(ncols or len(items), len(items))
+    nrows = -(-len(items) // cols)
+    # per row of panels: the diagram, its histogram and (between rows) a spacer for the titles
+    heights, titles = [], []
+    for r in range(nrows):
+        row_items = items[r * cols:(r + 1) * cols]
+        heights += [0.72, 0.18] + ([0.2] if r < nrows - 1 else [])
+        titles += [f"{label}<br>ECE = {100 * rel.ece:.2f}%" for label, rel in row_items]
+        titles += [""] * (cols - len(row_items)) + [""] * cols * (2 if r < nrows - 1 else 1)
+    total = sum(heights)
+    fig = make_subplots(rows=len(heights), cols=cols, row_heights=[h / total for h in heights],
+                        vertical_spacing=0.03 / nrows, horizontal_spacing=0.06, subplot_titles=titles)
+    for i, (label, rel) in enumerate(items):
+        r, c = divmod(i, cols)
+        top, bottom = 3 * r + 1, 3 * r + 2
+        lo, hi = np.asarray(rel.bin_lo, float), np.asarray(rel.bin_hi, float)
+        count = np.asarray(rel.count)
+        acc, conf = np.asarray(rel.accuracy, float), np.asarray(rel.confidence, float)
+        filled = count > 0
+        mid, width = (lo + hi) / 2, hi - lo
+        first = i == 0
+        hover = [f"({a:.2f}, {b:.2f}]: {n} images<br>accuracy {x:.1%}<br>mean confidence {y:.1%}"
+                 for a, b, n, x, y in zip(lo[filled], hi[filled], count[filled], acc[filled], conf[filled])]
+        fig.add_trace(go.Bar(x=mid[filled], y=acc[filled], width=width[filled], marker_color="#3b6fb6",
+                             name="accuracy", legendgroup="acc", showlegend=first, hovertext=hover,
+                             hoverinfo="text"), row=top, col=c + 1)
+        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="#888", width=1),
+                                 name="perfect calibration", legendgroup="diag", showlegend=first,
+                                 hoverinfo="skip"), row=top, col=c + 1)
+        gx, gy = [], []
+        for x, a, b in zip(mid[filled], acc[filled], conf[filled]):
+            gx += [x, x, None]
+            gy += [a, b, None]
+        fig.add_trace(go.Scatter(x=gx, y=gy, mode="lines", line=dict(color="#c0392b", width=2), name="gap",
+                                 legendgroup="gap", showlegend=first, hoverinfo="skip"), row=top, col=c + 1)
+        fig.add_trace(go.Scatter(x=mid[filled], y=conf[filled], mode="markers", name="mean confidence",
+                                 marker=dict(symbol="line-ew-open", size=14, color="black", line=dict(width=2)),
+                                 legendgroup="conf", showlegend=first, hoverinfo="skip"), row=top, col=c + 1)
+        fig.add_trace(go.Bar(x=mid, y=count, width=width, marker_color="#aaaaaa", name="images per bin",
+                             legendgroup="n", showlegend=first,
+                             hovertemplate="%{y} images<extra></extra>"), row=bottom, col=c + 1)
+        fig.update_yaxes(range=[0, 1], tickformat=".0%", row=top, col=c + 1, title_text="accuracy" if c == 0 else None)
+        fig.update_yaxes(row=bottom, col=c + 1, title_text="images" if c == 0 else None)
+        fig.update_xaxes(range=[0, 1], showticklabels=False, row=top, col=c + 1)
+        x_title = "confidence" if getattr(rel, "cls", None) is None else "predicted probability"
+        fig.update_xaxes(range=[0, 1], tickformat=".0%", row=bottom, col=c + 1,
+                         title_text=x_title if r == nrows - 1 else None)  # the last row's titles say it
+    for r in range(nrows - 1):  # the spacer rows hold nothing
+        for c in range(cols):
+            fig.update_xaxes(visible=False, row=3 * r + 3, col=c + 1)
+            fig.update_yaxes(visible=False, row=3 * r + 3, col=c + 1)
+    fig.update_layout(height=height_per_row * nrows + 90, margin=dict(l=10, r=10, t=60, b=70), bargap=0,
+                      legend=dict(orientation="h", x=0, xanchor="left", y=0, yanchor="bottom", yref="container"),
+                      hovermode="closest")
     return fig

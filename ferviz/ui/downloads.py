@@ -10,6 +10,7 @@ import streamlit as st
 from .. import export
 from ..evaluation import Evaluation
 from ..labels import EMOTIONS
+from . import gallery
 from .context import Context
 
 
@@ -42,18 +43,34 @@ def overview_buttons(ctx: Context, ev: Evaluation) -> None:
                     export.export_filename("predictions", key, split, fmt="csv"), "dl_predictions")
 
 
+#: file-name parts of the gallery's filters (the "all errors" view adds none)
+FILTER_PARTS = {"likely label issue": "label-issues", "likely model error": "model-errors"}
+
+
+def errors_table(rows: pd.DataFrame, t: int | None, p: int | None) -> pd.DataFrame:
+    """The error table as the gallery shows it: the export columns of `export.errors_csv`, then
+    the label-issue score and flag, the verdict, confident learning's rank over the split, the
+    Training-copy badge and, when FER+ aligns, the FER+ majority, votes and badges."""
+    cols = list(export.ERROR_COLUMNS) + (["correct"] if t is not None and t == p else [])
+    cols += [c for c in (*gallery.QUALITY_COLUMNS, *gallery.FERPLUS_COLUMNS) if c in rows.columns]
+    return rows[cols]
+
+
 def errors_buttons(ctx: Context, ev: Evaluation, rows: pd.DataFrame, t: int | None, p: int | None, *,
-                   sort: str = "confidence") -> None:
-    """Exports of the errors in view, in the gallery's order (`sort` is read when the page draws:
-    the file renders on click, outside the script run, where session state is not available)."""
+                   sort: str = "confidence", show: str = "all errors") -> None:
+    """Exports of the errors in view, in the gallery's order and filter (`rows` as arranged on
+    screen: the file renders on click, outside the script run, where session state is not
+    available)."""
     with st.expander("Export", icon=":material/download:"):
         fmt = _format("fmt_errors")
         key, split = ctx.card.key, ctx.split.split
         cell = (t, p) if t is not None and p is not None else None
-        by = [] if sort == "confidence" else [f"by-{sort}"]
+        by = ([] if sort == "confidence" else [f"by-{sort.replace(' ', '-')}"]) + \
+            ([FILTER_PARTS[show]] if show in FILTER_PARTS else [])
+        table = errors_table(rows, t, p)
         c1, c2 = st.columns(2)
         with c1:
-            _button("Error table (CSV)", lambda: export.errors_csv(ev, t, p, sort=sort),
+            _button("Error table (CSV)", lambda: table.to_csv(index=False, lineterminator="\n").encode("utf-8"),
                     export.export_filename("errors", key, split, cell=(t, p) if (t, p) != (None, None) else None,
                                            extra=by, fmt="csv"), "dl_errors")
         with c2:

@@ -1,4 +1,11 @@
-"""A paged gallery of faces with labels, top-3 probabilities and an Inspect button per tile."""
+"""A paged gallery of faces with labels, top-3 probabilities, badges and an Inspect button per tile.
+
+Badges say whose fault an error likely is: "likely label issue" (confident learning flags the
+label) or "likely model error"; "also in Training as happy" / "near copy in Training as ..."
+(the face, or the same photo, is a Training image); and, when FER+'s votes align with the
+data, "FER+ agrees with the model", "FER+ agrees with the label", "ambiguous (top ≤ 5/10)"
+and "not a face".
+"""
 from __future__ import annotations
 
 import math
@@ -8,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from ..data import FERSplit
+from ..labels import EMOTIONS
 from ..overlay import face_rgb, overlay
 from . import state
 from .context import current
@@ -15,12 +23,123 @@ from .context import current
 TILE_PX = 144
 RIGHT, WRONG = ":green[✓]", ":red[✗]"  # text marks: emoji need fonts many machines lack
 
+LABEL_ISSUE, MODEL_ERROR = "likely label issue", "likely model error"
+#: the gallery's sorts (widget values); the first two are `Evaluation.errors`' own
+SORTS = ("confidence", "loss", "label-issue score")
+SORT_HELP = ("confidence: most confident mistakes first; loss: highest cross-entropy first; "
+             "label-issue score: most likely label issue first (lowest probability of the given label, "
+             "confident learning's ranking)")
+#: the gallery's filters (widget values)
+ALL, ISSUES_ONLY, MODEL_ONLY = "all errors", LABEL_ISSUE, MODEL_ERROR
+FILTERS = (ALL, ISSUES_ONLY, MODEL_ONLY)
+#: badge text (or its start) -> colour of Streamlit's :color-badge[] markdown
+_COLORS = {LABEL_ISSUE: "orange", MODEL_ERROR: "red", "also in Training": "violet",
+           "near copy in Training": "violet", "FER+ agrees with the model": "green",
+           "FER+ agrees with the label": "blue", "ambiguous": "gray", "not a face": "gray"}
+#: extra columns `annotate` adds (and the errors CSV carries)
+QUALITY_COLUMNS = ("label_issue_score", "likely_label_issue", "verdict", "issue_rank", "training_copy")
+FERPLUS_COLUMNS = ("ferplus_majority", "ferplus_votes", "ferplus_badges")
+
+
+def plural(n: int, word: str) -> str:
+    """'1 likely label issue', '31 likely label issues' (the count in bold)."""
+    return f"**{n:,}** {word}{'' if n == 1 else 's'}"
+
 
 def tile_caption(row: pd.Series) -> str:
-    """'true fear → sad' and the top-3 probabilities, for one error-table row."""
+    """'true fear → sad' and the top-3 probabilities, for one error-table row (and the
+    label-issue score when the row carries one)."""
     mark = RIGHT if row["true"] == row["pred"] else WRONG
     top = " · ".join(f"{row[f'top{k}']} {row[f'top{k}_p']:.0%}" for k in (1, 2, 3))
-    return f"{mark} true **{row['true']}** → **{row['pred']}**  \n{top}"
+    text = f"{mark} true **{row['true']}** → **{row['pred']}**  \n{top}"
+    if "label_issue_score" in row.index and pd.notna(row["label_issue_score"]):
+        text += f"  \nlabel-issue score {row['label_issue_score']:.3f}"
+    return text
+
+
+def badge_color(text: str) -> str:
+    for start, color in _COLORS.items():
+        if text.startswith(start):
+            return color
+    return "gray"
+
+
+def row_badges(row: pd.Series) -> list[str]:
+    """The badge texts of one annotated row, in the order a tile shows them."""
+    out = []
+    if row.get("verdict"):
+        out.append(row["verdict"])
+    if row.get("training_copy"):
+        out.append(row["training_copy"])
+    if row.get("ferplus_badges"):
+        out += row["ferplus_badges"].split(" | ")
+    return out
+
+
+def badge_markdown(badges: list[str]) -> str:
+    """Streamlit markdown for badge texts (square brackets would end a badge: replaced)."""
+    def clean(t: str) -> str:
+        return t.replace("[", "(").replace("]", ")")
+    return " ".join(f":{badge_color(b)}-badge[{clean(b)}]" for b in badges)
+
+
+def annotate(rows: pd.DataFrame, issues=None, copies: pd.DataFrame | None = None, aligned=None) -> pd.DataFrame:
+    """Error-table rows with the data-quality columns: label-issue score, flag, verdict and rank
+    (confident learning's order over the whole split), the Training-copy badge and, with
+    aligned FER+ votes, the FER+ majority, votes and badges. Results come from the core
+    (`label_issues`, `duplicates`, `ferplus`); this only looks them up by position and id."""
+    from ..ferplus import VOTE_CLASSES, badges as fp_badges
+
+    out = rows.copy()
+    pos = out["pos"].to_numpy(dtype=np.int64)
+    if issues is not None:
+        rank = np.empty(issues.n, np.int64)
+        rank[issues.order] = np.arange(issues.n)
+        flagged = issues.flagged[pos]
+        wrong = (out["true"] != out["pred"]).to_numpy()
+        out["label_issue_score"] = issues.score[pos].astype(np.float64)
+        out["likely_label_issue"] = flagged
+        out["verdict"] = np.where(flagged, LABEL_ISSUE, np.where(wrong, MODEL_ERROR, ""))
+        out["issue_rank"] = rank[pos] + 1
+    else:
+        out["label_issue_score"], out["likely_label_issue"] = np.nan, False
+        out["verdict"], out["issue_rank"] = "", 0
+    badge = copies["badge"] if copies is not None and len(copies) else pd.Series(dtype=object)
+    out["training_copy"] = out["id"].astype(str).map(badge).fillna("").astype(str)
+    if aligned is not None:
+        where = {str(k): i for i, k in enumerate(aligned.ids)}
+        idx = np.array([where.get(str(i), -1) for i in out["id"]], np.int64)
+        true = [EMOTIONS.index(t) for t in out["true"]]
+        pred = [EMOTIONS.index(p) for p in out["pred"]]
+        names = np.array(VOTE_CLASSES, dtype=object)
+        out["ferplus_majority"] = [names[aligned.majority[k]] if k >= 0 else "" for k in idx]
+        out["ferplus_votes"] = [vote_text(aligned.votes[k]) if k >= 0 else "" for k in idx]
+        out["ferplus_badges"] = [" | ".join(fp_badges(aligned.votes[k], t, p, named=bool(aligned.named[k])))
+                                 if k >= 0 else "" for k, t, p in zip(idx, true, pred)]
+    return out
+
+
+def vote_text(votes: np.ndarray) -> str:
+    """'happy 6 · neutral 3 · surprise 1': the non-zero FER+ votes, most first (NF: not a face)."""
+    from ..ferplus import VOTE_CLASSES
+
+    v = np.asarray(votes)
+    order = np.argsort(-v, kind="stable")
+    name = {"NF": "not a face"}
+    return " · ".join(f"{name.get(VOTE_CLASSES[j], VOTE_CLASSES[j])} {int(v[j])}" for j in order if v[j] > 0)
+
+
+def arrange(rows: pd.DataFrame, sort: str, show: str = ALL) -> pd.DataFrame:
+    """Annotated rows in the gallery's order and filter. `rows` come from `Evaluation.errors`
+    sorted by confidence or loss; "label-issue score" re-sorts them by confident learning's
+    ranking over the split (lowest self-confidence first, ties in split order)."""
+    if sort == "label-issue score":
+        rows = rows.sort_values("issue_rank", kind="stable")
+    if show == ISSUES_ONLY:
+        rows = rows[rows["verdict"] == LABEL_ISSUE]
+    elif show == MODEL_ONLY:
+        rows = rows[rows["verdict"] == MODEL_ERROR]
+    return rows.reset_index(drop=True)
 
 
 def paged(df: pd.DataFrame, key: str, per_page: int) -> tuple[pd.DataFrame, int, int]:
@@ -37,24 +156,71 @@ def pager(key: str, pages: int) -> None:
 
 
 def show(rows: pd.DataFrame, split: FERSplit, *, maps: dict[str, np.ndarray] | None = None,
-         cols: int = 6, key_prefix: str = "g", alpha: float = 0.45, order: list[str] | None = None) -> None:
-    """Render tiles for error-table rows; `maps` (id -> map) adds an attribution overlay.
+         cols: int = 6, key_prefix: str = "g", alpha: float = 0.45, order: list[str] | None = None,
+         empty: str = "No images here.") -> None:
+    """Render tiles for error-table rows; `maps` (id -> map) adds an attribution overlay and
+    annotated rows (see `annotate`) get their badges.
 
     `order` is the whole gallery's id order, which the inspector's previous/next follow.
     """
     if rows.empty:
-        st.info("No images here.")
+        st.info(empty)
         return
-    grid = st.columns(cols)
+    grid = None
     for i, (_, row) in enumerate(rows.iterrows()):
+        if i % cols == 0:  # one row of columns at a time: tiles of a row start level, whatever their badges
+            grid = st.columns(cols)
         face = split.images[int(row["pos"])]
         img = overlay(face, maps[row["id"]], alpha, size=(TILE_PX, TILE_PX)) if maps and row["id"] in maps \
             else face_rgb(face, (TILE_PX, TILE_PX))
-        with grid[i % cols]:
+        with grid[i % cols], st.container(key=f"{key_prefix}_tile_{row['id']}"):
             st.image(img, width=TILE_PX)
             st.markdown(tile_caption(row))
+            badges = row_badges(row)
+            if badges:
+                st.markdown(badge_markdown(badges))
             st.caption(str(row["id"]))
             if st.button("Inspect", key=f"{key_prefix}_inspect_{row['id']}", width="stretch"):
                 state.set_gallery(list(order) if order is not None else list(rows["id"]),
                                   state.gallery_key(current()))
                 state.open_image(row["id"])
+
+
+class Quality:
+    """What the badges are built from for the current model and split: label issues, Training
+    copies and aligned FER+ votes (each None when unavailable; `notes` say why)."""
+
+    def __init__(self, ctx, card=None) -> None:
+        from . import resources
+
+        card = card or ctx.card
+        self.notes: list[str] = []
+        self.issues = self.copies = self.aligned = None
+        self.ferplus_why: str | None = None
+        try:
+            self.issues = resources.issues(card, ctx.split, ctx.data_path)
+        except ValueError as e:
+            self.notes.append(f"No label-issue scores: {e}.")
+        try:
+            self.copies = resources.training_copies(ctx.data_path, ctx.split.split)
+        except Exception as e:  # a message, never a traceback; the gallery works without badges
+            self.notes.append(f"No Training-copy badges: {e}")
+        self.aligned, self.ferplus_why = resources.ferplus(ctx.data_path, ctx.split.split)
+
+    def annotate(self, rows: pd.DataFrame) -> pd.DataFrame:
+        return annotate(rows, self.issues, self.copies, self.aligned)
+
+    def badges(self, image_id: str, true: int, pred: int) -> list[str]:
+        """The badges of one image of the split (the inspector's)."""
+        from ..ferplus import badges as fp_badges
+
+        out = []
+        if self.issues is not None and true != pred:
+            pos = int(np.flatnonzero(self.issues.ids == str(image_id))[0])
+            out.append(LABEL_ISSUE if self.issues.flagged[pos] else MODEL_ERROR)
+        if self.copies is not None and str(image_id) in self.copies.index:
+            out.append(str(self.copies.loc[str(image_id), "badge"]))
+        if self.aligned is not None:
+            k = self.aligned.index_of(str(image_id))
+            out += fp_badges(self.aligned.votes[k], true, pred, named=bool(self.aligned.named[k]))
+        return out

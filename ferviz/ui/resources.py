@@ -1,12 +1,20 @@
-"""Cached loaders: models and datasets as resources, evaluations keyed by model and data hashes."""
+"""Cached loaders: models and datasets as resources, evaluations keyed by model and data hashes,
+and the data-quality results built on them (duplicates, label issues, FER+ votes, calibration).
+
+Everything here is `st.cache_resource` (one shared object per key, never copied): callers
+treat the returned frames and arrays as read-only.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-from ..data import FERSplit, load_all
+from ..data import DataError, FERSplit, load_all
 from ..evaluation import Evaluation, evaluate
+from ..labels import NUM_CLASSES
 from ..models import ModelCard, list_cards, load_card, load_model
 
 
@@ -25,13 +33,18 @@ def _splits(path: str, stamp: tuple) -> dict[str, FERSplit]:
     return load_all(path)
 
 
-def dataset(path: str | None) -> dict[str, FERSplit]:
-    """All splits of the dataset at `path` (None: FERVIZ_DATA or data/)."""
+def _source(path: str | None) -> tuple[str, tuple]:
+    """The resolved dataset path and its (size, mtime) stamp: the key of everything built on it."""
     from ..data import resolve_data_path
 
     p = resolve_data_path(path)
     st_ = p.stat()
-    return _splits(str(p), (st_.st_size, st_.st_mtime_ns))
+    return str(p), (st_.st_size, st_.st_mtime_ns)
+
+
+def dataset(path: str | None) -> dict[str, FERSplit]:
+    """All splits of the dataset at `path` (None: FERVIZ_DATA or data/)."""
+    return _splits(*_source(path))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -75,6 +88,182 @@ def card_by_key(key: str, extra: tuple[str, ...] = ()) -> ModelCard | None:
         if c.key == key:
             return c
     return None
+
+
+# ------------------------------------------------------------------ data quality
+
+def _key(card: ModelCard, data: FERSplit, data_path: str | None) -> tuple:
+    return str(card.path), card.compute_key(), data_path or "", data.split, data.data_hash
+
+
+@st.cache_resource(show_spinner="Looking for copies of images across the splits (first time only) ...",
+                   max_entries=4)
+def _pairs(path: str, stamp: tuple) -> pd.DataFrame:
+    from ..duplicates import find_duplicates
+
+    return find_duplicates(_splits(path, stamp))
+
+
+def duplicate_pairs(data_path: str | None) -> pd.DataFrame:
+    """Exact and near duplicate pairs among all images of the dataset (`duplicates.find_duplicates`)."""
+    return _pairs(*_source(data_path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _training_copies(path: str, stamp: tuple, split: str) -> pd.DataFrame:
+    from ..duplicates import training_duplicates
+
+    return training_duplicates(_pairs(path, stamp), split)
+
+
+def training_copies(data_path: str | None, split: str) -> pd.DataFrame:
+    """The images of `split` with a copy in Training, indexed by id (`duplicates.training_duplicates`)."""
+    return _training_copies(*_source(data_path), split)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _copy_summary(path: str, stamp: tuple) -> pd.DataFrame:
+    from ..duplicates import split_summary
+
+    return split_summary(_pairs(path, stamp), _splits(path, stamp))
+
+
+def copy_summary(data_path: str | None) -> pd.DataFrame:
+    """Per test split: images, exact and near copies of a Training image (`duplicates.split_summary`)."""
+    return _copy_summary(*_source(data_path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _leakage(card_path: str, card_key: str, data_path: str, split: str, data_hash: str) -> dict:
+    from ..duplicates import leakage_metrics
+
+    ev = _evaluation(card_path, card_key, data_path, split, data_hash)
+    return leakage_metrics(ev, duplicate_pairs(data_path or None))
+
+
+def leakage(card: ModelCard, data: FERSplit, data_path: str | None) -> dict:
+    """Accuracy and macro-F1 without the images that have a copy in Training (`leakage_metrics`)."""
+    evaluation(card, data, data_path)  # computed here first, with its progress bar
+    return _leakage(*_key(card, data, data_path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _issues(card_path: str, card_key: str, data_path: str, split: str, data_hash: str):
+    from ..label_issues import evaluation_issues
+
+    return evaluation_issues(_evaluation(card_path, card_key, data_path, split, data_hash))
+
+
+def issues(card: ModelCard, data: FERSplit, data_path: str | None):
+    """Label issues by confident learning on a model's probabilities (`label_issues.LabelIssues`).
+    ValueError when the split has fewer than two classes."""
+    evaluation(card, data, data_path)
+    return _issues(*_key(card, data, data_path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _issue_cells(card_path: str, card_key: str, data_path: str, split: str, data_hash: str) -> np.ndarray:
+    li = _issues(card_path, card_key, data_path, split, data_hash)
+    cells = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    np.add.at(cells, (li.labels[li.flagged], li.preds[li.flagged]), 1)
+    return cells
+
+
+def issue_cells(card: ModelCard, data: FERSplit, data_path: str | None) -> np.ndarray:
+    """Likely label issues per confusion cell (7x7, rows true, columns predicted)."""
+    issues(card, data, data_path)
+    return _issue_cells(*_key(card, data, data_path))
+
+
+def _readable(message: str, path: str) -> str:
+    """A core message with full paths shortened to file names (the user knows where the data is)."""
+    from ..ferplus import SHIPPED
+
+    return message.replace(str(SHIPPED), "ferviz's FER+ votes (fer2013new.csv)").replace(path, Path(path).name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _ferplus(path: str, stamp: tuple, split: str):
+    from ..ferplus import align_votes
+
+    try:
+        return align_votes(_splits(path, stamp)[split]), None
+    except DataError as e:
+        return None, _readable(str(e), path)
+
+
+def ferplus(data_path: str | None, split: str):
+    """(AlignedVotes, None) when FER+'s votes align to `split`, else (None, why not)."""
+    return _ferplus(*_source(data_path), split)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _ferplus_stats(card_path: str, card_key: str, data_path: str, split: str, data_hash: str) -> dict | None:
+    from ..ferplus import ferplus_metrics
+
+    aligned, _ = ferplus(data_path or None, split)
+    if aligned is None:
+        return None
+    return ferplus_metrics(_evaluation(card_path, card_key, data_path, split, data_hash), aligned)
+
+
+def ferplus_stats(card: ModelCard, data: FERSplit, data_path: str | None) -> dict | None:
+    """A model against the FER+ majority (`ferplus.ferplus_metrics`), None when FER+ does not align."""
+    evaluation(card, data, data_path)
+    return _ferplus_stats(*_key(card, data, data_path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _ferplus_status(path: str, stamp: tuple) -> list[dict]:
+    out = []
+    for name, split in _splits(path, stamp).items():
+        aligned, why = _ferplus(path, stamp, name)
+        row = {"split": name, "images": len(split), "aligned": aligned is not None, "why": why}
+        if aligned is not None and len(aligned):
+            votes = aligned.votes
+            row.update(unanimous=float((votes.max(axis=1) == votes.sum(axis=1)).mean()),
+                       ambiguous=float(aligned.ambiguous.mean()), not_a_face=int(aligned.not_a_face.sum()))
+        out.append(row)
+    return out
+
+
+def ferplus_status(data_path: str | None) -> list[dict]:
+    """Per split: whether FER+ aligns (else why not) and its unanimous/ambiguous shares and
+    not-a-face count."""
+    return _ferplus_status(*_source(data_path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _ece(card_path: str, card_key: str, data_path: str, split: str, data_hash: str) -> float:
+    from ..calibration import ece
+
+    ev = _evaluation(card_path, card_key, data_path, split, data_hash)
+    return ece(ev.probs, ev.labels)
+
+
+def ece(card: ModelCard, data: FERSplit, data_path: str | None) -> float:
+    """Expected calibration error of the top label (15 bins, `calibration.ece`)."""
+    evaluation(card, data, data_path)
+    return _ece(*_key(card, data, data_path))
+
+
+@st.cache_resource(show_spinner="Fitting the temperature on PublicTest ...", max_entries=16)
+def _calibration(card_path: str, card_key: str, data_path: str, fit_hash: str, test_hash: str):
+    from ..calibration import calibrate_evaluations
+
+    fit = _evaluation(card_path, card_key, data_path, "PublicTest", fit_hash)
+    test = _evaluation(card_path, card_key, data_path, "PrivateTest", test_hash)
+    return calibrate_evaluations(fit, test, per_class=True)
+
+
+def calibration(card: ModelCard, data_path: str | None):
+    """Temperature scaling fitted on PublicTest, measured on PrivateTest, per class too
+    (`calibration.calibrate_evaluations`). DataError when a split is missing."""
+    splits = dataset(data_path)
+    fit, test = splits["PublicTest"], splits["PrivateTest"]
+    evaluation(card, fit, data_path)
+    evaluation(card, test, data_path)
+    return _calibration(str(card.path), card.compute_key(), data_path or "", fit.data_hash, test.data_hash)
 
 
 def cache_root() -> Path:

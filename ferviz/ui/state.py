@@ -11,7 +11,8 @@ SHARED = {"sel_model": "model", "sel_model2": "model2", "sel_split": "split", "s
 DEFAULTS = {"sel_split": "PrivateTest", "sel_model2": "(none)"}
 PAGES = {"overview": "ferviz/ui/pages/overview.py", "errors": "ferviz/ui/pages/errors.py",
          "inspector": "ferviz/ui/pages/inspector.py", "compare": "ferviz/ui/pages/compare.py",
-         "upload": "ferviz/ui/pages/upload.py", "data": "ferviz/ui/pages/data.py"}
+         "upload": "ferviz/ui/pages/upload.py", "data": "ferviz/ui/pages/data.py",
+         "calibration": "ferviz/ui/pages/calibration.py"}
 
 
 def init_from_url() -> None:
@@ -83,8 +84,8 @@ def gallery_order(key: tuple) -> list[str] | None:
 
 #: page widgets whose values survive visits to other pages (Streamlit drops a widget's value on
 #: a run that does not draw it, unless the script sets it again: see `keep_page_widgets`)
-KEPT = ("gallery_page", "err_sort", "err_per_page", "err_gradcam", "cmp_a_page", "cmp_b_page",
-        "cm_normalize", "fmt_overview", "fmt_errors")
+KEPT = ("gallery_page", "err_sort", "err_filter", "err_per_page", "err_gradcam", "cmp_a_page", "cmp_b_page",
+        "cm_normalize", "fmt_overview", "fmt_errors", "cal_view", "cal_split", "cal_stage", "fmt_calibration")
 
 
 def keep_page_widgets() -> None:

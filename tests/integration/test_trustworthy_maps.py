@@ -93,7 +93,7 @@ def test_tta_maps_differ_from_single_view_maps_where_the_views_disagree(private_
     assert np.abs(tta - one).reshape(len(differ), -1).max(axis=1).min() > 0.05
 
 
-def test_trust_command_on_real_faces(fer_path, tmp_path):
+def test_trust_command_on_real_faces(fer_path, tmp_path, monkeypatch):
     card = ROOT / "models" / "baseline_cnn.json"
     args = ["trust", "--model", str(card), "--data", str(fer_path), "--n", "6", "--methods", "gradcam,gradcampp",
             "--out", str(tmp_path)]
@@ -102,13 +102,18 @@ def test_trust_command_on_real_faces(fer_path, tmp_path):
     assert list(df["method"]) == ["gradcam", "gradcampp"]
     for col in ("deletion_auc", "deletion_auc_lo", "deletion_auc_hi", "insertion_auc", "random_deletion_auc",
                 "random_insertion_auc_hi", "mprt_spearman", "blank_share", "seconds_per_face",
-                "passes_sanity_check"):
+                "passes_sanity_check", "mprt_faces"):
         assert col in df.columns, col
     assert (df["deletion_auc_lo"] <= df["deletion_auc"]).all() and (df["deletion_auc"] <= df["deletion_auc_hi"]).all()
     assert df["mprt_spearman"].between(-1, 1).all() and (df["seconds_per_face"] > 0).all()
     assert (df["views"] == "mirror+shift").all() and (df["layer"] == "relu4").all()
     assert (tmp_path / "trust.png").stat().st_size > 10_000
-    # the second run is served from the per-model cache: same numbers
+    # the second run is served from the per-model cache: same numbers, nothing recomputed
+    import ferviz.attribution.trust as trust
+
+    def recompute(*a, **k):
+        raise AssertionError("the trust table was recomputed instead of read from the cache")
+    monkeypatch.setattr(trust, "trust_table", recompute)
     assert main(args[:-1] + [str(tmp_path / "again")]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again" / "trust.csv"), df)
 

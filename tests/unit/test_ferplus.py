@@ -132,13 +132,14 @@ def test_image_folder_forms_are_refused(tmp_path):
 def _ferplus_folders(root):
     """Three FER+ folders with label.csv and PNGs for a few real FER+ rows (random pixels)."""
     v = fp.load_votes()
-    m = fp.majority(v.votes)
+    m = np.where(fp.tied(v.votes), 99, fp.majority(v.votes))  # a tie has no majority: left out
     chosen = {}
     for folder, split in (("FER2013Train", "Training"), ("FER2013Valid", "PublicTest"),
                           ("FER2013Test", "PrivateTest")):
         named = np.flatnonzero((v.usage == split) & (v.names != ""))
         faces = [r for r in named if m[r] < 7][:3]
-        other = [r for r in named if m[r] >= 7][:1]  # contempt/unknown/NF majority: left out
+        other = [r for r in named if 7 <= m[r] < 99][:1] + [r for r in named if m[r] == 99][:1]
+        # contempt/unknown/NF majority or a tie: left out
         (root / folder).mkdir(parents=True)
         lines = []
         for r in faces + other:
@@ -200,8 +201,9 @@ def test_badges():
     assert fp.badges(v, true=6, pred=3) == ["FER+ agrees with the model"]
     assert fp.badges(v, true=3, pred=3) == ["FER+ agrees with the model", "FER+ agrees with the label"]
     v = np.zeros(10, int)
-    v[[4, 2]] = [5, 5]  # sad/fear tie: sadness comes first in the file
-    assert fp.badges(v, true=2, pred=4) == ["FER+ agrees with the model", "ambiguous (top ≤ 5/10)"]
+    v[[4, 2]] = [5, 5]  # sad/fear tie: no majority, so FER+ agrees with neither
+    assert fp.badges(v, true=2, pred=4) == ["ambiguous (top ≤ 5/10)"]
+    assert fp.tied(v) and not fp.tied(np.eye(10, dtype=int)[3] * 10)
     v = np.zeros(10, int)
     v[fp.NF] = 10
     assert fp.badges(v, true=2, pred=2) == ["not a face"]
@@ -228,4 +230,5 @@ def test_ferplus_metrics_by_hand(csv_form):
     ev = Evaluation("m", "PublicTest", np.eye(7, dtype=np.float32)[[4, 3]], splits["PublicTest"].labels,
                     splits["PublicTest"].ids)
     m = fp.ferplus_metrics(ev, pub)
-    assert m["n_not_a_face"] == 1 and m["n_used"] == 1 and m["accuracy_vs_ferplus"] == 0.0
+    # the neutral/happiness tie has no majority: left out like the not-a-face image
+    assert m["n_not_a_face"] == 1 and m["n_tied"] == 1 and m["n_used"] == 0 and m["accuracy_vs_ferplus"] is None

@@ -119,7 +119,8 @@ def test_disagreeing_views_the_map_explains_the_tta_prediction():
         assert tta_map[LEFT].mean() > 5 * tta_map[RIGHT].mean(), method
         assert np.abs(tta_map - single_map).max() > 0.5, method
     # one forward pass on the face has no evidence for disgust at all (the right side is dark)
-    assert blank_maps(explain(model, card, face, target, "ig", views="single", steps=8))[0]
+    for method in ("ig", "xrai"):
+        assert blank_maps(explain(model, card, face, target, method, views="single", steps=8))[0], method
     assert views_label(card) == "mean of 2 test-time views (mirror)"
     assert views_label(card, "single").startswith("single view")
 
@@ -263,3 +264,22 @@ def test_exports_annotate_blank_maps_instead_of_drawing_them():
     texts = _texts(sheet)
     assert sum(t.endswith("· no evidence") for t in texts) == 1
     assert any("1 map(s) with no positive evidence" in t for t in texts)
+
+
+def test_ig_averages_signed_evidence_over_the_views_before_keeping_the_positive_part():
+    """A patch that helps the class a little in one view and hurts it a lot in the mirror view is
+    evidence against the averaged prediction: no positive IG (the per-view positive parts would
+    have shown it)."""
+    model = lopsided_model()
+    w = np.zeros((48, 48, 7), np.float32)
+    area = 16 * 12
+    w[LEFT[0], LEFT[1], 0] = 0.2 / (0.5 * area)  # angry: +0.2 for a bright left patch ...
+    w[RIGHT[0], RIGHT[1], 0] = -3.0 / (0.5 * area)  # ... and -3 for a bright right patch
+    model.get_layer("probs").set_weights([w.reshape(-1, 7), np.zeros(7, np.float32)])
+    card = ModelCard(name="lopsided", file="l.keras", tta="mirror")
+    face = np.zeros((1, 48, 48), np.uint8)
+    face[0, LEFT[0], LEFT[1]] = 255
+    assert predict_probs(model, card, face)[0, 0] < 1 / 7  # the patch lowers p(angry) on average
+    assert blank_maps(explain(model, card, face, 0, "ig", steps=8))[0]
+    single = explain(model, card, face, 0, "ig", views="single", steps=8)[0]
+    assert single[LEFT].mean() > 0.5  # one view alone sees evidence for angry

@@ -21,12 +21,58 @@ not allow redistribution, so get it yourself from Kaggle, in either form:
 Put it in the project's `data/` folder (as `data/fer2013.csv`, `data/archive.zip` or unpacked in
 `data/fer2013/`), or set `FERVIZ_DATA` to its path before starting the app, or use it here.
 """)
+
+
+def quality(path: str | None) -> None:
+    """Per split: copies of Training images (exact, near, under another label) and FER+'s status."""
+    from ferviz.ui import resources
+
+    st.subheader("Copies of Training images")
+    st.caption("Exact: the same pixels. Near: the same photo with another crop, brightness or compression "
+               "(perceptual hashes at most 6 bits apart; about 9 in 10 such pairs are the same photo). A test "
+               "image with a copy in Training measures memory, not generalisation; a copy under another label "
+               "means one of the two labels is wrong.")
+    try:
+        summary = resources.copy_summary(path)
+    except Exception as e:  # a message, never a traceback
+        st.warning(f"Could not look for copies: {e}")
+    else:
+        for r in summary.itertuples():
+            st.markdown(f"**{r.split}**: **{r.exact:,}** of {r.images:,} images are exact copies of a Training "
+                        f"image (**{r.exact_other_label:,}** under another label); **{r.near:,}** more are near "
+                        f"copies (**{r.near_other_label:,}** under another label).")
+        if summary.empty:
+            st.caption("No test split here.")
+        pairs = resources.duplicate_pairs(path)
+        st.download_button(f"All {len(pairs):,} duplicate pairs (CSV)", data=lambda: pairs.to_csv(index=False).encode(),
+                           file_name="duplicates.csv", mime="text/csv", key="dl_duplicates", on_click="ignore",
+                           icon=":material/download:")
+
+    st.subheader("FER+ votes")
+    st.caption("FER+ (Microsoft, MIT licence) gives every FER2013 image ten crowd votes over the 7 emotions, "
+               "contempt, unknown and not a face; ferviz ships them.")
+    status = resources.ferplus_status(path)
+    whys = {row["why"] for row in status if not row["aligned"]}
+    if len(whys) == 1 and not any(row["aligned"] for row in status):
+        st.info(f"Not aligned: {whys.pop()}.")
+        return
+    for row in status:
+        if row["aligned"]:
+            st.markdown(f"**{row['split']}**: aligned for {row['images']:,} images · **{row['unanimous']:.1%}** "
+                        f"unanimous · **{row['ambiguous']:.1%}** ambiguous (top ≤ 5/10) · "
+                        f"**{row['not_a_face']:,}** not a face")
+        else:
+            st.markdown(f"**{row['split']}**: not aligned: {row['why']}.")
+
+
 try:
     current = resolve_data_path(ctx_path)
     splits = load_all(current)
     st.success(f"Using `{current}`: " + ", ".join(f"{k} {len(v):,}" for k, v in splits.items()))
 except DataError as e:
     st.warning(str(e))
+else:
+    quality(ctx_path)
 
 st.subheader("Upload")
 up = st.file_uploader("archive.zip or fer2013.csv", type=["zip", "csv"], key="data_upload",

@@ -50,7 +50,23 @@ if context.require_data(ctx) and context.require_model(ctx):
     with right:
         verdict = f"{gallery.RIGHT} correct" if pred == true else f"{gallery.WRONG} wrong"
         st.markdown(f"**{ctx.card.name}** predicts **{EMOTIONS[pred]}** ({probs[pred]:.1%}) · {verdict}")
-        st.plotly_chart(charts.probs_bar(probs, true=true), width="stretch", key="insp_probs")
+        quality = gallery.Quality(ctx)
+        tile_badges = quality.badges(image_id, true, pred)
+        if tile_badges:
+            st.markdown(gallery.badge_markdown(tile_badges))
+        model_col, votes_col = st.columns([3, 2])
+        model_col.plotly_chart(charts.probs_bar(probs, true=true, title=f"{ctx.card.name}"), width="stretch",
+                               key="insp_probs")
+        with votes_col:
+            if quality.aligned is not None:
+                k = quality.aligned.index_of(image_id)
+                st.plotly_chart(charts.votes_bar(quality.aligned.votes[k], title="FER+ votes (10 people)"),
+                                width="stretch", key="insp_votes")
+                st.caption(f"FER+ votes: {gallery.vote_text(quality.aligned.votes[k])}")
+            else:
+                st.caption(f"No FER+ votes: {quality.ferplus_why}.")
+        for note in quality.notes:
+            st.caption(note)
 
     c1, c2, c3 = st.columns([3, 2, 2])
     methods = c1.multiselect("Methods", list(attributions.DISPLAY_METHODS), default=list(attributions.DISPLAY_METHODS),
