@@ -18,6 +18,7 @@ pages = {
         st.Page(state.PAGES["errors"], title="Errors", icon=":material/grid_view:"),
         st.Page(state.PAGES["inspector"], title="Inspector", icon=":material/search:"),
         st.Page(state.PAGES["compare"], title="Compare models", icon=":material/compare:"),
+        st.Page(state.PAGES["calibration"], title="Calibration", icon=":material/speed:"),
     ],
     "Try": [st.Page(state.PAGES["upload"], title="Your face", icon=":material/photo_camera:")],
     "Setup": [st.Page(state.PAGES["data"], title="Dataset", icon=":material/dataset:")],

@@ -112,7 +112,8 @@ def annotate(rows: pd.DataFrame, issues=None, copies: pd.DataFrame | None = None
         true = [EMOTIONS.index(t) for t in out["true"]]
         pred = [EMOTIONS.index(p) for p in out["pred"]]
         names = np.array(VOTE_CLASSES, dtype=object)
-        out["ferplus_majority"] = [names[aligned.majority[k]] if k >= 0 else "" for k in idx]
+        tie = getattr(aligned, "tied", np.zeros(len(aligned), bool))  # a tie has no majority
+        out["ferplus_majority"] = ["" if k < 0 else "(tie)" if tie[k] else names[aligned.majority[k]] for k in idx]
         out["ferplus_votes"] = [vote_text(aligned.votes[k]) if k >= 0 else "" for k in idx]
         out["ferplus_badges"] = [" | ".join(fp_badges(aligned.votes[k], t, p, named=bool(aligned.named[k])))
                                  if k >= 0 else "" for k, t, p in zip(idx, true, pred)]

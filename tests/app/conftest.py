@@ -139,7 +139,8 @@ def ferplus_choice():
             clear = [int(r) for r in named if m[r] == c and top[r] >= 6][:2]
             rows += [(clear[0], c), (clear[1], (c + 1) % 7)]
         if split == "PrivateTest":
-            rows.append((int(next(r for r in named if m[r] == 2 and top[r] <= 5)), 2))
+            rows.append((int(next(r for r in named if m[r] == 2 and top[r] <= 5
+                                   and (v.votes[r] == top[r]).sum() == 1)), 2))  # no tie: a majority
         chosen[split] = rows
     return chosen
 

@@ -85,8 +85,9 @@ def quality_section(ctx, ev) -> None:
         _, why = resources.ferplus(ctx.data_path, split)
         st.caption(f"No FER+ comparison: {why}.")
     else:
+        tied = f", {fp['n_tied']:,} tied (no majority)" if fp.get("n_tied") else ""
         st.caption(f"FER+ majority on **{fp['n_used']:,}** of {fp['n']:,} images ({fp['n_not_a_face']:,} not a "
-                   f"face and {fp['n_contempt_or_unknown']:,} contempt or unknown left out). The FER2013 label "
+                   f"face, {fp['n_contempt_or_unknown']:,} contempt or unknown{tied} left out). The FER2013 label "
                    f"agrees with it on {_pct(fp['label_agreement'])}; on **{fp['errors_ferplus_agrees_with_model']:,}**"
                    " errors FER+ sides with the model.")
         if (getattr(ctx.splits, "label_source", "") or "").startswith("FER+"):
