@@ -77,9 +77,16 @@ def evaluation(card: ModelCard, data: FERSplit, data_path: str | None) -> Evalua
     return _evaluation(str(card.path), card.compute_key(), data_path or "", data.split, data.data_hash)
 
 
-@st.cache_data(ttl=30, show_spinner=False)
 def cards(extra: tuple[str, ...] = ()) -> tuple[list[ModelCard], list[str]]:
-    """Model cards in models/, FERVIZ_MODELS and extra folders (re-listed every 30 s)."""
+    """Model cards in models/, FERVIZ_MODELS and extra folders (re-listed every 30 s, and at once
+    when FERVIZ_MODELS changes)."""
+    import os
+
+    return _cards(tuple(extra), os.environ.get("FERVIZ_MODELS", ""))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _cards(extra: tuple[str, ...], env_models: str) -> tuple[list[ModelCard], list[str]]:
     return list_cards(*extra)
 
 

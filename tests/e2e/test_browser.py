@@ -82,9 +82,12 @@ def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_pa
     assert "/inspector" in page.url and f"id={first_id}" in page.url
     page.get_by_text(f"{first_id} · true fear").wait_for()
     assert re.search(r"predicts\s+sad", page.inner_text("body"))
+    # the face and the three overlays really render: wait for every media image to finish loading
+    page.wait_for_function("() => { const im = [...document.images].filter(i => i.src.includes('/media/'));"
+                           " return im.length >= 4 && im.every(i => i.complete); }")
     loaded = page.evaluate("() => [...document.images].filter(i => i.src.includes('/media/'))"
                            ".map(i => i.complete && i.naturalWidth > 0)")
-    assert loaded and all(loaded)  # the face and the three overlays really rendered
+    assert loaded and all(loaded)
     _no_exception(page)
 
     with page.expect_download() as dl:
