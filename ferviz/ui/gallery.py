@@ -172,10 +172,14 @@ def show(rows: pd.DataFrame, split: FERSplit, *, maps: dict[str, np.ndarray] | N
         if i % cols == 0:  # one row of columns at a time: tiles of a row start level, whatever their badges
             grid = st.columns(cols)
         face = split.images[int(row["pos"])]
-        img = overlay(face, maps[row["id"]], alpha, size=(TILE_PX, TILE_PX)) if maps and row["id"] in maps \
+        m = maps.get(row["id"]) if maps else None
+        blank = m is not None and not np.nan_to_num(m).max() > 0  # no positive evidence: no flat overlay
+        img = overlay(face, m, alpha, size=(TILE_PX, TILE_PX)) if m is not None and not blank \
             else face_rgb(face, (TILE_PX, TILE_PX))
         with grid[i % cols], st.container(key=f"{key_prefix}_tile_{row['id']}"):
             st.image(img, width=TILE_PX)
+            if blank:
+                st.caption(":red[Grad-CAM: no positive evidence]")
             st.markdown(tile_caption(row))
             badges = row_badges(row)
             if badges:
