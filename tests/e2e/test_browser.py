@@ -123,10 +123,14 @@ def test_errors_csv_download_follows_the_gallery_sort(server, page, tmp_path, fe
     from ferviz.evaluation import evaluate
     from ferviz.export import read_errors_csv
 
+    want = evaluate(CARD, load_fer2013(fer_path, "PrivateTest")).errors(EMOTIONS.index("fear"), EMOTIONS.index("sad"),
+                                                                         sort="loss")
     page.goto(f"{server}/errors?model={MODEL}&true=fear&pred=sad")
     page.get_by_text(re.compile(r"true fear → predicted sad: [\d,]+ images")).wait_for()
     page.get_by_text("loss", exact=True).click()  # the "Sort by" radio
-    page.wait_for_timeout(1500)
+    # the rerun has finished when the first tile is the highest-loss error
+    first = page.locator('[class*="st-key-err_tile_"]').first
+    expect(first).to_have_class(re.compile(rf"st-key-err_tile_{re.escape(str(want['id'].iloc[0]))}(\s|$)"))
     page.get_by_text("Export", exact=True).click()  # the expander
     with page.expect_download() as dl:
         page.get_by_role("button", name="Error table (CSV)").click()
@@ -134,8 +138,6 @@ def test_errors_csv_download_follows_the_gallery_sort(server, page, tmp_path, fe
     path = tmp_path / dl.value.suggested_filename
     dl.value.save_as(path)
     got = read_errors_csv(path.read_bytes())
-    want = evaluate(CARD, load_fer2013(fer_path, "PrivateTest")).errors(EMOTIONS.index("fear"), EMOTIONS.index("sad"),
-                                                                         sort="loss")
     assert got["id"].tolist() == want["id"].tolist() and len(got) > 1
     assert got["loss"].is_monotonic_decreasing and not got["confidence"].is_monotonic_decreasing
     _no_exception(page)
