@@ -67,6 +67,8 @@ def tta_views(x: np.ndarray, tta: str | None) -> list[np.ndarray]:
     """
     from .tta import to_view, views
 
+    if tta is None:
+        return [x]  # the face itself, not a copy
     return [to_view(x, v) for v in views(tta, x.shape[1], x.shape[2])]
 
 
