@@ -76,3 +76,9 @@ def page(browser):
     pg.set_default_timeout(180_000)
     yield pg
     ctx.close()
+
+
+def wait_idle(page, timeout: float = 180_000) -> None:
+    """Wait until the app's script run has finished (download buttons of a run still in progress
+    are replaced when it ends, and a click on the old one finds no file)."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from ferviz.labels import EMOTIONS
 from ferviz.models import list_cards
 from tests.conftest import ROOT
+from tests.e2e.conftest import wait_idle
 
 SHOTS = os.environ.get("FERVIZ_SCREENSHOTS")  # a folder: save screenshots there (for the README)
 CARD = next(c for c in list_cards()[0] if c.model_path.parent == ROOT / "models")
@@ -90,6 +91,7 @@ def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_pa
     assert loaded and all(loaded)
     _no_exception(page)
 
+    wait_idle(page)
     with page.expect_download() as dl:
         page.get_by_role("button", name="Annotated figure").click()
     path = tmp_path / dl.value.suggested_filename
@@ -131,6 +133,7 @@ def test_errors_csv_download_follows_the_gallery_sort(server, page, tmp_path, fe
     # the rerun has finished when the first tile is the highest-loss error
     first = page.locator('[class*="st-key-err_tile_"]').first
     expect(first).to_have_class(re.compile(rf"st-key-err_tile_{re.escape(str(want['id'].iloc[0]))}(\s|$)"))
+    wait_idle(page)
     page.get_by_text("Export", exact=True).click()  # the expander
     with page.expect_download() as dl:
         page.get_by_role("button", name="Error table (CSV)").click()

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from ferviz.models import list_cards
 from tests.conftest import ROOT
+from tests.e2e.conftest import wait_idle
 
 SHOTS = os.environ.get("FERVIZ_SCREENSHOTS")  # a folder: save screenshots there
 CARD = next(c for c in list_cards()[0] if c.model_path.parent == ROOT / "models")
@@ -93,6 +94,7 @@ def test_label_issue_sort_badges_and_csv_in_the_fear_sad_cell(server, page, tmp_
     if SHOTS:
         page.screenshot(path=str(Path(SHOTS) / "errors_model_errors.png"))
 
+    wait_idle(page)
     page.get_by_text("Export", exact=True).click()  # the expander
     with page.expect_download() as dl:
         page.get_by_role("button", name="Error table (CSV)").click()
