@@ -1,7 +1,7 @@
 """Safe gradients: every gradient ferviz takes runs inside a traced ``tf.function``.
 
 On this CPU with TensorFlow 2.21 (oneDNN on), an *eager* gradient through a model with
-1x1 stride-2 Conv2D shortcuts (Xception/ResNet style) kills the process (DESIGN.md §5);
+1x1 stride-2 Conv2D shortcuts (Xception/ResNet style) kills the process (seen 5 runs out of 5);
 the same gradient traced in a ``tf.function`` is safe. So this module builds, once per
 model, a sub-model from the input to ``[feature map, pre-softmax logits]`` and traced
 functions for batches. The shared model is never modified (no activation swap, no clone).
