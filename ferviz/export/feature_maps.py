@@ -1,0 +1,93 @@
+"""Feature maps of one face: the top channels of every block, and the Grad-CAM layer's top channel.
+
+`feature_maps_figure` takes a precomputed :class:`ferviz.feature_maps.FaceFeatures` (nothing
+here runs a model): one row per block with its top-k channel maps at the block's own
+resolution (channel index and score above each, one colour scale per row), and on the left the
+face and the channel that contributes most to the class at the Grad-CAM layer, drawn large over
+the face with its share of the Grad-CAM evidence. The face may be any uint8 grayscale or RGB
+image (a FER2013 face or an uploaded crop); channel maps are resized onto it.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..feature_maps import RANKS, VIEWS_NOTE, FaceFeatures
+from ..overlay import DEFAULT_CMAP, normalise_map, overlay
+from ._common import TEXT_GRAY, check_face, check_size, check_style, freeze_layout, name, new_figure, pct
+from .render import ExportError
+
+TILE_IN = 1.0  # one channel tile (inches)
+LEFT_IN = 2.8  # the face and the Grad-CAM channel
+HEADER_IN = 0.9
+
+
+def _score(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def _left(sub, face: np.ndarray, feats: FaceFeatures, cmap: str, alpha: float) -> None:
+    cam = feats.gradcam
+    gs = sub.add_gridspec(2, 1, height_ratios=[1, 2])
+    gray = face.ndim == 2
+    ax = sub.add_subplot(gs[0, 0])
+    ax.imshow(face, cmap="gray" if gray else None, vmin=0, vmax=255)
+    ax.set_title("input", fontsize=8)
+    ax.set_axis_off()
+    ax = sub.add_subplot(gs[1, 0])
+    if cam.contribution > 0 and np.nan_to_num(cam.map).max() > np.nan_to_num(cam.map).min():
+        ax.imshow(overlay(face, normalise_map(cam.map), alpha=alpha, cmap=cmap))
+        ax.set_title(f"{cam.layer} channel #{cam.index}\n{pct(cam.share)} of the Grad-CAM evidence", fontsize=8)
+    else:
+        ax.imshow(face, cmap="gray" if gray else None, vmin=0, vmax=255, alpha=0.45)
+        ax.text(0.5, 0.5, "no positive\nevidence", transform=ax.transAxes, ha="center", va="center",
+                fontsize=9, color="#b00020", fontweight="bold")
+        ax.set_title(f"{cam.layer}: no channel adds\nto the Grad-CAM", fontsize=8)
+    ax.set_xlabel(f"weight {_score(cam.weight)} x mean activation {_score(cam.mean_activation)}\n"
+                  f"= {_score(cam.contribution)}", fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _rows(sub, feats: FaceFeatures, cmap: str, cols: int) -> None:
+    gs = sub.add_gridspec(len(feats.blocks), cols)
+    for r, b in enumerate(feats.blocks):
+        maps = np.nan_to_num(np.asarray(b.maps, np.float32))
+        lo, hi = float(min(0.0, maps.min())), float(maps.max())
+        hi = hi if hi > lo else lo + 1.0
+        for c in range(cols):
+            ax = sub.add_subplot(gs[r, c])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= len(b.indices):
+                ax.set_axis_off()
+                continue
+            ax.imshow(maps[c], cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+            ax.set_title(f"#{int(b.indices[c])} · {_score(b.scores[c])}", fontsize=7)
+            if c == 0:
+                h, w = maps.shape[1:]
+                ax.set_ylabel(f"{b.layer}\n{h}x{w}, {b.channels} ch", fontsize=7)
+
+
+def feature_maps_figure(face: np.ndarray, feats: FaceFeatures, *, model_name: str = "", image_id: str = "",
+                        split: str = "", cmap: str = DEFAULT_CMAP, alpha: float = 0.5,
+                        size_in: Sequence[float] | None = None, dpi: float = 150):
+    """One face's feature maps (see the module docstring); `feats` from :func:`ferviz.feature_maps.select`."""
+    face = check_face(face)
+    check_style(cmap, alpha)
+    if not isinstance(feats, FaceFeatures) or not feats.blocks:
+        raise ExportError("feats must be a FaceFeatures with at least one block")
+    cols = max(len(b.indices) for b in feats.blocks)
+    size = check_size(size_in) or (LEFT_IN + TILE_IN * max(cols, 3) + 0.3,
+                                   max(HEADER_IN + 1.15 * len(feats.blocks), 4.6))
+    fig = new_figure(size, dpi, constrained=True)
+    fig.suptitle(f"Feature maps for {name(feats.target)}: top {cols} channels per block by {RANKS[feats.rank]}",
+                 fontsize=10)
+    left, right = fig.subfigures(1, 2, width_ratios=[LEFT_IN, size[0] - LEFT_IN])
+    _left(left, face, feats, cmap, alpha)
+    _rows(right, feats, cmap, cols)
+    parts = [f"model: {model_name}" if model_name else "", f"image: {image_id}" if image_id else "",
+             f"split: {split}" if split else "", VIEWS_NOTE, "colour: activation, one scale per row"]
+    fig.supxlabel("   ·   ".join(p for p in parts if p), fontsize=7, color=TEXT_GRAY)
+    return freeze_layout(fig)
