@@ -1,0 +1,73 @@
+"""``python -m ferviz features``: feature maps per block for chosen FER2013 images.
+
+Each image gets one PNG, ``<model>_<split>_<id>_features_<rank>_target-<class>.png`` (the top-k
+channels of every block and the Grad-CAM layer's top channel, :mod:`ferviz.export.feature_maps`),
+and ``features.npz`` holds what the figures show (:func:`ferviz.feature_maps.to_arrays`, plus
+``ids``, ``labels`` and ``preds``). The maps are a single view of the face (no test-time
+augmentation); ``--target pred`` explains the prediction shown, which follows the card's views.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cli import command, model_data_args
+
+RANKS = ("mean", "gradxact")  # literal copy of ferviz.feature_maps.RANKS (no TensorFlow import to parse)
+
+
+def _args(p):
+    model_data_args(p)
+    p.add_argument("--ids", nargs="+", required=True, metavar="ID", help="image ids in the split")
+    p.add_argument("--target", default="pred", help="pred, true, or a class name/index (default pred)")
+    p.add_argument("--rank", choices=RANKS, default="mean",
+                   help="rank channels by mean activation (default) or by gradient x activation for the target")
+    p.add_argument("--top", type=int, default=8, help="channels shown per block (default 8)")
+    p.add_argument("--dpi", type=float, default=150)
+    p.add_argument("--out", required=True, help="output folder")
+
+
+@command("features", "feature maps per block: the strongest channels and the Grad-CAM layer's top channel")(_args)
+def _run(a) -> int:
+    import time
+
+    import numpy as np
+
+    from .attribution import resolve_targets
+    from .data import load_fer2013
+    from .evaluation import predict_probs
+    from .export import export_filename, figure_bytes
+    from .export.feature_maps import feature_maps_figure
+    from .export.render import check_dpi
+    from .feature_maps import check_top, feature_maps, select, to_arrays
+    from .labels import EMOTIONS
+    from .models import find_card, load_model
+
+    check_top(a.top)
+    check_dpi(a.dpi)
+    card = find_card(a.model)
+    split = load_fer2013(a.data, a.split)
+    ids = list(dict.fromkeys(a.ids))
+    sub = split.subset(np.array([split.index_of(i) for i in ids], int))
+    model = load_model(card)
+    probs = predict_probs(model, card, sub.images)
+    targets = resolve_targets(a.target, probs, sub.labels)
+    t = time.perf_counter()
+    fm = feature_maps(model, card, sub.images, targets)
+    feats = [select(fm, i, a.rank, a.top) for i in range(len(sub))]
+    seconds = time.perf_counter() - t
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for face, f, image_id in zip(sub.images, feats, sub.ids):
+        fig = feature_maps_figure(face, f, model_name=card.name, image_id=str(image_id), split=sub.split, dpi=a.dpi)
+        name = export_filename("image", card.key, sub.split, image_id=str(image_id), method="features",
+                               extra=[a.rank, f"target-{EMOTIONS[f.target]}"], fmt="png")
+        (out / name).write_bytes(figure_bytes(fig, "png"))
+    np.savez(out / "features.npz", ids=sub.ids.astype(str), labels=sub.labels, preds=probs.argmax(axis=1),
+             **to_arrays(feats))
+    for image_id, f in zip(sub.ids, feats):
+        c = f.gradcam
+        print(f"{image_id}: {EMOTIONS[f.target]}, Grad-CAM layer {c.layer} top channel #{c.index} "
+              f"({c.share:.1%} of the Grad-CAM evidence)")
+    print(f"{card.name}: feature maps of {len(fm.layers)} blocks ({', '.join(fm.layers)}) for {len(sub)} "
+          f"{sub.split} images, single view, computed in {seconds:.2f} s -> {out}")
+    return 0
