@@ -215,7 +215,8 @@ def _load_plugins() -> None:
     import importlib
 
     for mod in ("ferviz.cli_attribution", "ferviz.cli_faces", "ferviz.cli_export", "ferviz.cli_data_quality", "ferviz.cli_quality",
-                "ferviz.cli_trust", "ferviz.cli_embed", "ferviz.cli_export_model", "ferviz.cli_features"):
+                "ferviz.cli_trust", "ferviz.cli_embed", "ferviz.cli_export_model", "ferviz.cli_features",
+                "ferviz.cli_regions"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:
