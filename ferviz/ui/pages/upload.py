@@ -19,8 +19,12 @@ st.caption("Faces are cropped the way FER2013 faces look (grayscale, square, fac
 if not context.require_model(ctx):
     st.stop()
 
-src = st.radio("Source", ["Upload a photo", "Camera"], horizontal=True, key="up_source")
-if src == "Camera":
+src = st.radio("Source", ["Upload a photo", "Camera", "Live (webcam)"], horizontal=True, key="up_source")
+if src == "Live (webcam)":
+    from ferviz.ui import live
+
+    shot = live.show(ctx)  # the stream; below it the last snapshot, analysed as a photo
+elif src == "Camera":
     shot = st.camera_input("Take a photo", key="up_camera")
 else:
     shot = st.file_uploader("Photo (JPEG, PNG, WebP, BMP, GIF, TIFF)",
