@@ -38,11 +38,12 @@ def _run(a) -> int:
     from .export import export_filename, figure_bytes
     from .export.feature_maps import feature_maps_figure
     from .export.render import check_dpi
-    from .feature_maps import check_top, feature_maps, select, to_arrays
+    from .feature_maps import MAX_TOP, feature_maps, select, to_arrays
     from .labels import EMOTIONS
     from .models import find_card, load_model
 
-    check_top(a.top)
+    if not 1 <= a.top <= MAX_TOP:
+        raise ValueError(f"--top must be in 1-{MAX_TOP}, got {a.top}")
     check_dpi(a.dpi)
     card = find_card(a.model)
     split = load_fer2013(a.data, a.split)
@@ -57,6 +58,7 @@ def _run(a) -> int:
     seconds = time.perf_counter() - t
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
     for face, f, image_id in zip(sub.images, feats, sub.ids):
         fig = feature_maps_figure(face, f, model_name=card.name, image_id=str(image_id), split=sub.split, dpi=a.dpi)
         name = export_filename("image", card.key, sub.split, image_id=str(image_id), method="features",
@@ -64,10 +66,11 @@ def _run(a) -> int:
         (out / name).write_bytes(figure_bytes(fig, "png"))
     np.savez(out / "features.npz", ids=sub.ids.astype(str), labels=sub.labels, preds=probs.argmax(axis=1),
              **to_arrays(feats))
+    drawn = time.perf_counter() - t
     for image_id, f in zip(sub.ids, feats):
         c = f.gradcam
         print(f"{image_id}: {EMOTIONS[f.target]}, Grad-CAM layer {c.layer} top channel #{c.index} "
               f"({c.share:.1%} of the Grad-CAM evidence)")
     print(f"{card.name}: feature maps of {len(fm.layers)} blocks ({', '.join(fm.layers)}) for {len(sub)} "
-          f"{sub.split} images, single view, computed in {seconds:.2f} s -> {out}")
+          f"{sub.split} images, single view, computed in {seconds:.2f} s, drawn in {drawn:.1f} s -> {out}")
     return 0
