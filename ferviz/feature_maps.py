@@ -18,9 +18,9 @@ Grad-CAM does (:mod:`.attribution.gradients`). Channels are ranked by
   channel adds to that logit, to first order).
 
 At the Grad-CAM layer each channel's contribution is its Grad-CAM weight (the spatially averaged
-gradient) x its mean activation; the top channel's **share** of the Grad-CAM evidence is its
-part of the positive CAM: sum over the pixels where the CAM is positive of weight x activation,
-divided by the sum of the CAM there (shares of all channels add up to 1; a blank CAM gives 0).
+gradient) x its mean activation (the contributions add up to the spatial mean of the CAM before
+its ReLU); a channel's **share** of the Grad-CAM evidence is its contribution divided by the sum
+of all positive contributions (0 for a channel that adds none; the positive shares add up to 1).
 
 Everything is a **single view** (the face as given, no test-time augmentation).
 """
@@ -97,12 +97,10 @@ class FeatureMaps:
         return self.cam_weights() * self.cam_acts.mean(axis=(1, 2))
 
     def cam_shares(self) -> np.ndarray:
-        """(N, k): each channel's part of the positive Grad-CAM (sums to 1 over channels; 0 if blank)."""
-        parts = self.cam_acts * self.cam_weights()[:, None, None, :]
-        pos = (parts.sum(axis=-1) > 0)[..., None]
-        num = (parts * pos).sum(axis=(1, 2))
-        total = num.sum(axis=1, keepdims=True)
-        return np.where(total > 0, num / np.where(total > 0, total, 1.0), 0.0)
+        """(N, k): each channel's contribution over the sum of the positive ones (0 if not positive)."""
+        c = self.cam_contributions()
+        total = np.clip(c, 0, None).sum(axis=1, keepdims=True)
+        return np.where((c > 0) & (total > 0), c / np.where(total > 0, total, 1.0), 0.0)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from ferviz.attribution import views_label as attribution_views
 from ferviz.labels import EMOTIONS
 from ferviz.overlay import face_rgb
 from ferviz.ui import attributions, charts, context, downloads, gallery, resources, state
+from ferviz.ui import feature_maps
 
 ctx = context.current()
 st.title("Inspector")
@@ -123,4 +124,8 @@ if context.require_data(ctx) and context.require_model(ctx):
                                    target={"predicted": "pred", "true": "true"}.get(which, other)
                                    + ("" if views == "tta" else "-single-view"))
 
-    overlays_panel()
+    tab_maps, tab_features = st.tabs(["Attributions", "Feature maps"])
+    with tab_maps:
+        overlays_panel()
+    with tab_features:
+        feature_maps.panel(ctx.card, face, target_for(probs), "insp", image_id=image_id, split=ctx.split.split)
