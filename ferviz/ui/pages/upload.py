@@ -10,6 +10,7 @@ from ferviz import attribution, faces
 from ferviz.labels import EMOTIONS
 from ferviz.overlay import face_rgb
 from ferviz.ui import attributions, charts, context, downloads, resources
+from ferviz.ui import feature_maps
 
 MAX_BYTES = 20 << 20
 ctx = context.current()
@@ -123,3 +124,5 @@ if first is not None:
                            split="upload", alpha=alpha, methods=["gradcam", "xrai"],
                            second=second, second_key=ctx.card2.key if ctx.card2 else None,
                            key="dl_upload")
+    with st.expander(f"Feature maps of {ctx.card.name}", icon=":material/grid_view:"):
+        feature_maps.panel(ctx.card, crop, int(np.argmax(first[0])), "up", image_id=f"upload-{digest[:8]}")
