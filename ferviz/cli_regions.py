@@ -34,9 +34,8 @@ def _regions(a) -> int:
     from .attribution import cached_explain, check_method
     from .data import load_fer2013
     from .evaluation import evaluate
-    from .export.regions import region_overlay, regions_figure
+    from .export.regions import region_overlay, regions_csv, regions_figure, regions_title
     from .export.render import figure_bytes
-    from .labels import EMOTIONS
     from .landmarks import cached_landmarks
     from .models import find_card, load_model
     from .regions import cell_report, region_map
@@ -67,14 +66,12 @@ def _regions(a) -> int:
         bar.close()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    rep.table.to_csv(out / "regions.csv", index=False, float_format="%.6f")
+    (out / "regions.csv").write_bytes(regions_csv(rep.table))
     rep.tests.to_csv(out / "regions_tests.csv", index=False, float_format="%.6g")
     faces = rep.faces.copy()
     faces.insert(2, "id", split.ids[faces["pos"].to_numpy()])
     faces.drop(columns="pos").to_csv(out / "regions_faces.csv", index=False, float_format="%.6f")
-    title = (f"{card.name} · {split.split} · {a.method} · true {EMOTIONS[t]} → predicted {EMOTIONS[p]}\n"
-             "share of the positive attribution per facial region")
-    fig = regions_figure(rep.table, rep.tests, title=title)
+    fig = regions_figure(rep.table, rep.tests, title=regions_title(card.name, split.split, a.method, t, p))
     written = ["regions.csv", "regions_tests.csv", "regions_faces.csv"]
     for fmt in dict.fromkeys(a.format):
         (out / f"regions.{fmt}").write_bytes(figure_bytes(fig, fmt))

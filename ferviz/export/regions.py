@@ -19,6 +19,8 @@ from .render import ExportError
 GROUP_COLORS: tuple[str, ...] = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00")
 REGION_COLORS: dict[str, str] = {"brows": "#E69F00", "eyes": "#56B4E9", "nose": "#CC79A7",
                                  "mouth": "#D55E00", "face": "#F0E442", "background": "#7F7F7F"}
+REGION_COLOR_NAMES: dict[str, str] = {"brows": "orange", "eyes": "sky blue", "nose": "pink",
+                                      "mouth": "vermillion", "face": "yellow", "background": "gray"}
 STAR = "\u2605"
 
 
@@ -100,5 +102,19 @@ def region_overlay(face: np.ndarray, labels: np.ndarray, *, size: tuple[int, int
 
 
 def regions_legend() -> str:
-    """The region colours as text, for captions."""
-    return ", ".join(f"{r} ({REGION_COLORS[r]})" for r in REGIONS)
+    """The region colours in words, for captions."""
+    return ", ".join(f"{r} {REGION_COLOR_NAMES[r]}" for r in REGIONS)
+
+
+def regions_title(model_name: str, split: str, method: str, true: int, pred: int) -> str:
+    """The chart title the command and the dashboard both use."""
+    from ..attribution import METHODS
+    from ..labels import EMOTIONS
+
+    return (f"{model_name} · {split} · {METHODS.get(method, method)} · true {EMOTIONS[true]} → predicted "
+            f"{EMOTIONS[pred]}\nshare of the positive attribution per facial region")
+
+
+def regions_csv(table: pd.DataFrame) -> bytes:
+    """regions.csv as the command writes it."""
+    return table.to_csv(index=False, float_format="%.6f").encode()

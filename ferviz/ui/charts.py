@@ -163,3 +163,47 @@ def reliability_chart(panels: dict, *, ncols: int | None = None, height_per_row:
                       legend=dict(orientation="h", x=0, xanchor="left", y=0, yanchor="bottom", yref="container"),
                       hovermode="closest")
     return fig
+
+
+def region_bars(table, tests=None, *, title: str = "", height: int = 380) -> go.Figure:
+    """Mean share per facial region for each group (cell first, then references) with 95%
+    intervals; a star marks a region where the cell differs from a reference. Same colours and
+    order as the exported chart (`ferviz.export.regions`)."""
+    from ..export.regions import GROUP_COLORS, STAR, differs_map
+    from ..regions import REGIONS
+
+    star = differs_map(tests)
+    labels = [f"{r} {STAR}" if r in star else r for r in REGIONS]
+    fig = go.Figure()
+    for g, (_, row) in enumerate(table.iterrows()):
+        mean = np.array([row[r] for r in REGIONS], float)
+        lo = np.array([row[f"{r}_lo"] for r in REGIONS], float)
+        hi = np.array([row[f"{r}_hi"] for r in REGIONS], float)
+        fig.add_trace(go.Bar(
+            y=labels, x=mean, orientation="h", name=f"{row['group']} (n={int(row['n'])})",
+            marker_color=GROUP_COLORS[g % len(GROUP_COLORS)],
+            error_x=dict(type="data", symmetric=False, array=np.clip(hi - mean, 0, None),
+                         arrayminus=np.clip(mean - lo, 0, None), thickness=1, width=3),
+            customdata=np.stack([lo, hi], axis=1),
+            hovertemplate="%{y}: %{x:.1%} (95% interval %{customdata[0]:.1%}–%{customdata[1]:.1%})"
+                          "<extra>%{fullData.name}</extra>"))
+    fig.update_layout(barmode="group", title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(title="share of the positive attribution", tickformat=".0%"),
+                      yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def region_shares_bar(shares: dict[str, np.ndarray], *, title: str = "", height: int = 300) -> go.Figure:
+    """One image's share per facial region, one bar group per method (label -> (R,) shares)."""
+    from ..export.regions import GROUP_COLORS
+    from ..regions import REGIONS
+
+    fig = go.Figure()
+    for k, (label, s) in enumerate(shares.items()):
+        fig.add_trace(go.Bar(y=list(REGIONS), x=np.asarray(s, float), orientation="h", name=label,
+                             marker_color=GROUP_COLORS[(k + 1) % len(GROUP_COLORS)],
+                             hovertemplate="%{y}: %{x:.1%}<extra>" + label + "</extra>"))
+    fig.update_layout(barmode="group", title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(title="share of the positive attribution", tickformat=".0%"),
+                      yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.25))
+    return fig

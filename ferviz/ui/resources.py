@@ -277,3 +277,16 @@ def cache_root() -> Path:
     from ..config import cache_dir
 
     return cache_dir()
+
+
+@st.cache_resource(show_spinner="Finding facial landmarks ...", max_entries=8)
+def _landmarks(data_path: str, split: str, data_hash: str):
+    from ..landmarks import cached_landmarks
+
+    data = _current_split(data_path, split)
+    return cached_landmarks(data.images, data.data_hash)
+
+
+def landmarks(data: FERSplit, data_path: str | None):
+    """Five landmarks per face of the split (`landmarks.Landmarks`), disk-cached by the data hash."""
+    return _landmarks(data_path or "", data.split, data.data_hash)

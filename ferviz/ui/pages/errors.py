@@ -94,7 +94,9 @@ if context.require_data(ctx) and context.require_model(ctx):
     gallery.pager("gallery_page", pages)
     if not rows.empty:
         from ferviz.ui import attributions, downloads
+        from ferviz.ui import regions as region_panel
 
         attributions.cell_mean_panel(ctx, rows, t, p)
+        region_panel.cell_panel(ctx, t, p)
         attributions.method_trust_panel(ctx, rows)
         downloads.errors_buttons(ctx, ev, rows, t, p, sort=sort, show=show)

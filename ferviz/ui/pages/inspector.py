@@ -7,6 +7,7 @@ import streamlit as st
 from ferviz.attribution import views_label as attribution_views
 from ferviz.labels import EMOTIONS
 from ferviz.overlay import face_rgb
+from ferviz.ui import regions as region_panel
 from ferviz.ui import attributions, charts, context, downloads, gallery, resources, state
 from ferviz.ui import feature_maps
 
@@ -123,6 +124,7 @@ if context.require_data(ctx) and context.require_model(ctx):
                                    second_key=ctx.card2.key if ctx.card2 else None,
                                    target={"predicted": "pred", "true": "true"}.get(which, other)
                                    + ("" if views == "tta" else "-single-view"))
+            region_panel.image_panel(ctx, pos, all_maps[0][2])
 
     tab_maps, tab_features = st.tabs(["Attributions", "Feature maps"])
     with tab_maps:
