@@ -23,6 +23,10 @@ def test_inspector_feature_maps_tab(app):
     at = page(at, "inspector")
     _no_exceptions(at)
     assert [t.label for t in at.tabs] == ["Attributions", "Feature maps"]
+    assert not _tile_captions(at)  # computed only when its tab is open
+    at.session_state["insp_tab"] = "Feature maps"
+    at.run()
+    _no_exceptions(at)
     t = texts(at)
     # Tiny A: one block (its conv layer, 48x48, 2 channels); only channel 0 feeds the classes
     assert "**conv** · 48x48, 2 channels · top 2 by mean activation" in t
@@ -47,6 +51,9 @@ def test_uploaded_face_feature_maps(app):
     at.file_uploader(key="up_file").upload("astronaut.jpg", buf.getvalue(), "image/jpeg")
     at.run()
     _no_exceptions(at)
-    assert "Feature maps of Tiny A" in [e.label for e in at.expander]
+    assert "Feature maps of Tiny A" in [e.label for e in at.expander] and not _tile_captions(at)
+    at.session_state["up_features"] = True  # open the expander
+    at.run()
+    _no_exceptions(at)
     assert "conv channel #0: 100.0% of the Grad-CAM evidence" in texts(at)
     assert len(_tile_captions(at)) == 2

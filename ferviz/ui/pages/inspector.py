@@ -126,8 +126,9 @@ if context.require_data(ctx) and context.require_model(ctx):
                                    + ("" if views == "tta" else "-single-view"))
             region_panel.image_panel(ctx, pos, all_maps[0][2])
 
-    tab_maps, tab_features = st.tabs(["Attributions", "Feature maps"])
+    tab_maps, tab_features = st.tabs(["Attributions", "Feature maps"], key="insp_tab", on_change="rerun")
     with tab_maps:
         overlays_panel()
-    with tab_features:
-        feature_maps.panel(ctx.card, face, target_for(probs), "insp", image_id=image_id, split=ctx.split.split)
+    if tab_features.open:  # computed only when shown
+        with tab_features:
+            feature_maps.panel(ctx.card, face, target_for(probs), "insp", image_id=image_id, split=ctx.split.split)

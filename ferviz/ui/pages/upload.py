@@ -124,5 +124,8 @@ if first is not None:
                            split="upload", alpha=alpha, methods=["gradcam", "xrai"],
                            second=second, second_key=ctx.card2.key if ctx.card2 else None,
                            key="dl_upload")
-    with st.expander(f"Feature maps of {ctx.card.name}", icon=":material/grid_view:"):
-        feature_maps.panel(ctx.card, crop, int(np.argmax(first[0])), "up", image_id=f"upload-{digest[:8]}")
+    features = st.expander(f"Feature maps of {ctx.card.name}", icon=":material/grid_view:", key="up_features",
+                           on_change="rerun")
+    if features.open:  # computed only when opened
+        with features:
+            feature_maps.panel(ctx.card, crop, int(np.argmax(first[0])), "up", image_id=f"upload-{digest[:8]}")
