@@ -14,8 +14,9 @@ in one forward pass; gradients are taken inside a ``tf.function`` on that logit,
 Grad-CAM does (:mod:`.attribution.gradients`). Channels are ranked by
 
 - ``mean``: the channel's spatial mean activation, or
-- ``gradxact``: the spatial mean of gradient x activation for the class explained (what the
-  channel adds to that logit, to first order).
+- ``gradxact``: gradient x activation for the class explained, summed over the map (what the
+  channel adds to that logit, to first order; after global average pooling and a dense layer,
+  exactly: the last block's scores add up to the logit minus its bias).
 
 At the Grad-CAM layer each channel's contribution is its Grad-CAM weight (the spatially averaged
 gradient) x its mean activation (the contributions add up to the spatial mean of the CAM before
@@ -83,10 +84,11 @@ class FeatureMaps:
     targets: np.ndarray
 
     def scores(self, b: int, rank: str) -> np.ndarray:
-        """(N, k) channel scores of block `b`: spatial mean activation or gradient x activation."""
+        """(N, k) channel scores of block `b`: mean activation, or gradient x activation summed over the map."""
         a = self.acts[b]
-        x = a if check_rank(rank) == "mean" else a * self.grads[b]
-        return x.mean(axis=(1, 2))
+        if check_rank(rank) == "mean":
+            return a.mean(axis=(1, 2))
+        return (a * self.grads[b]).sum(axis=(1, 2))
 
     def cam_weights(self) -> np.ndarray:
         """(N, k) Grad-CAM channel weights: the spatially averaged gradients."""

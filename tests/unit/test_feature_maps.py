@@ -118,12 +118,12 @@ def test_gradient_x_activation_ranks_the_channel_that_feeds_the_class(model):
     happy, angry = F.select(fm_happy, 0, "gradxact", 3), F.select(fm_angry, 0, "gradxact", 3)
     # r1 channel 2 feeds no class, so it scores 0 and ranks last, though its mean activation is highest
     assert list(happy.blocks[0].indices) == [1, 2, 0] and list(angry.blocks[0].indices) == [0, 1, 2]
-    # at r2, d logit / d r2_k(p) = W[k, c] / 16: the score is W[k, c] * mean(r2_k) / 16
-    want = HEAD[:, 3] * r2.mean(axis=(0, 1)) / 16
+    # at r2, d logit / d r2_k(p) = W[k, c] / 16: the score (summed over the 4x4 map) is W[k, c] * mean(r2_k)
+    want = HEAD[:, 3] * r2.mean(axis=(0, 1))
     assert list(happy.blocks[1].indices) == [1, 0]
     np.testing.assert_allclose(happy.blocks[1].scores, want[[1, 0]], rtol=1e-3)
     # at r1, the max pool routes the gradient to each window's maximum of channel 1
-    np.testing.assert_allclose(happy.blocks[0].scores[0], r2[..., 1].sum() / 16 / 64, rtol=1e-3)
+    np.testing.assert_allclose(happy.blocks[0].scores[0], r2[..., 1].sum() / 16, rtol=1e-3)
     assert happy.blocks[0].scores[1] == 0.0
     assert list(F.select(fm_happy, 0, "mean", 3).blocks[0].indices) == [2, 1, 0]
 
@@ -177,6 +177,43 @@ def test_other_input_size_channels_and_scale():
     assert fm.acts[0].shape == (1, 16, 16, 3) and fm.acts[1].shape == (1, 8, 8, 2)
     np.testing.assert_allclose(fm.acts[0][0, 0, 0], [0.2, 0.4, 0.8], atol=1e-5)
     assert isinstance(m, keras.Model)
+
+
+def test_legacy_h5_residual_model_scaled_to_minus_one_one(tmp_path):
+    """Xception-style (1x1 stride-2 shortcut, separable conv, Add), saved as legacy .h5, input in [-1, 1]."""
+    import keras
+
+    from ferviz.attribution import get_explainer
+    from ferviz.attribution.gradients import score_model
+    from ferviz.models import load_card, load_model, preprocess
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((16, 16, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="stem")(inp)
+    short = keras.layers.Conv2D(8, 1, strides=2, name="short")(x)
+    y = keras.layers.SeparableConv2D(8, 3, padding="same", name="sep")(x)
+    y = keras.layers.BatchNormalization(name="sep_bn")(y)
+    y = keras.layers.Activation("relu", name="sep_relu")(y)
+    y = keras.layers.MaxPooling2D(3, strides=2, padding="same")(y)
+    x = keras.layers.Add(name="add")([y, short])
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="top")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(7, activation="softmax", name="probs")(x)
+    keras.Model(inp, out).save(tmp_path / "res.h5")
+    (tmp_path / "res.json").write_text(json.dumps({"name": "Residual", "file": "res.h5",
+                                                   "input": {"height": 16, "width": 16, "scale": [-1, 1]}}))
+    card = load_card(tmp_path / "res.json")
+    m = load_model(card)
+    assert F.block_layers(m) == ["sep_relu", "top"]
+    f = faces(2, seed=5)
+    fm = F.feature_maps(m, card, f, np.array([2, 5]))
+    assert fm.gradcam_layer == get_explainer(m, card, "gradcam").layer == "top"
+    assert fm.acts[0].shape == (2, 16, 16, 8) and fm.acts[1].shape == (2, 8, 8, 8)
+    # GAP + Dense head: the gradient x activation scores of the last block add up to logit - bias
+    logits = score_model(m).logits(preprocess(f, card.input)).numpy()
+    bias = m.get_layer("probs").get_weights()[1]
+    total = fm.scores(1, "gradxact").sum(axis=1)
+    np.testing.assert_allclose(total, logits[[0, 1], [2, 5]] - bias[[2, 5]], rtol=1e-4, atol=1e-6)
 
 
 def test_bad_arguments(model):
