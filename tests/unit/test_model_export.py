@@ -223,3 +223,19 @@ def test_parity_needs_data(models_dir, tmp_path, capsys, monkeypatch):
     rc = main(["export-model", "--model", str(models_dir / "gray48.json"), "--format", "tflite",
                "--out", str(out), "--data", str(tmp_path / "missing.csv")])
     assert rc == 2 and "missing.csv: no such file or folder" in capsys.readouterr().err
+
+
+def test_logits_head_is_compared_as_probabilities(models_dir, tmp_path):
+    """A linear (logits) head: parity is measured on the softmax probabilities ferviz shows."""
+    import keras
+
+    base = _tiny_model()
+    logits = keras.layers.Dense(7, name="logits")
+    model = keras.Model(base.input, logits(base.layers[-2].output))
+    logits.set_weights([w * 20 for w in base.get_layer("probs").get_weights()])
+    card = load_card(models_dir / "gray48.json")
+    faces = _faces(np.random.default_rng(3), 16)
+    r = model_export.export_model(card, "onnx", tmp_path, faces, model=model)
+    assert r.max_abs_diff <= 1e-4 and r.faces == 16 and r.path.stat().st_size == r.size_bytes
+    raw = model.predict(preprocess(faces, card.input), verbose=0)
+    assert np.abs(raw).max() > 1  # really logits, not probabilities
