@@ -104,6 +104,7 @@ def _status(live: _Live) -> None:
     if r.main is not None:
         top = r.faces[r.main].top(1)[0]
         msg += f" · largest face: {top[0]} ({top[1]:.0%}, smoothed)"
+    msg += f" · analysis {1000 * r.timings.get('total', 0.0):.0f} ms a frame"
     st.markdown(msg)
     if r.message:
         st.warning(r.message)
@@ -117,6 +118,11 @@ def show(ctx) -> Snapshot | None:
     st.caption(f"{ctx.card.name}, live: faces found by OpenCV's Haar cascade, top-3 emotions averaged "
                "over the last frames, Grad-CAM (single view, no test-time augmentation) on the largest "
                "face. Nothing is recorded; take a snapshot for the full still-photo analysis.")
+    a, b = st.columns(2)
+    live.analyser.gradcam = a.toggle("Grad-CAM on the largest face", value=True, key="up_live_cam")
+    if ctx.card.tta:
+        live.analyser.tta = b.toggle(f"Average the card's test-time views ({ctx.card.tta}, as for photos; slower)",
+                                     value=True, key="up_live_tta")
     stream = webrtc_streamer(key="up_live", mode=WebRtcMode.SENDRECV, rtc_configuration=RTC_CONFIGURATION,
                              media_stream_constraints=MEDIA, video_frame_callback=_callback(live),
                              async_processing=True, translations=TRANSLATIONS)
