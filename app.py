@@ -19,6 +19,7 @@ pages = {
         st.Page(state.PAGES["inspector"], title="Inspector", icon=":material/search:"),
         st.Page(state.PAGES["compare"], title="Compare models", icon=":material/compare:"),
         st.Page(state.PAGES["calibration"], title="Calibration", icon=":material/speed:"),
+        st.Page(state.PAGES["embedding"], title="Embedding map", icon=":material/scatter_plot:"),
     ],
     "Try": [st.Page(state.PAGES["upload"], title="Your face", icon=":material/photo_camera:")],
     "Setup": [st.Page(state.PAGES["data"], title="Dataset", icon=":material/dataset:")],

@@ -9,8 +9,8 @@ from .cli import command, model_data_args, progress_bar
 
 # literal copies of ferviz.embedding.METHODS/VIEWS, export.embedding.COLOR_BY and export.FORMATS, so
 # that building the parser imports neither pandas nor matplotlib (tests check they agree)
-METHODS, VIEWS, COLOR_BY, FORMATS = ("umap", "pca"), ("tta", "single"), ("true", "pred", "correct", "confidence"), \
-    ("png", "svg", "pdf")
+METHODS, VIEWS, FORMATS = ("umap", "pca"), ("tta", "single"), ("png", "svg", "pdf")
+COLOR_BY = ("true", "pred", "correct", "confidence", "issue")
 
 
 def _embed_args(p):
@@ -20,12 +20,27 @@ def _embed_args(p):
     p.add_argument("--views", choices=VIEWS, default="tta",
                    help="tta: features averaged over the card's test-time views, as the shown prediction "
                         "(default); single: the face alone")
-    p.add_argument("--color-by", default="true", choices=COLOR_BY, help="what colours the points (default true)")
+    p.add_argument("--color-by", default="true", choices=COLOR_BY,
+                   help="what colours the points (default true); issue: confident learning's verdict per error "
+                        "(likely label issue / likely model error), also written as a column")
     p.add_argument("--format", nargs="+", default=["png"], choices=FORMATS, metavar="{png,svg,pdf}",
                    help="figure format(s) (default png)")
     p.add_argument("--dpi", type=float, default=150)
     p.add_argument("--no-cache", action="store_true", help="recompute features and coordinates")
     p.add_argument("--out", required=True, help="folder for embedding.csv and embedding.<format>")
+
+
+def issue_column(card, split):
+    """Per face: "correct", "likely label issue" or "likely model error" (confident learning)."""
+    import numpy as np
+
+    from .evaluation import evaluate
+    from .label_issues import evaluation_issues
+
+    ev = evaluate(card, split)
+    li = evaluation_issues(ev)
+    return np.where(ev.preds == ev.labels, "correct",
+                    np.where(li.flagged, "likely label issue", "likely model error"))
 
 
 @command("embed", "embedding map: each face of a split placed by its penultimate-layer features (UMAP/PCA)")(_embed_args)
@@ -49,6 +64,8 @@ def _embed(a) -> int:
     finally:
         bar.close()
     seconds = time.perf_counter() - t
+    if a.color_by == "issue":
+        df["issue"] = issue_column(card, split)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "embedding.csv", index=False, float_format="%.6f")

@@ -1,5 +1,5 @@
 """The embedding-map scatter: one point per face (no faces drawn), coloured by the true class,
-the predicted class, correct/wrong or the confidence.
+the predicted class, correct/wrong, the confidence or the label-issue verdict.
 
 Takes the table of :func:`ferviz.embedding.cached_embedding` (columns ``x, y`` and the one
 coloured by) and returns a matplotlib Figure built with the object API. All points are one
@@ -19,7 +19,10 @@ from ..labels import EMOTIONS
 from ._common import CORRECT, TEXT_GRAY, WRONG, check_size, freeze_layout, new_figure
 from .render import ExportError
 
-COLOR_BY: tuple[str, ...] = ("true", "pred", "correct", "confidence")
+COLOR_BY: tuple[str, ...] = ("true", "pred", "correct", "confidence", "issue")
+#: values of the "issue" column (a verdict per face) and their colours
+ISSUE_COLORS: dict[str, str] = {"correct": "#BBBBBB", "likely model error": "#0072B2",
+                                "likely label issue": "#D55E00"}
 # Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), one per emotion
 EMOTION_COLORS: dict[str, str] = {
     "angry": "#D55E00", "disgust": "#009E73", "fear": "#CC79A7", "happy": "#E69F00",
@@ -57,6 +60,10 @@ def _check(df: pd.DataFrame, color_by: str) -> None:
         bad = sorted(set(df[color_by].astype(str)) - set(EMOTIONS))
         if bad:
             raise ExportError(f"column {color_by!r} holds unknown emotion(s) {', '.join(map(repr, bad[:3]))}")
+    if color_by == "issue":
+        bad = sorted(set(df["issue"].astype(str)) - set(ISSUE_COLORS))
+        if bad:
+            raise ExportError(f"column 'issue' must hold {', '.join(ISSUE_COLORS)}; got {bad[0]!r}")
     if color_by == "confidence":
         c = pd.to_numeric(df["confidence"], errors="coerce").to_numpy(float)
         if not np.isfinite(c).all() or (c < 0).any() or (c > 1).any():
@@ -90,6 +97,13 @@ def embedding_figure(df: pd.DataFrame, color_by: str = "true", *, model_name: st
                    _marker(CORRECT_COLORS[False], f"{WRONG} ({int((~ok).sum())})")]
         ax.legend(handles=handles, title=_LEGEND_TITLE["correct"], fontsize=8, title_fontsize=8,
                   loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0)
+    elif color_by == "issue":
+        verdict = df["issue"].astype(str).to_numpy()
+        sc = ax.scatter(x, y, c=[ISSUE_COLORS[v] for v in verdict], alpha=0.75, **common)
+        counts = pd.Series(verdict).value_counts()
+        handles = [_marker(c, f"{v} ({int(counts.get(v, 0))})") for v, c in ISSUE_COLORS.items()]
+        ax.legend(handles=handles, title="confident learning", fontsize=8, title_fontsize=8,
+                  loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0)
     else:
         conf = pd.to_numeric(df["confidence"]).to_numpy(float)
         sc = ax.scatter(x, y, c=conf, cmap="viridis", vmin=0.0, vmax=1.0, alpha=0.85, **common)
@@ -112,7 +126,7 @@ def embedding_figure(df: pd.DataFrame, color_by: str = "true", *, model_name: st
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     what = {"true": "true class", "pred": "predicted class", "correct": "correct / wrong",
-            "confidence": "confidence"}[color_by]
+            "confidence": "confidence", "issue": "label issue / model error"}[color_by]
     head = " · ".join(t for t in (model_name, split, m.upper() if m else "", f"{n} faces") if t)
     fig.suptitle(title or f"Embedding map — {head}\npenultimate-layer features, coloured by {what}", fontsize=10)
     return freeze_layout(fig)

@@ -207,3 +207,42 @@ def region_shares_bar(shares: dict[str, np.ndarray], *, title: str = "", height:
                       xaxis=dict(title="share of the positive attribution", tickformat=".0%"),
                       yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+def embedding_scatter(df, color_by: str = "true", *, title: str = "", height: int = 640) -> go.Figure:
+    """The embedding map as a selectable WebGL scatter: one trace per colour group (the legend
+    toggles them), the face's id, true and predicted class and confidence in `customdata`
+    (what a box, lasso or click selection returns). Colours are the export's
+    (`ferviz.export.embedding`)."""
+    from ..export.embedding import CORRECT_COLORS, EMOTION_COLORS, ISSUE_COLORS
+
+    def trace(sub, name: str, color, **marker) -> go.Scattergl:
+        return go.Scattergl(
+            x=sub["x"], y=sub["y"], mode="markers", name=name,
+            marker=dict(color=color, size=5, opacity=0.75, **marker),
+            customdata=np.stack([sub["id"].astype(str), sub["true"], sub["pred"],
+                                 sub["confidence"].map(lambda c: f"{c:.0%}")], axis=1),
+            hovertemplate="%{customdata[0]}<br>true %{customdata[1]} → predicted %{customdata[2]} "
+                          "(%{customdata[3]})<extra></extra>")
+
+    fig = go.Figure()
+    if color_by in ("true", "pred"):
+        for e in EMOTIONS:
+            sub = df[df[color_by] == e]
+            fig.add_trace(trace(sub, f"{e} ({len(sub)})", EMOTION_COLORS[e]))
+    elif color_by == "correct":
+        for ok, label in ((True, "correct"), (False, "wrong")):
+            sub = df[df["correct"] == ok]
+            fig.add_trace(trace(sub, f"{label} ({len(sub)})", CORRECT_COLORS[ok]))
+    elif color_by == "issue":
+        for verdict, color in ISSUE_COLORS.items():
+            sub = df[df["issue"] == verdict]
+            fig.add_trace(trace(sub, f"{verdict} ({len(sub)})", color))
+    else:
+        fig.add_trace(trace(df, "faces", df["confidence"], colorscale="Viridis", cmin=0, cmax=1,
+                            colorbar=dict(title="confidence")))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(showticklabels=False, title=""), yaxis=dict(showticklabels=False, title="",
+                                                                             scaleanchor="x"),
+                      dragmode="select", legend=dict(itemsizing="constant"), clickmode="event+select")
+    return fig

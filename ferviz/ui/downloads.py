@@ -24,6 +24,9 @@ def _button(label: str, render: Callable[[], bytes], name: str, key: str) -> Non
                        key=key, on_click="ignore", icon=":material/download:")
 
 
+format_picker, file_button = _format, _button  # for pages that build their own export rows
+
+
 def overview_buttons(ctx: Context, ev: Evaluation) -> None:
     with st.expander("Export", icon=":material/download:"):
         fmt = _format("fmt_overview")

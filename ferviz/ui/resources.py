@@ -290,3 +290,25 @@ def _landmarks(data_path: str, split: str, data_hash: str):
 def landmarks(data: FERSplit, data_path: str | None):
     """Five landmarks per face of the split (`landmarks.Landmarks`), disk-cached by the data hash."""
     return _landmarks(data_path or "", data.split, data.data_hash)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _embedding(card_path: str, card_key: str, data_path: str, split: str, data_hash: str, method: str,
+               seed: int) -> pd.DataFrame:
+    from ..embedding import cached_embedding
+
+    card = load_card(card_path)
+    data = _current_split(data_path, split)
+    bar = st.progress(0.0, text=f"Embedding map of {card.name} on {split} ...")
+    try:
+        return cached_embedding(None, card, data, method, seed,
+                                progress=lambda f, t: bar.progress(min(1.0, f), text=f"{card.name}: {t}"))
+    finally:
+        bar.empty()
+
+
+def embedding(card: ModelCard, data: FERSplit, data_path: str | None, method: str = "umap",
+              seed: int = 0) -> pd.DataFrame:
+    """The embedding map's table (`embedding.cached_embedding`): disk cache, then memory."""
+    evaluation(card, data, data_path)
+    return _embedding(*_key(card, data, data_path), method, seed)

@@ -12,7 +12,7 @@ DEFAULTS = {"sel_split": "PrivateTest", "sel_model2": "(none)"}
 PAGES = {"overview": "ferviz/ui/pages/overview.py", "errors": "ferviz/ui/pages/errors.py",
          "inspector": "ferviz/ui/pages/inspector.py", "compare": "ferviz/ui/pages/compare.py",
          "upload": "ferviz/ui/pages/upload.py", "data": "ferviz/ui/pages/data.py",
-         "calibration": "ferviz/ui/pages/calibration.py"}
+         "calibration": "ferviz/ui/pages/calibration.py", "embedding": "ferviz/ui/pages/embedding.py"}
 
 
 def init_from_url() -> None:

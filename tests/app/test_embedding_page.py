@@ -1,0 +1,69 @@
+"""The Embedding map page: every face of the split is one point, grouped and coloured as the
+core's table says; the label-issue colouring follows confident learning's flags."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ferviz.data import load_all
+from ferviz.embedding import cached_embedding
+from ferviz.evaluation import evaluate
+from ferviz.label_issues import evaluation_issues
+from ferviz.models import load_card
+from tests.app.conftest import page
+from tests.app.test_quality_pages import _array
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _scatter(at) -> dict:
+    for el in at.get("plotly_chart"):
+        fig = json.loads(el.proto.spec)
+        if "Embedding" in str(fig.get("layout", {}).get("title", {}).get("text", "")) or \
+                any(t.get("type") == "scattergl" for t in fig.get("data", [])):
+            return fig
+    raise AssertionError("no embedding scatter on the page")
+
+
+@pytest.mark.parametrize("method", ["pca", "umap"])
+def test_embedding_page_plots_every_face_where_the_core_puts_it(app, tiny_env, method):
+    at = app
+    at.session_state["emb_method"] = method
+    at = page(at.run(), "embedding")
+    _ok(at)
+    split = load_all(tiny_env["data"])["PrivateTest"]
+    card = load_card(Path(tiny_env["models"]) / "tiny_a.json")
+    df = cached_embedding(None, card, split, method).set_index("id")
+    fig = _scatter(at)
+    seen = 0
+    for trace in fig["data"]:
+        ids = [row[0] for row in trace["customdata"]]
+        xs, ys = _array(trace["x"]), _array(trace["y"])
+        assert np.allclose(xs, df.loc[ids, "x"], atol=1e-5) and np.allclose(ys, df.loc[ids, "y"], atol=1e-5)
+        emotion = trace["name"].split(" (")[0]
+        assert set(df.loc[ids, "true"]) <= {emotion}  # coloured by the true class by default
+        seen += len(ids)
+    assert seen == len(split)
+    assert any("Drag a box or a lasso" in i.value for i in at.info)
+
+
+def test_embedding_page_colours_label_issues_as_confident_learning_flags_them(app, tiny_env):
+    at = app
+    at.session_state["emb_method"] = "pca"
+    at.session_state["emb_color"] = "issue"
+    at = page(at.run(), "embedding")
+    _ok(at)
+    split = load_all(tiny_env["data"])["PrivateTest"]
+    ev = evaluate(load_card(Path(tiny_env["models"]) / "tiny_a.json"), split)
+    li = evaluation_issues(ev)
+    fig = _scatter(at)
+    groups = {t["name"].split(" (")[0]: {row[0] for row in t["customdata"]} for t in fig["data"]}
+    wrong = ev.preds != ev.labels
+    assert groups["correct"] == set(split.ids[~wrong])
+    assert groups["likely label issue"] == set(split.ids[wrong & li.flagged])
+    assert groups["likely model error"] == set(split.ids[wrong & ~li.flagged])
