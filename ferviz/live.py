@@ -6,8 +6,10 @@ and returns the annotated frame and a :class:`LiveResult`. Per frame:
 - **detect**: OpenCV's Haar cascade (frontal faces) on a grayscale copy whose longer side is at
   most `DETECT_SIDE`, every `detect_every` frames; in between the tracked boxes are reused.
   MTCNN (:mod:`ferviz.faces`, 0.1-0.7 s a photo here) stays the detector for still photos.
-- **track**: detections are matched to tracked faces by box IoU (greedy, best pair first);
-  a face missed by the detector is kept for `max_age` frames, so boxes and labels do not flicker.
+- **track**: detections are matched to tracked faces by box IoU (greedy, best pair first), then
+  the rest by centre distance (under `max_jump` box sides: a face that moved further than its
+  box between two detections at a low frame rate keeps its track and smoothing); a face
+  missed by the detector is kept for `max_age` frames, so boxes and labels do not flicker.
 - **crop**: FER2013-style 48x48 crops (:func:`ferviz.faces.crop_face`), faces smaller than the
   model's input (`min_face`, 48 px) are not classified but marked "too small: move closer".
 - **predict**: one traced model call per frame for all faces and all the card's test-time views
@@ -132,20 +134,34 @@ class FaceTracker:
     `alpha` (:func:`ema`); a face unseen for more than `max_age` frames is dropped."""
 
     def __init__(self, *, alpha: float = 0.4, box_alpha: float = 0.6, max_age: int = 5,
-                 iou_match: float = IOU_MATCH):
+                 iou_match: float = IOU_MATCH, max_jump: float = 1.0):
         if not 0.0 < alpha <= 1.0 or not 0.0 < box_alpha <= 1.0:
             raise ValueError(f"smoothing factors must lie in (0, 1], got {alpha}, {box_alpha}")
         self.alpha, self.box_alpha, self.max_age, self.iou_match = alpha, box_alpha, int(max_age), iou_match
+        self.max_jump = float(max_jump)
         self.tracks: list[Track] = []
         self._next = 1
 
+    def score(self, track_box: Sequence[float], box: Sequence[float]) -> float | None:
+        """How well a detection continues a track: 1 + IoU when the IoU reaches `iou_match`, else
+        1 - (centre distance in box sides) when under `max_jump` and of similar size, else None."""
+        s = iou(track_box, box)
+        if s >= self.iou_match:
+            return 1.0 + s
+        ta, ba = max(track_box[2], track_box[3]), max(box[2], box[3])
+        if not 0.5 <= ba / max(ta, 1e-9) <= 2.0:
+            return None
+        d = np.hypot(track_box[0] + track_box[2] / 2 - box[0] - box[2] / 2,
+                     track_box[1] + track_box[3] / 2 - box[1] - box[3] / 2) / max(ta, ba)
+        return float(1.0 - d) if d <= self.max_jump else None
+
     def update(self, boxes: Sequence[Box]) -> list[Track]:
         """Match this frame's detections to the tracks; return the live tracks, largest first."""
-        pairs = sorted(((iou(t.box, b), i, j) for i, t in enumerate(self.tracks) for j, b in enumerate(boxes)),
-                       reverse=True)
+        pairs = sorted(((s, i, j) for i, t in enumerate(self.tracks) for j, b in enumerate(boxes)
+                        if (s := self.score(t.box, b)) is not None), reverse=True)
         used_t, used_b = set(), set()
-        for score, i, j in pairs:
-            if score < self.iou_match or i in used_t or j in used_b:
+        for _, i, j in pairs:
+            if i in used_t or j in used_b:
                 continue
             used_t.add(i)
             used_b.add(j)
@@ -226,6 +242,7 @@ class LiveAnalyser:
         self._lut = None
         self._cmap = cmap
         self._frame_no = 0
+        self._shape: tuple[int, ...] | None = None
         self._lock = threading.Lock()
         self._last_frame: np.ndarray | None = None
         self.latest: LiveResult | None = None
@@ -244,6 +261,9 @@ class LiveAnalyser:
             self._last_frame = rgb.copy()
         t = {}
         t0 = self._clock()
+        if rgb.shape != self._shape:  # a new stream or a resolution change: old boxes mean nothing
+            self.tracker.reset()
+            self._shape, self._frame_no = rgb.shape, 0
         detected = self._frame_no % self.detect_every == 0
         self._frame_no += 1
         if detected:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from ferviz import faces
 from ferviz.labels import EMOTIONS
-from ferviz.live import FaceTracker, FpsCounter, HaarDetector, LiveAnalyser, draw_message, ema, iou
+from ferviz.live import IOU_MATCH, FaceTracker, FpsCounter, HaarDetector, LiveAnalyser, draw_message, ema, iou
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +206,18 @@ def test_tracker_keeps_ids_by_iou_and_drops_lost_faces():
     assert {t.id for t in tr.update([far])} == {3}  # unseen for 3 > max_age frames
 
 
+def test_tracker_follows_a_face_that_jumped_further_than_iou_sees():
+    tr = FaceTracker(box_alpha=1.0)
+    tr.update([(100, 100, 100, 100)])
+    assert iou((100, 100, 100, 100), (170, 100, 100, 100)) < IOU_MATCH
+    assert [t.id for t in tr.update([(170, 100, 100, 100)])] == [1]  # 0.7 box sides: the same face
+    assert sorted(t.id for t in tr.update([(420, 100, 100, 100)])) == [1, 2]  # 2.5 sides: another face
+    assert [t.id for t in FaceTracker().update([(0, 0, 100, 100)]) if t.age == 0] == [1]
+    tr2 = FaceTracker()
+    tr2.update([(100, 100, 100, 100)])
+    assert sorted(t.id for t in tr2.update([(130, 100, 30, 30)])) == [1, 2]  # near, but a third the size
+
+
 def test_tracker_smooths_boxes():
     tr = FaceTracker(box_alpha=0.5)
     tr.update([(100, 100, 80, 80)])
@@ -227,6 +239,16 @@ def test_detects_every_few_frames_and_carries_boxes_over():
     results = [la.process(frame)[1] for _ in range(7)]
     assert det.calls == 3 and [r.detected for r in results] == [True, False, False] * 2 + [True]
     assert all(r.faces[0].box == (100, 100, 80, 80) for r in results)
+
+
+def test_a_new_frame_size_restarts_tracking_and_detects_at_once():
+    det = Boxes([(100, 100, 80, 80)], [(200, 60, 60, 60)])
+    la = Scripted(itertools.repeat(np.full(7, 1 / 7, np.float32)), detector=det, detect_every=5, min_face=20)
+    r1 = la.process(np.full((480, 640, 3), 100, np.uint8))[1]
+    r2 = la.process(np.full((480, 640, 3), 100, np.uint8))[1]
+    r3 = la.process(np.full((240, 320, 3), 100, np.uint8))[1]
+    assert [r.detected for r in (r1, r2, r3)] == [True, False, True] and det.calls == 2
+    assert [(f.track_id, f.box) for f in r3.faces] == [(1, (200, 60, 60, 60))]  # the old face is forgotten
 
 
 def test_fps_counter():

@@ -1,0 +1,99 @@
+"""Live webcam mode in real Chromium, fed by its fake camera (a face video made here, or its own pattern)."""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ferviz.labels import EMOTIONS
+from ferviz.models import list_cards
+from tests.conftest import ROOT, require
+from tests.e2e.conftest import ARGS, CHROMIUM
+from tests.e2e.test_browser import _no_exception, _shot
+
+pytestmark = pytest.mark.browser
+FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+FPS = re.compile(r"\d+\.\d frames per second")
+SHIPPED = [c for c in list_cards()[0] if c.model_path.parent == ROOT / "models"]
+MODEL = max(SHIPPED, key=lambda c: c.metrics.get("PrivateTest", {}).get("accuracy", 0)).key  # the best one
+
+
+def face_video(path, frames: int = 60) -> None:
+    """A 640x480 Y4M video (what Chromium's fake camera plays, looped) of the astronaut's head
+    (scikit-image's sample photo) drifting on a grey background."""
+    import cv2
+    from skimage import data
+
+    head = np.asarray(Image.fromarray(data.astronaut()[0:250, 100:300]).resize((200, 250), Image.Resampling.BICUBIC))
+    with open(path, "wb") as out:
+        out.write(b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n")
+        for t in range(frames):
+            frame = np.full((480, 640, 3), 110, np.uint8)
+            x = 220 + int(40 * np.sin(2 * np.pi * t / frames))
+            frame[110:360, x:x + 200] = head
+            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+
+
+@pytest.fixture(scope="module")
+def camera(tmp_path_factory):
+    """Launch Chromium with a fake camera: `camera(video)` (a Y4M file, or None for Chromium's pattern)."""
+    require(os.path.exists(CHROMIUM), f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        opened = []
+
+        def launch(video=None):
+            extra = [f"--use-file-for-fake-video-capture={video}"] if video else []
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS + FAKE_CAMERA + extra)
+            opened.append(b)
+            ctx = b.new_context(viewport={"width": 1500, "height": 1300}, permissions=["camera"])
+            page = ctx.new_page()
+            page.set_default_timeout(180_000)
+            return page
+
+        yield launch
+        for b in opened:
+            b.close()
+
+
+def _start_live(page, server) -> None:
+    page.goto(f"{server}/upload?model={MODEL}")
+    page.get_by_text("Live (webcam)").click()
+    page.get_by_text("Press Start to analyse your camera live").wait_for()
+    frame = page.frame_locator('iframe[title*="webrtc"]')
+    frame.get_by_role("button", name="Start").click()
+    page.get_by_text(FPS).wait_for(timeout=120_000)
+
+
+def test_live_face_video_shows_boxes_emotions_and_frame_rate(server, camera, tmp_path):
+    video = tmp_path / "face.y4m"
+    face_video(video)
+    page = camera(str(video))
+    _start_live(page, server)
+    emotions = "|".join(EMOTIONS)
+    status = page.get_by_text(re.compile(rf"frames per second · 1 face · largest face: ({emotions}) \(\d+%, smoothed\)"))
+    status.wait_for(timeout=60_000)
+    fps = float(FPS.search(page.inner_text("body")).group().split()[0])
+    assert fps > 0
+    body = page.inner_text("body")
+    assert "Live analysis failed" not in body and "No face found" not in body
+    _no_exception(page)
+    page.wait_for_timeout(3000)  # let the video settle for the screenshot
+    _shot(page, "live.png", height=1300)
+
+
+def test_live_camera_pattern_no_face_then_snapshot(server, camera):
+    page = camera(None)  # Chromium's own test pattern: no face in it
+    _start_live(page, server)
+    page.get_by_text(re.compile(r"frames per second · 0 faces")).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"^No face found: face the camera and move closer")).wait_for()
+    assert "Live analysis failed" not in page.inner_text("body")
+    page.get_by_role("button", name="Snapshot: analyse this frame").click()
+    page.get_by_text(re.compile(r"Below: the snapshot \d\d:\d\d:\d\d \(still-photo analysis\)")).wait_for()
+    page.get_by_text("No face found in this photo.", exact=False).wait_for()  # MTCNN on the frozen frame
+    page.get_by_text("what the model sees (48x48 grayscale)").wait_for()  # the whole-image fallback
+    _no_exception(page)
