@@ -15,7 +15,7 @@ import numpy as np
 
 from ..feature_maps import RANKS, VIEWS_NOTE, FaceFeatures
 from ..overlay import DEFAULT_CMAP, normalise_map, overlay
-from ._common import TEXT_GRAY, check_face, check_size, check_style, freeze_layout, name, new_figure, pct
+from ._common import TEXT_GRAY, check_face, check_size, check_style, name, new_figure, pct
 from .render import ExportError
 
 TILE_IN = 1.0  # one channel tile (inches)
@@ -27,15 +27,14 @@ def _score(v: float) -> str:
     return f"{v:.3g}"
 
 
-def _left(sub, face: np.ndarray, feats: FaceFeatures, cmap: str, alpha: float) -> None:
+def _left(fig, gs, face: np.ndarray, feats: FaceFeatures, cmap: str, alpha: float) -> None:
     cam = feats.gradcam
-    gs = sub.add_gridspec(2, 1, height_ratios=[1, 2])
     gray = face.ndim == 2
-    ax = sub.add_subplot(gs[0, 0])
+    ax = fig.add_subplot(gs[0, 0])
     ax.imshow(face, cmap="gray" if gray else None, vmin=0, vmax=255)
     ax.set_title("input", fontsize=8)
     ax.set_axis_off()
-    ax = sub.add_subplot(gs[1, 0])
+    ax = fig.add_subplot(gs[1, 0], label="gradcam channel")
     if cam.contribution > 0 and np.nan_to_num(cam.map).max() > np.nan_to_num(cam.map).min():
         ax.imshow(overlay(face, normalise_map(cam.map), alpha=alpha, cmap=cmap))
         ax.set_title(f"{cam.layer} channel #{cam.index}\n{pct(cam.share)} of the Grad-CAM evidence", fontsize=8)
@@ -50,19 +49,15 @@ def _left(sub, face: np.ndarray, feats: FaceFeatures, cmap: str, alpha: float) -
     ax.set_yticks([])
 
 
-def _rows(sub, feats: FaceFeatures, cmap: str, cols: int) -> None:
-    gs = sub.add_gridspec(len(feats.blocks), cols)
+def _rows(fig, gs, feats: FaceFeatures, cmap: str, cols: int) -> None:
     for r, b in enumerate(feats.blocks):
         maps = np.nan_to_num(np.asarray(b.maps, np.float32))
         lo, hi = float(min(0.0, maps.min())), float(maps.max())
         hi = hi if hi > lo else lo + 1.0
-        for c in range(cols):
-            ax = sub.add_subplot(gs[r, c])
+        for c in range(min(cols, len(b.indices))):
+            ax = fig.add_subplot(gs[r, c], label="channel")
             ax.set_xticks([])
             ax.set_yticks([])
-            if c >= len(b.indices):
-                ax.set_axis_off()
-                continue
             ax.imshow(maps[c], cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
             ax.set_title(f"#{int(b.indices[c])} · {_score(b.scores[c])}", fontsize=7)
             if c == 0:
@@ -81,13 +76,20 @@ def feature_maps_figure(face: np.ndarray, feats: FaceFeatures, *, model_name: st
     cols = max(len(b.indices) for b in feats.blocks)
     size = check_size(size_in) or (LEFT_IN + TILE_IN * max(cols, 3) + 0.3,
                                    max(HEADER_IN + 1.15 * len(feats.blocks), 4.6))
-    fig = new_figure(size, dpi, constrained=True)
-    fig.suptitle(f"Feature maps for {name(feats.target)}: top {cols} channels per block by {RANKS[feats.rank]}",
-                 fontsize=10)
-    left, right = fig.subfigures(1, 2, width_ratios=[LEFT_IN, size[0] - LEFT_IN])
-    _left(left, face, feats, cmap, alpha)
-    _rows(right, feats, cmap, cols)
+    fig = new_figure(size, dpi, constrained=False)  # a fixed layout: constrained layout takes seconds here
+    w, h = size
+    top, bottom = 1 - HEADER_IN * 0.6 / h, 0.45 / h
+    fig.suptitle(f"Feature maps for {name(feats.target)}: top {cols} channel{'s' if cols > 1 else ''} per block "
+                 f"by {RANKS[feats.rank]}",
+                 fontsize=10, y=1 - 0.12 / h, va="top")
+    left = fig.add_gridspec(2, 1, height_ratios=[1, 2], left=0.15 / w, right=(LEFT_IN - 0.2) / w, top=top,
+                            bottom=bottom + 0.45 / h, hspace=0.3)
+    _left(fig, left, face, feats, cmap, alpha)
+    right = fig.add_gridspec(len(feats.blocks), max(cols, 3), left=(LEFT_IN + 0.2) / w, right=1 - 0.1 / w,
+                             top=top, bottom=bottom, wspace=0.1, hspace=0.35)
+    _rows(fig, right, feats, cmap, cols)
     parts = [f"model: {model_name}" if model_name else "", f"image: {image_id}" if image_id else "",
              f"split: {split}" if split else "", VIEWS_NOTE, "colour: activation, one scale per row"]
-    fig.supxlabel("   ·   ".join(p for p in parts if p), fontsize=7, color=TEXT_GRAY)
-    return freeze_layout(fig)
+    fig.text(0.5, 0.12 / h, "   ·   ".join(p for p in parts if p), fontsize=7, color=TEXT_GRAY, ha="center",
+             va="bottom")
+    return fig

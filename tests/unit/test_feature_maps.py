@@ -226,12 +226,12 @@ def test_bad_arguments(model):
 
 
 def _tile_pixels(fig, png: bytes) -> list[np.ndarray]:
-    """The rendered pixels of each channel tile (the axes of the right subfigure)."""
+    """The rendered pixels of each channel tile."""
     img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
     height = img.shape[0]
     out = []
-    for ax in fig.subfigs[1].axes:
-        if not ax.get_images():
+    for ax in fig.axes:
+        if ax.get_label() != "channel":
             continue
         bb = ax.get_window_extent()
         y0, y1 = height - int(bb.y1) + 2, height - int(bb.y0) - 2
@@ -309,6 +309,12 @@ def test_features_command_writes_png_and_npz(cli_env, tmp_path, capsys):
     np.testing.assert_allclose(z["gradcam_map"], np.stack([w.gradcam.map for w in want]), atol=1e-6)
     assert list(z["gradcam_index"]) == [0, 1] and list(z["gradcam_share"]) == [0.0, 1.0]  # no weight feeds disgust
     assert "3: happy, Grad-CAM layer r2 top channel #1 (100.0% of the Grad-CAM evidence)" in capsys.readouterr().out
+
+
+def test_command_ranks_are_the_core_ranks():
+    from ferviz.cli_features import RANKS
+
+    assert RANKS == tuple(F.RANKS)
 
 
 @pytest.mark.parametrize("extra, message", [
