@@ -49,20 +49,32 @@ def _left(fig, gs, face: np.ndarray, feats: FaceFeatures, cmap: str, alpha: floa
     ax.set_yticks([])
 
 
-def _rows(fig, gs, feats: FaceFeatures, cmap: str, cols: int) -> None:
+def _rows(fig, gs, feats: FaceFeatures, cmap: str) -> None:
+    """One axes per block: its k maps side by side in one image (one axes per channel is slow)."""
+    import matplotlib
+    from matplotlib.patches import Rectangle
+
+    cm = matplotlib.colormaps[cmap].with_extremes(bad="white")
     for r, b in enumerate(feats.blocks):
         maps = np.nan_to_num(np.asarray(b.maps, np.float32))
+        k, h, w = maps.shape
         lo, hi = float(min(0.0, maps.min())), float(maps.max())
         hi = hi if hi > lo else lo + 1.0
-        for c in range(min(cols, len(b.indices))):
-            ax = fig.add_subplot(gs[r, c], label="channel")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.imshow(maps[c], cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
-            ax.set_title(f"#{int(b.indices[c])} · {_score(b.scores[c])}", fontsize=7)
-            if c == 0:
-                h, w = maps.shape[1:]
-                ax.set_ylabel(f"{b.layer}\n{h}x{w}, {b.channels} ch", fontsize=7)
+        gap = max(1, round(0.12 * w))
+        mosaic = np.full((h, k * (w + gap) - gap), np.nan, np.float32)
+        ax = fig.add_subplot(gs[r, :k], label="block")
+        for c in range(k):
+            x0 = c * (w + gap)
+            mosaic[:, x0:x0 + w] = maps[c]
+            ax.add_patch(Rectangle((x0 - 0.5, -0.5), w, h, fill=False, lw=0.8, ec="0.15", gid="channel"))
+            ax.text(x0 - 0.5 + w / 2, -0.5 - 0.05 * h, f"#{int(b.indices[c])} · {_score(b.scores[c])}",
+                    ha="center", va="bottom", fontsize=7)
+        ax.imshow(mosaic, cmap=cm, vmin=lo, vmax=hi, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_ylabel(f"{b.layer}\n{h}x{w}, {b.channels} ch", fontsize=7)
 
 
 def feature_maps_figure(face: np.ndarray, feats: FaceFeatures, *, model_name: str = "", image_id: str = "",
@@ -86,8 +98,8 @@ def feature_maps_figure(face: np.ndarray, feats: FaceFeatures, *, model_name: st
                             bottom=bottom + 0.45 / h, hspace=0.3)
     _left(fig, left, face, feats, cmap, alpha)
     right = fig.add_gridspec(len(feats.blocks), max(cols, 3), left=(LEFT_IN + 0.2) / w, right=1 - 0.1 / w,
-                             top=top, bottom=bottom, wspace=0.1, hspace=0.35)
-    _rows(fig, right, feats, cmap, cols)
+                             top=top, bottom=bottom, wspace=0.0, hspace=0.35)
+    _rows(fig, right, feats, cmap)
     parts = [f"model: {model_name}" if model_name else "", f"image: {image_id}" if image_id else "",
              f"split: {split}" if split else "", VIEWS_NOTE, "colour: activation, one scale per row"]
     fig.text(0.5, 0.12 / h, "   ·   ".join(p for p in parts if p), fontsize=7, color=TEXT_GRAY, ha="center",

@@ -230,10 +230,8 @@ def _tile_pixels(fig, png: bytes) -> list[np.ndarray]:
     img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
     height = img.shape[0]
     out = []
-    for ax in fig.axes:
-        if ax.get_label() != "channel":
-            continue
-        bb = ax.get_window_extent()
+    for patch in (p for ax in fig.axes for p in ax.patches if p.get_gid() == "channel"):  # each tile's frame
+        bb = patch.get_window_extent()
         y0, y1 = height - int(bb.y1) + 2, height - int(bb.y0) - 2
         out.append(img[y0:y1, int(bb.x0) + 2:int(bb.x1) - 2])
     return out
