@@ -86,7 +86,7 @@ def _regions(a) -> int:
               f"template landmarks): {shares}")
     diffs = rep.differing()
     print("differs: " + ("; ".join(diffs) if diffs else "no region differs significantly (Holm, p < 0.05)"))
-    print(f"landmarks: ONet found {int(lm.detected.sum())} of {len(lm)} {split.split} faces "
+    print(f"landmarks: ONet found {int(lm.detected.sum()):,} of {len(lm):,} {split.split} faces "
           f"({lm.detection_rate:.1%}); the template stands in for the rest")
     print("wrote " + ", ".join(str(out / w) for w in written))
     return 0
@@ -107,7 +107,7 @@ def _landmarks(a) -> int:
 
     split = load_fer2013(a.data, a.split)
     lm = cached_landmarks(split.images, split.data_hash)
-    print(f"{split.split}: ONet found {int(lm.detected.sum())} of {len(lm)} faces ({lm.detection_rate:.1%}); "
+    print(f"{split.split}: ONet found {int(lm.detected.sum()):,} of {len(lm):,} faces ({lm.detection_rate:.1%}); "
           "the template stands in for the rest")
     if lm.detected.any():
         med = template_from(lm)
