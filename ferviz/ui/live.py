@@ -32,6 +32,11 @@ TRANSLATIONS = {
     "media_api_not_available": "This browser gives no camera access here: open the app at "
                                "http://localhost:8501 or over HTTPS",
 }
+CAMERA_HELP = ("If the camera does not start, the video box names the browser's error: **NotAllowedError** "
+               "means the camera permission was denied (allow the camera for this page, e.g. with the camera "
+               "icon in the address bar, and press Start again); **NotFoundError** means no camera was found "
+               "(or another program is using it). Browsers give pages a camera only on localhost or over "
+               "HTTPS.")
 STALE_S = 3.0  # no frame for this long: the stream is not running
 
 
@@ -128,6 +133,8 @@ def show(ctx) -> Snapshot | None:
                              async_processing=True, translations=TRANSLATIONS)
     if stream.state.playing:
         _status(live)
+    else:
+        st.caption(CAMERA_HELP)
     if st.button("Snapshot: analyse this frame", key="up_live_snap", icon=":material/photo_camera:"):
         frame = live.analyser.last_frame()
         if frame is None:

@@ -46,11 +46,11 @@ def camera(tmp_path_factory):
     with sync_playwright() as p:
         opened = []
 
-        def launch(video=None):
+        def launch(video=None, *, fake: list[str] = FAKE_CAMERA, allow: bool = True):
             extra = [f"--use-file-for-fake-video-capture={video}"] if video else []
-            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS + FAKE_CAMERA + extra)
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS + fake + extra)
             opened.append(b)
-            ctx = b.new_context(viewport={"width": 1500, "height": 1300}, permissions=["camera"])
+            ctx = b.new_context(viewport={"width": 1500, "height": 1300}, permissions=["camera"] if allow else [])
             page = ctx.new_page()
             page.set_default_timeout(180_000)
             return page
@@ -60,13 +60,15 @@ def camera(tmp_path_factory):
             b.close()
 
 
-def _start_live(page, server) -> None:
+def _start_live(page, server, *, wait_fps: bool = True):
     page.goto(f"{server}/upload?model={MODEL}")
     page.get_by_text("Live (webcam)").click()
     page.get_by_text("Press Start to analyse your camera live").wait_for()
     frame = page.frame_locator('iframe[title*="webrtc"]')
     frame.get_by_role("button", name="Start").click()
-    page.get_by_text(FPS).wait_for(timeout=120_000)
+    if wait_fps:
+        page.get_by_text(FPS).wait_for(timeout=120_000)
+    return frame
 
 
 def test_live_face_video_shows_boxes_emotions_and_frame_rate(server, camera, tmp_path):
@@ -96,4 +98,18 @@ def test_live_camera_pattern_no_face_then_snapshot(server, camera):
     page.get_by_text(re.compile(r"Below: the snapshot \d\d:\d\d:\d\d \(still-photo analysis\)")).wait_for()
     page.get_by_text("No face found in this photo.", exact=False).wait_for()  # MTCNN on the frozen frame
     page.get_by_text("what the model sees (48x48 grayscale)").wait_for()  # the whole-image fallback
+    _no_exception(page)
+
+
+def test_live_without_a_camera_or_permission_says_so(server, camera):
+    page = camera(None, fake=[])  # headless Chromium with no fake device: no camera at all
+    frame = _start_live(page, server, wait_fps=False)
+    frame.get_by_text(re.compile(r"^NotFoundError")).wait_for(timeout=60_000)  # the browser's error, in the box
+    page.get_by_text(re.compile(r"NotFoundError means no camera was found")).wait_for()  # and what it means
+    assert not FPS.search(page.inner_text("body"))
+    _no_exception(page)
+    page = camera(None, fake=["--use-fake-device-for-media-stream"], allow=False)  # a camera, permission refused
+    frame = _start_live(page, server, wait_fps=False)
+    frame.get_by_text(re.compile(r"^NotAllowedError")).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"NotAllowedError means the camera permission was denied")).wait_for()
     _no_exception(page)
