@@ -10,7 +10,7 @@ import pytest
 from ferviz import cli
 from ferviz.cli import parse_cell
 from ferviz.export import ExportError, read_errors_csv
-from ferviz.export.check import file_kind, pdf_text, png_size, svg_text
+from tests.filecheck import file_kind, pdf_text, png_size, svg_text
 from ferviz.labels import EMOTIONS
 
 N = 42

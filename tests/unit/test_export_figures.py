@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from ferviz.export import (ExportError, annotated_figure, cell_sheet, comparison_figure,
                            confusion_figure, figure_bytes, pixel_size)
-from ferviz.export.check import file_kind, pdf_image_count, pdf_text, png_size, svg_text
+from tests.filecheck import file_kind, pdf_image_count, pdf_text, png_size, svg_text
 from ferviz.overlay import overlay
 from tests.conftest import ROOT
 
