@@ -1,8 +1,5 @@
-"""Model cards, the model registry, safe loading and preprocessing.
-
-A model is a Keras file plus a JSON card beside it (``<stem>.json``) saying what the file
-cannot: display name, input size/channels/scaling, class order and the Grad-CAM layer.
-"""
+"""Model cards: what a model file cannot say (name, input size/channels/scaling, class order,
+Grad-CAM layer, test-time views), validated when read."""
 from __future__ import annotations
 
 import json
@@ -13,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from . import cache, config
-from .labels import EMOTIONS, NUM_CLASSES, emotion_index
+from .. import cache
+from ..labels import EMOTIONS, NUM_CLASSES, emotion_index
+from ..tta import TTA_MODES
 
 
 class ModelError(ValueError):
@@ -134,9 +132,6 @@ def card_from_dict(d: dict[str, Any], path: Path | None = None) -> ModelCard:
                      path=path.resolve() if path else None)
 
 
-from .tta import TTA_MODES  # noqa: E402  (one definition, re-exported)
-
-
 def _tta(value: Any, where: str) -> str | None:
     if value in (None, False, "", "none"):
         return None
@@ -158,125 +153,3 @@ def load_card(path: str | os.PathLike) -> ModelCard:
     if not card.model_path.is_file():
         raise ModelError(f"{p}: model file {card.file!r} not found beside the card")
     return card
-
-
-def list_cards(*folders: str | os.PathLike) -> tuple[list[ModelCard], list[str]]:
-    """Cards in models/, FERVIZ_MODELS and the given folders; also the problems found."""
-    dirs = [config.MODELS_DIR, *config.extra_model_dirs(), *map(Path, folders)]
-    cards, problems, seen = [], [], set()
-    for d in dirs:
-        if not Path(d).is_dir():
-            if Path(d) != config.MODELS_DIR:
-                problems.append(f"{d}: not a folder")
-            continue
-        for f in sorted(Path(d).glob("*.json")):
-            if f.name.endswith((".history.json", ".metrics.json")) or f.resolve() in seen:
-                continue
-            seen.add(f.resolve())
-            try:
-                card = load_card(f)
-            except ModelError as e:
-                problems.append(str(e))
-                continue
-            first = next((c for c in cards if c.key == card.key), None)
-            if first is not None:  # keys name models in links, caches and file names: one each
-                problems.append(f"{f}: not listed, {first.path} has the same name {card.key!r}; "
-                                "rename one of the two")
-                continue
-            cards.append(card)
-    return cards, problems
-
-
-def find_card(name_or_path: str, *folders: str | os.PathLike) -> ModelCard:
-    """A card by path (card JSON or model file) or by name/stem in the registry."""
-    p = Path(name_or_path)
-    if p.suffix == ".json" and p.exists():
-        return load_card(p)
-    if p.suffix in (".keras", ".h5") and p.exists():
-        card_path = p.with_suffix(".json")
-        if not card_path.exists():
-            raise ModelError(f"{p}: no model card {card_path.name} beside it")
-        return load_card(card_path)
-    cards, _ = list_cards(*folders)
-    for c in cards:
-        if name_or_path in (c.key, c.name):
-            return c
-    names = ", ".join(c.key for c in cards) or "none"
-    raise ModelError(f"no model {name_or_path!r} (available: {names})")
-
-
-def load_model(card: ModelCard):
-    """Load the card's Keras model in safe mode and check it against the card."""
-    import keras
-
-    p = card.model_path
-    if p.suffix not in (".keras", ".h5", ".hdf5"):
-        raise ModelError(f"{p}: expected a .keras or .h5 file")
-    try:
-        model = keras.models.load_model(p, compile=False, safe_mode=True)
-    except Exception as e:  # Keras raises many types for bad files
-        msg = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
-        raise ModelError(f"{p}: not a loadable Keras model ({msg})") from None
-    check_model(model, card)
-    return model
-
-
-def check_model(model, card: ModelCard) -> None:
-    """Refuse a model whose input or output does not match the card."""
-    where = card.path or card.file
-    try:
-        in_shape = tuple(model.input_shape)
-        out_shape = tuple(model.output_shape)
-    except (AttributeError, ValueError) as e:
-        raise ModelError(f"{where}: model has no single input and output ({e})") from None
-    if out_shape[-1] != NUM_CLASSES or len(out_shape) != 2:
-        raise ModelError(f"{where}: model outputs shape {out_shape[1:]}, expected 7 classes")
-    want = (card.input.height, card.input.width, card.input.channels)
-    got = tuple(in_shape[1:])
-    if len(got) != 3 or any(g is not None and g != w for g, w in zip(got, want)):
-        raise ModelError(f"{where}: card says input {want} but the model takes {got}")
-    if card.gradcam_layer:
-        names = {layer.name for layer in model.layers}
-        if card.gradcam_layer not in names:
-            raise ModelError(f"{where}: gradcam_layer {card.gradcam_layer!r} is not a layer of the model")
-
-
-def activation_name(layer) -> str:
-    """The lower-case name of a layer's activation ("softmax", "linear", ...; "nonetype" if none)."""
-    fn = getattr(layer, "activation", None)
-    return getattr(fn, "__name__", type(fn).__name__).lower()
-
-
-def output_head(model) -> str:
-    """What a model outputs, read from its last layer (inside a nested model as last layer):
-    "probs" (softmax), "logits" (a linear activation) or "scores" (anything else)."""
-    last = model.layers[-1]
-    while getattr(last, "layers", None):
-        last = last.layers[-1]
-    act = activation_name(last)
-    if type(last).__name__ == "Softmax" or act == "softmax":
-        return "probs"
-    return "logits" if act == "linear" else "scores"
-
-
-def preprocess(images: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """uint8 faces (N,H,W) or (N,H,W,1) -> float32 model input (N,h,w,c) per the card."""
-    x = np.asarray(images)
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim == 4 and x.shape[-1] == 1:
-        x = x[..., 0]
-    if x.ndim != 3:
-        raise ValueError(f"expected grayscale images (N,H,W), got shape {np.shape(images)}")
-    x = x.astype(np.float32)
-    if x.shape[1:] != (spec.height, spec.width):
-        import tensorflow as tf
-
-        x = tf.image.resize(x[..., None], (spec.height, spec.width), method="bilinear",
-                            antialias=True).numpy()[..., 0]
-    lo, hi = spec.scale
-    x = x * ((hi - lo) / 255.0) + lo
-    x = x[..., None]
-    if spec.channels == 3:
-        x = np.repeat(x, 3, axis=-1)
-    return x
