@@ -7,7 +7,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import streamlit as st  # noqa: E402
 
-from ferviz.ui import context, state  # noqa: E402
+from ferviz.ui import context, serving, state  # noqa: E402
+
+serving.tune()  # once per process: see ferviz/ui/serving.py
 
 st.set_page_config(page_title="ferviz — FER error analysis", page_icon=":material/mood:", layout="wide")
 state.init_from_url()

@@ -58,13 +58,15 @@ def _entry(folder: Path, image_id: Any, target: int) -> Path:
 
 def cached_explain(model, card: ModelCard, images: np.ndarray, ids, data_hash: str, targets: Any,
                    method: str = "gradcam", *, views: str = "tta", progress: Progress | None = None,
-                   chunk: int = 64, model_hash: str | None = None, **params: Any) -> np.ndarray:
+                   chunk: int = 64, model_hash: str | None = None, compute: bool = True,
+                   **params: Any) -> np.ndarray | None:
     """Like :func:`explain`, reading and filling the disk cache; `progress(frac, text)` per batch.
 
     `ids` identify the images within `data_hash` (e.g. FERSplit.ids and .data_hash);
     `model_hash` defaults to the hash of the card's model file; `chunk` images are explained per
     call between cache writes (a method's own `batch_size` does not change maps or keys); `views`
-    is "tta" (the card's test-time augmentation, the default) or "single".
+    is "tta" (the card's test-time augmentation, the default) or "single". With `compute=False`
+    nothing is computed: the maps when all are cached (memory or disk), else None.
     """
     from . import get_explainer
     from .base import check_images, fer_targets
@@ -102,6 +104,8 @@ def cached_explain(model, card: ModelCard, images: np.ndarray, ids, data_hash: s
             _remember(path, hit["map"])
         else:
             missing.append(k)
+    if missing and not compute:
+        return None
     done = n - len(missing)
     if progress:
         progress(done / n, f"{done}/{n} cached")

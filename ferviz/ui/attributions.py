@@ -1,6 +1,8 @@
 """Attribution maps for the pages: disk-cached per image, explainers built once per model."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -8,7 +10,7 @@ import streamlit as st
 from .. import attribution
 from ..labels import EMOTIONS
 from ..overlay import face_rgb, overlay
-from . import resources
+from . import resources, serving
 from .context import Context
 
 METHOD_LABELS = attribution.METHODS
@@ -33,15 +35,24 @@ def maps_for(ctx: Context, card, pos: np.ndarray, targets: np.ndarray, method: s
     follows the card's test-time views like the shown prediction, "single" one forward pass."""
     model = resources.model_for(card)
     split = ctx.split
-    bar = st.progress(0.0, text=f"{METHOD_LABELS[method]} ...") if progress and len(pos) > 8 else None
-    try:
-        return attribution.cached_explain(
-            model, card, split.images[pos], split.ids[pos], split.data_hash, targets, method,
-            views=views, model_hash=card.model_hash(),
-            progress=(lambda f, t: bar.progress(min(1.0, f), text=f"{METHOD_LABELS[method]}: {t}")) if bar else None)
-    finally:
-        if bar:
-            bar.empty()
+    args = (model, card, split.images[pos], split.ids[pos], split.data_hash, targets, method)
+    if method == "xrai":  # computing XRAI takes a slot (serving.Busy when none is free); cached maps do not
+        hit = attribution.cached_explain(*args, views=views, model_hash=card.model_hash(), compute=False)
+        if hit is not None:
+            return hit
+        slot = serving.xrai_slot()
+    else:
+        slot = contextlib.nullcontext()
+    with slot:
+        bar = st.progress(0.0, text=f"{METHOD_LABELS[method]} ...") if progress and len(pos) > 8 else None
+        try:
+            return attribution.cached_explain(
+                *args, views=views, model_hash=card.model_hash(),
+                progress=(lambda f, t: bar.progress(min(1.0, f), text=f"{METHOD_LABELS[method]}: {t}")) if bar
+                else None)
+        finally:
+            if bar:
+                bar.empty()
 
 
 def cell_mean_panel(ctx: Context, rows: pd.DataFrame, t: int | None, p: int | None, limit: int = 200) -> None:
@@ -163,6 +174,8 @@ def method_trust_panel(ctx: Context, rows: pd.DataFrame | None = None) -> None:
         c1, c2 = st.columns(2)
         c1.download_button("Table (CSV)", df.to_csv(index=False).encode(), f"{card.key}_{ctx.split.split}_trust.csv",
                            mime="text/csv", key="trust_csv")
-        c2.download_button("Figure (PNG)", export.figure_bytes(trust_figure(df, model_name=card.name,
-                                                                            split=ctx.split.split), "png"),
-                           f"{card.key}_{ctx.split.split}_trust.png", mime="image/png", key="trust_png")
+        split_name = ctx.split.split  # the figure renders on click, not on every run of the page
+        c2.download_button("Figure (PNG)", lambda: export.figure_bytes(trust_figure(df, model_name=card.name,
+                                                                                    split=split_name), "png"),
+                           f"{card.key}_{split_name}_trust.png", mime="image/png", key="trust_png",
+                           on_click="ignore")

@@ -8,7 +8,7 @@ import streamlit as st
 from ..data import DataError, FERSplit
 from ..labels import SPLITS
 from ..models import ModelCard, ModelError
-from . import resources
+from . import resources, serving
 
 
 @dataclass
@@ -48,14 +48,15 @@ def _label(card) -> str:
 
 def sidebar() -> Context:
     """Render the sidebar (data, split, model, comparison model) and return the context."""
-    ctx = Context(data_path=st.session_state.get("data_path") or None)
+    ctx = Context(data_path=None if serving.shared() else st.session_state.get("data_path") or None)
     sb = st.sidebar
     try:
         ctx.splits = resources.dataset(ctx.data_path)
     except DataError as e:
         ctx.data_error = str(e)
     _bound(sb.selectbox, "Split", list(SPLITS), "sel_split", help="Papers report FER2013 accuracy on PrivateTest")
-    extra = tuple(p for p in [st.session_state.get("model_dir", "").strip()] if p)
+    shared = serving.shared()  # a shared instance takes no server paths from visitors
+    extra = () if shared else tuple(p for p in [st.session_state.get("model_dir", "").strip()] if p)
     cards, problems = resources.cards(extra)
     ctx.model_problems = problems
     keys = [c.key for c in cards]
@@ -75,10 +76,13 @@ def sidebar() -> Context:
         if st.session_state["sel_model2"] != "(none)":
             ctx.card2 = resources.card_by_key(st.session_state["sel_model2"], extra)
     with sb.expander("More models"):
-        st.session_state["w_model_dir"] = st.session_state.get("model_dir", "")
-        st.text_input("Extra model folder", key="w_model_dir",
-                      on_change=lambda: st.session_state.update(model_dir=st.session_state["w_model_dir"]),
-                      help="A folder with .keras/.h5 files and their JSON model cards")
+        if shared:
+            st.caption("This is a shared instance: its models are the ones it was started with.")
+        else:
+            st.session_state["w_model_dir"] = st.session_state.get("model_dir", "")
+            st.text_input("Extra model folder", key="w_model_dir",
+                          on_change=lambda: st.session_state.update(model_dir=st.session_state["w_model_dir"]),
+                          help="A folder with .keras/.h5 files and their JSON model cards")
         for p in problems:
             st.caption(f"⚠️ {p}")
     if ctx.splits is not None:

@@ -7,9 +7,11 @@ import streamlit as st
 
 from ferviz import cache, config
 from ferviz.data import DataError, load_all, resolve_data_path
+from ferviz.ui import serving
 
 MAX_UPLOAD = 400 << 20
-ctx_path = st.session_state.get("data_path")
+SHARED = serving.shared()  # a shared instance: no server paths or dataset uploads from visitors
+ctx_path = None if SHARED else st.session_state.get("data_path")
 st.title("Dataset")
 st.markdown("""
 ferviz analyses models on **FER2013** (35,887 grayscale 48x48 faces, 7 emotions). Its licence does
@@ -73,6 +75,11 @@ except DataError as e:
     st.warning(str(e))
 else:
     quality(ctx_path)
+
+if SHARED:
+    st.info("This is a shared instance: it analyses the dataset it was started with (`FERVIZ_DATA`). "
+            "Run ferviz on your own machine to use another copy of FER2013.")
+    st.stop()
 
 st.subheader("Upload")
 up = st.file_uploader("archive.zip or fer2013.csv", type=["zip", "csv"], key="data_upload",

@@ -8,7 +8,7 @@ from ferviz.attribution import views_label as attribution_views
 from ferviz.labels import EMOTIONS
 from ferviz.overlay import face_rgb
 from ferviz.ui import regions as region_panel
-from ferviz.ui import attributions, charts, context, downloads, gallery, resources, state
+from ferviz.ui import attributions, charts, context, downloads, gallery, resources, serving, state
 from ferviz.ui import feature_maps
 
 ctx = context.current()
@@ -103,6 +103,10 @@ if context.require_data(ctx) and context.require_model(ctx):
             for col, m in zip(cols, methods):
                 try:
                     maps[m] = attributions.maps_for(ctx, card, np.array([pos]), np.array([tgt]), m, views=views)[0]
+                except serving.Busy as e:  # a shared server's XRAI slots are taken: say so, never hang
+                    col.warning(f"{attributions.METHOD_LABELS[m]}: {e}", icon=":material/hourglass_top:")
+                    col.button("Try again", key=f"insp_retry_{card.key}_{m}")
+                    continue
                 except Exception as e:  # one method failing must not take the others down
                     col.error(f"{attributions.METHOD_LABELS[m]}: {e}")
                     continue

@@ -1,6 +1,7 @@
 """Your face: upload or camera, detected faces, the FER-style crop, prediction and attributions."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import numpy as np
@@ -9,10 +10,10 @@ import streamlit as st
 from ferviz import attribution, faces
 from ferviz.labels import EMOTIONS
 from ferviz.overlay import face_rgb
-from ferviz.ui import attributions, charts, context, downloads, resources
+from ferviz.ui import attributions, charts, context, downloads, resources, serving
 from ferviz.ui import feature_maps
 
-MAX_BYTES = 20 << 20
+MAX_BYTES = serving.max_upload_bytes()  # per photo: 20 MB, 5 MB in shared mode (FERVIZ_MAX_UPLOAD_MB)
 ctx = context.current()
 st.title("Your face")
 st.caption("Faces are cropped the way FER2013 faces look (grayscale, square, face filling the frame). "
@@ -35,7 +36,7 @@ if shot is None:
     st.stop()
 data = shot.getvalue()
 if len(data) > MAX_BYTES:
-    st.error(f"{shot.name}: {len(data) / 2**20:.1f} MB is over the {MAX_BYTES >> 20} MB limit")
+    st.error(f"{shot.name}: {len(data) / 2**20:.1f} MB is over the {MAX_BYTES / 2**20:g} MB limit")
     st.stop()
 
 
@@ -88,7 +89,8 @@ def _explain(card_path: str, card_key: str, crop_bytes: bytes, target: int, meth
 
     card = load_card(card_path)
     c = np.frombuffer(crop_bytes, np.uint8).reshape(48, 48)
-    return attribution.explain(resources.model_for(card), card, c[None], np.array([target]), method)[0]
+    with serving.xrai_slot() if method == "xrai" else contextlib.nullcontext():  # Busy is not cached
+        return attribution.explain(resources.model_for(card), card, c[None], np.array([target]), method)[0]
 
 
 alpha = st.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="up_alpha")
@@ -108,6 +110,10 @@ for card in [c for c in (ctx.card, ctx.card2) if c is not None]:
     for col, m in zip(cols, ("gradcam", "xrai")):
         try:
             maps[attribution.METHODS[m]] = _explain(str(card.path), card.compute_key(), crop.tobytes(), pred, m)
+        except serving.Busy as e:  # a shared server's XRAI slots are taken: say so, never hang
+            col.warning(f"{attribution.METHODS[m]}: {e}", icon=":material/hourglass_top:")
+            col.button("Try again", key=f"up_retry_{card.key}_{m}")
+            continue
         except ValueError as e:
             col.error(f"{attribution.METHODS[m]}: {e}")
             continue
