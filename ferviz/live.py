@@ -320,7 +320,8 @@ class LiveAnalyser:
 
         x = preprocess(crops, self.card.input)
         views = tta_views(x, self.card.tta if self.tta else None)
-        out = as_probabilities(_forward(self.model)(tf.constant(np.concatenate(views))).numpy(), output_head(self.model))
+        out = _forward(self.model)(tf.constant(np.concatenate(views))).numpy()
+        out = as_probabilities(out, output_head(self.model))
         p = out.reshape(len(views), len(x), -1).mean(axis=0)
         check_finite(self.card, int((~np.isfinite(p)).any(axis=1).sum()), len(p))
         fer = np.empty_like(p)

@@ -11,6 +11,8 @@ use. A snapshot freezes the last frame into the page's still-photo analysis (MTC
 from __future__ import annotations
 
 import io
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -38,6 +40,25 @@ CAMERA_HELP = ("If the camera does not start, the video box names the browser's 
                "(or another program is using it). Browsers give pages a camera only on localhost or over "
                "HTTPS.")
 STALE_S = 3.0  # no frame for this long: the stream is not running
+
+
+def import_webrtc():
+    """streamlit_webrtc, safe to import after TensorFlow.
+
+    aiortc's pylibsrtp carries its own OpenSSL and exports its symbols; TensorFlow exports
+    BoringSSL's under the same names, so a pylibsrtp loaded after TensorFlow binds to those and
+    crashes the process (segmentation fault in ``srtp_init``, seen here every time). Loading it
+    with RTLD_DEEPBIND makes it use its own."""
+    if "pylibsrtp" not in sys.modules and hasattr(os, "RTLD_DEEPBIND"):
+        flags = sys.getdlopenflags()
+        sys.setdlopenflags(flags | os.RTLD_DEEPBIND)
+        try:
+            import pylibsrtp  # noqa: F401
+        finally:
+            sys.setdlopenflags(flags)
+    import streamlit_webrtc
+
+    return streamlit_webrtc
 
 
 @dataclass(frozen=True)
@@ -117,8 +138,7 @@ def _status(live: _Live) -> None:
 
 def show(ctx) -> Snapshot | None:
     """The live stream with its status; returns the snapshot taken last, or stops the page when none."""
-    from streamlit_webrtc import WebRtcMode, webrtc_streamer
-
+    webrtc = import_webrtc()
     live = _live(ctx)
     st.caption(f"{ctx.card.name}, live: faces found by OpenCV's Haar cascade, top-3 emotions averaged "
                "over the last frames, Grad-CAM (single view, no test-time augmentation) on the largest "
@@ -128,9 +148,10 @@ def show(ctx) -> Snapshot | None:
     if ctx.card.tta:
         live.analyser.tta = b.toggle(f"Average the card's test-time views ({ctx.card.tta}, as for photos; slower)",
                                      value=True, key="up_live_tta")
-    stream = webrtc_streamer(key="up_live", mode=WebRtcMode.SENDRECV, rtc_configuration=RTC_CONFIGURATION,
-                             media_stream_constraints=MEDIA, video_frame_callback=_callback(live),
-                             async_processing=True, translations=TRANSLATIONS)
+    stream = webrtc.webrtc_streamer(key="up_live", mode=webrtc.WebRtcMode.SENDRECV,
+                                    rtc_configuration=RTC_CONFIGURATION, media_stream_constraints=MEDIA,
+                                    video_frame_callback=_callback(live), async_processing=True,
+                                    translations=TRANSLATIONS)
     if stream.state.playing:
         _status(live)
     else:

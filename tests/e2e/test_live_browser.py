@@ -77,7 +77,8 @@ def test_live_face_video_shows_boxes_emotions_and_frame_rate(server, camera, tmp
     page = camera(str(video))
     _start_live(page, server)
     emotions = "|".join(EMOTIONS)
-    status = page.get_by_text(re.compile(rf"frames per second · 1 face · largest face: ({emotions}) \(\d+%, smoothed\)"))
+    status = re.compile(rf"frames per second · 1 face · largest face: ({emotions}) \(\d+%, smoothed\)")
+    status = page.get_by_text(status)
     status.wait_for(timeout=60_000)
     fps = float(FPS.search(page.inner_text("body")).group().split()[0])
     assert fps > 0

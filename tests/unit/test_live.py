@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -37,8 +39,10 @@ def tiny(tmp_path_factory):
     x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inp)
     x = keras.layers.GlobalAveragePooling2D()(x)
     keras.Model(inp, keras.layers.Dense(7, activation="softmax")(x)).save(folder / "tiny.keras")
-    card = card_from_dict({"name": "tiny", "file": "tiny.keras", "gradcam_layer": "conv"}).save(folder / "tiny.json")
-    tta = card_from_dict({"name": "tiny tta", "file": "tiny.keras", "gradcam_layer": "conv",
+    spec = {"height": 48, "width": 48, "channels": 1, "scale": [0, 1]}
+    card = card_from_dict({"name": "tiny", "file": "tiny.keras", "gradcam_layer": "conv",
+                           "input": spec}).save(folder / "tiny.json")
+    tta = card_from_dict({"name": "tiny tta", "file": "tiny.keras", "gradcam_layer": "conv", "input": spec,
                           "tta": "mirror+shift"}).save(folder / "tiny_tta.json")
     return load_model(card), card, tta
 
@@ -273,3 +277,16 @@ def test_draw_message_and_bad_frames(tiny):
     model, card, _ = tiny
     with pytest.raises(ValueError, match="uint8 frame"):
         LiveAnalyser(model, card).process(np.zeros((48, 48), np.uint8))
+
+
+def test_webrtc_imports_after_tensorflow_without_crashing():
+    """pylibsrtp (aiortc) loaded after TensorFlow used to bind to TensorFlow's BoringSSL and segfault."""
+    code = ("import tensorflow\n"
+            "from ferviz.ui.live import import_webrtc\n"
+            "import_webrtc()\n"
+            "import pylibsrtp\n"
+            "p = pylibsrtp.Policy(key=bytes(30), ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)\n"
+            "print(len(pylibsrtp.Session(policy=p).protect(bytes([0x80, 0x60]) + bytes(10) + b'payload!' * 4)))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[-1] == "54"  # 44 bytes of RTP + a 10-byte authentication tag
