@@ -21,20 +21,25 @@ SHIPPED = [c for c in list_cards()[0] if c.model_path.parent == ROOT / "models"]
 MODEL = max(SHIPPED, key=lambda c: c.metrics.get("PrivateTest", {}).get("accuracy", 0)).key  # the best one
 
 
-def face_video(path, frames: int = 60) -> None:
-    """A 640x480 Y4M video (what Chromium's fake camera plays, looped) of the astronaut's head
-    (scikit-image's sample photo) drifting on a grey background."""
-    import cv2
+def face_frame(t: int = 0, frames: int = 60) -> np.ndarray:
+    """Frame t of the face video: the astronaut's head (scikit-image's sample photo) on grey."""
     from skimage import data
 
     head = np.asarray(Image.fromarray(data.astronaut()[0:250, 100:300]).resize((200, 250), Image.Resampling.BICUBIC))
+    frame = np.full((480, 640, 3), 110, np.uint8)
+    x = 220 + int(40 * np.sin(2 * np.pi * t / frames))
+    frame[110:360, x:x + 200] = head
+    return frame
+
+
+def face_video(path, frames: int = 60) -> None:
+    """A 640x480 Y4M video (what Chromium's fake camera plays, looped) of the head drifting sideways."""
+    import cv2
+
     with open(path, "wb") as out:
         out.write(b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n")
         for t in range(frames):
-            frame = np.full((480, 640, 3), 110, np.uint8)
-            x = 220 + int(40 * np.sin(2 * np.pi * t / frames))
-            frame[110:360, x:x + 200] = head
-            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+            out.write(b"FRAME\n" + cv2.cvtColor(face_frame(t, frames), cv2.COLOR_RGB2YUV_I420).tobytes())
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +80,13 @@ def test_live_face_video_shows_boxes_emotions_and_frame_rate(server, camera, tmp
     video = tmp_path / "face.y4m"
     face_video(video)
     page = camera(str(video))
+    # a photo first, so the server has loaded TensorFlow before the live mode loads aiortc
+    # (pylibsrtp after TensorFlow used to crash the server)
+    photo = tmp_path / "face.png"
+    Image.fromarray(face_frame()).save(photo)
+    page.goto(f"{server}/upload?model={MODEL}")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+    page.get_by_text(re.compile(r"^1 face\(s\) found")).wait_for()
     _start_live(page, server)
     emotions = "|".join(EMOTIONS)
     status = re.compile(rf"frames per second · 1 face · largest face: ({emotions}) \(\d+%, smoothed\)")
