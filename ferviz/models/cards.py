@@ -99,10 +99,14 @@ def card_from_dict(d: dict[str, Any], path: Path | None = None) -> ModelCard:
     for k in ("name", "file"):
         if not isinstance(d.get(k), str) or not d[k].strip():
             raise ModelError(f"{where}: missing or empty {k!r}")
+    if not isinstance(d.get("input"), dict) or "scale" not in d["input"]:
+        raise ModelError(f"{where}: missing 'input.scale', the range pixel values 0..255 are mapped to "
+                         "(e.g. \"input\": {\"height\": 48, \"width\": 48, \"channels\": 1, \"scale\": [0, 1]}; "
+                         "[-1, 1] or [0, 255] for models trained so): without it the model would be fed the "
+                         "wrong values")
     try:
-        inp = dict(d.get("input") or {})
-        if "scale" in inp:
-            inp["scale"] = tuple(float(x) for x in inp["scale"])
+        inp = dict(d["input"])
+        inp["scale"] = tuple(float(x) for x in inp["scale"])
         unknown = set(inp) - {"height", "width", "channels", "scale"}
         if unknown:
             raise ModelError(f"unknown input field(s) {', '.join(sorted(unknown))}")

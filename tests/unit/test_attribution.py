@@ -235,7 +235,8 @@ def test_cache_round_trip(tmp_path, square, monkeypatch):
     model, _ = square
     model.save(tmp_path / "sq.keras")
     card_path = tmp_path / "sq.json"
-    card_path.write_text(json.dumps({"name": "square", "file": "sq.keras", "gradcam_layer": "last_conv"}))
+    card_path.write_text(json.dumps({"name": "square", "file": "sq.keras", "gradcam_layer": "last_conv",
+                                     "input": {"height": 48, "width": 48, "channels": 1, "scale": [0, 1]}}))
     from ferviz.models import load_card
 
     card = load_card(card_path)

@@ -268,7 +268,7 @@ def cli_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("features")
     hand_model().save(root / "hand.keras")
     (root / "hand.json").write_text(json.dumps({"name": "Hand", "file": "hand.keras",
-                                                "input": {"height": 8, "width": 8, "channels": 1}}))
+                                                "input": {"height": 8, "width": 8, "channels": 1, "scale": [0, 1]}}))
     rows = []
     for k, face in enumerate(faces(6, seed=9)):
         big = np.kron(face, np.ones((6, 6), np.uint8))  # 48x48, resized back to 8x8 by the card
@@ -310,9 +310,9 @@ def test_features_command_writes_png_and_npz(cli_env, tmp_path, capsys):
 
 
 def test_command_ranks_are_the_core_ranks():
-    from ferviz.cli_features import RANKS
+    from ferviz.cli.features import MAX_TOP, RANKS
 
-    assert RANKS == tuple(F.RANKS)
+    assert RANKS == tuple(F.RANKS) and MAX_TOP == F.MAX_TOP
 
 
 @pytest.mark.parametrize("extra, message", [

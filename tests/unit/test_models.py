@@ -62,14 +62,17 @@ def test_preprocess_scale_resize_channels():
     ({"classes": ["angry"] * 7}, "each of the 7 emotions once"),
     ({"classes": list(EMOTIONS[:6])}, "each of the 7 emotions once"),
     ({"classes": ["joy", *EMOTIONS[1:]]}, "unknown emotion 'joy'"),
-    ({"input": {"height": 48, "width": 48, "channels": 2}}, "channels must be 1 or 3"),
+    ({"input": {"height": 48, "width": 48, "channels": 2, "scale": [0, 1]}}, "channels must be 1 or 3"),
     ({"input": {"height": 48, "width": 48, "scale": [1, 1]}}, "scale must be two different"),
-    ({"input": {"height": 4}}, "height must be an integer"),
+    ({"input": {"height": 4, "scale": [0, 1]}}, "height must be an integer"),
+    ({"input": {"height": 48, "width": 48, "channels": 1}}, "missing 'input.scale'"),
+    ({"classes": list(EMOTIONS)}, "missing 'input.scale'"),  # no input at all: refused, not guessed
     ({"name": ""}, "missing or empty 'name'"),
     ({"tta": "crop10"}, "tta must be"),
 ])
 def test_bad_cards_are_refused(patch, message):
-    d = {"name": "m", "file": "m.keras", **patch}
+    d = {"name": "m", "file": "m.keras", **({} if "scale" in message and "input" not in patch
+                                            else {"input": {"scale": [0, 1]}}), **patch}
     with pytest.raises(ModelError, match=message):
         card_from_dict(d)
 
@@ -82,7 +85,7 @@ def test_model_refusals(tmp_path):
     with pytest.raises(ModelError, match=r"outputs shape \(8,\), expected 7 classes"):
         load_model(card)
     good = _card(tmp_path, "good", brightness_model(np.linspace(0, 1, 7)))
-    mismatch = card_from_dict({**good.to_json(), "input": {"height": 64, "width": 64}}, good.path)
+    mismatch = card_from_dict({**good.to_json(), "input": {"height": 64, "width": 64, "scale": [0, 1]}}, good.path)
     with pytest.raises(ModelError, match=r"card says input \(64, 64, 1\)"):
         load_model(mismatch)
     nolayer = card_from_dict({**good.to_json(), "gradcam_layer": "conv_9"}, good.path)
@@ -103,7 +106,7 @@ def test_card_file_errors_and_registry(tmp_path, monkeypatch):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(ModelError, match="not valid JSON"):
         load_card(tmp_path / "broken.json")
-    (tmp_path / "orphan.json").write_text(json.dumps({"name": "o", "file": "o.keras"}))
+    (tmp_path / "orphan.json").write_text(json.dumps({"name": "o", "file": "o.keras", "input": {"scale": [0, 1]}}))
     with pytest.raises(ModelError, match="model file 'o.keras' not found"):
         load_card(tmp_path / "orphan.json")
     _card(tmp_path, "good", brightness_model(np.linspace(0, 1, 7)))
@@ -204,7 +207,7 @@ def test_mirror_shift_tta_views_and_average(tmp_path):
 def test_card_metrics_must_be_numbers_from_0_to_1():
     from ferviz.models import ModelError, card_from_dict
 
-    base = {"name": "m", "file": "m.keras"}
+    base = {"name": "m", "file": "m.keras", "input": {"scale": [0, 1]}}
     for metrics in ({"PrivateTest": 0.7}, {"PrivateTest": {"accuracy": "70%"}},
                     {"PublicTest": {"accuracy": 1.5}}, {"PrivateTest": {"macro_f1": True}}):
         with pytest.raises(ModelError, match="metrics"):
@@ -227,7 +230,8 @@ def test_same_named_cards_in_two_folders_are_reported_not_shadowed(tmp_path, mon
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         brightness_model(np.linspace(0, 1, 7)).save(tmp_path / folder / "m.keras")
-        (tmp_path / folder / "m.json").write_text(json.dumps({"name": f"M {folder}", "file": "m.keras"}))
+        (tmp_path / folder / "m.json").write_text(json.dumps({"name": f"M {folder}", "file": "m.keras",
+                                                                         "input": {"scale": [0, 1]}}))
     cards, problems = list_cards(tmp_path / "a", tmp_path / "b")
     assert [c.name for c in cards] == ["M a"]
     assert len(problems) == 1 and "same name 'm'" in problems[0] and str(tmp_path / "b" / "m.json") in problems[0]
