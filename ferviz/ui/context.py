@@ -40,6 +40,18 @@ def _bound(widget, label: str, options, state_key: str, **kw):
     return widget(label, options, key=wkey, on_change=copy, **kw)
 
 
+def _accuracy(card) -> float | None:
+    acc = (card.metrics or {}).get("PrivateTest", {}).get("accuracy")
+    return float(acc) if isinstance(acc, (int, float)) and not isinstance(acc, bool) else None
+
+
+def best_key(cards) -> str:
+    """The model a first visit opens: the highest PrivateTest accuracy its card reports (the first
+    card when none reports one)."""
+    scored = [(acc, -i, c.key) for i, c in enumerate(cards) if (acc := _accuracy(c)) is not None]
+    return max(scored)[2] if scored else cards[0].key
+
+
 def _label(card) -> str:
     """A model's name with its card's PrivateTest accuracy, when the card has one."""
     acc = (card.metrics or {}).get("PrivateTest", {}).get("accuracy")
@@ -68,7 +80,9 @@ def sidebar() -> Context:
             wanted = st.session_state.get(k)
             if wanted not in (None, "(none)", *keys):
                 sb.warning(f"No model {wanted!r} in the model folders; "
-                           + ("showing the first model instead." if k == "sel_model" else "comparing with none."))
+                           + ("showing the most accurate one instead." if k == "sel_model" else "comparing with none."))
+        if st.session_state.get("sel_model") not in keys:
+            st.session_state["sel_model"] = best_key(cards)
         _bound(sb.selectbox, "Model", keys, "sel_model", format_func=lambda k: names.get(k, k))
         others = ["(none)"] + [k for k in keys if k != st.session_state["sel_model"]]
         _bound(sb.selectbox, "Compare with", others, "sel_model2", format_func=lambda k: names.get(k, k))

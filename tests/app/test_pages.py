@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -280,3 +281,32 @@ def test_a_link_to_a_missing_model_says_so(tiny_env, monkeypatch):
     warnings = " ".join(w.value for w in at.sidebar.warning)
     assert "No model 'gone_model'" in warnings and "No model 'also_gone'" in warnings
     assert at.session_state["sel_model"] != "gone_model"
+
+
+def test_a_first_visit_opens_the_most_accurate_model(tiny_env, monkeypatch):
+    """Tiny B's card reports a higher PrivateTest accuracy than Tiny A's: a visit with no model
+    chosen opens Tiny B, whatever the order of the cards."""
+    import json
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from ferviz.models import list_cards
+    from ferviz.ui.context import best_key
+    from tests.app.conftest import APP
+
+    folder = Path(tiny_env["models"]).parent / "ranked_models"
+    if not folder.exists():
+        shutil.copytree(tiny_env["models"], folder)
+        card = json.loads((folder / "tiny_b.json").read_text())
+        card["metrics"] = {"PrivateTest": {"accuracy": 0.9}}
+        (folder / "tiny_b.json").write_text(json.dumps(card))
+    monkeypatch.setenv("FERVIZ_DATA", tiny_env["data"])
+    monkeypatch.setenv("FERVIZ_MODELS", str(folder))
+    monkeypatch.setattr("ferviz.config.MODELS_DIR", folder / "none")
+    cards = list_cards()[0]
+    assert [c.key for c in cards] == ["tiny_a", "tiny_b"] and best_key(cards) == "tiny_b"
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    _no_exceptions(at)
+    assert at.session_state["sel_model"] == "tiny_b"
+    assert at.sidebar.selectbox(key="w_sel_model").value == "tiny_b"
