@@ -10,12 +10,15 @@
 - **Per-process tuning** (`tune`, once per process): Streamlit clears Keras's global session
   after every script run (`keras.backend.clear_session()`: a full garbage collection and
   TensorFlow's kernel cache thrown away); ferviz's models are shared resources that never depend
-  on that state, so the app skips it. In shared mode TensorFlow's intra-op threads are limited
+  on that state, so the app skips it; what is imported by the first run is moved out of the
+  garbage collector's way (`gc.freeze`), and `.streamlit/config.toml` turns off Streamlit's
+  `gc.collect(2)` after every run (`runner.postScriptGC`). In shared mode TensorFlow's intra-op threads are limited
   (`FERVIZ_TF_THREADS`, default half the cores) so that one visitor's XRAI does not take every core.
 """
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import threading
 
@@ -95,6 +98,10 @@ def tune() -> None:
         return
     _TUNED = True
     _skip_keras_clear_session()
+    # what is loaded by now (Streamlit, TensorFlow, Keras, ferviz) lives as long as the process:
+    # keep it out of every later garbage collection (runs that go through the whole heap)
+    gc.collect()
+    gc.freeze()
     threads = os.environ.get("FERVIZ_TF_THREADS", "").strip()
     if threads or shared():
         n = _int_env("FERVIZ_TF_THREADS", max(1, (os.cpu_count() or 2) // 2))
