@@ -36,7 +36,7 @@ if shot is None:
     st.stop()
 data = shot.getvalue()
 if len(data) > MAX_BYTES:
-    st.error(f"{shot.name}: {len(data) / 2**20:.1f} MB is over the {MAX_BYTES / 2**20:g} MB limit")
+    st.error(f"{shot.name}: {len(data) / 2**20:.1f} MB is over the {MAX_BYTES / 2**20:.3g} MB limit")
     st.stop()
 
 
