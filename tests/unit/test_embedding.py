@@ -332,12 +332,12 @@ def test_embedding_figure_bad_input():
 
 
 def test_cli_choices_match_the_core():
-    from ferviz import cli_embed
+    from ferviz.cli import args, embed
     from ferviz.export.embedding import COLOR_BY
     from ferviz.export.render import FORMATS
 
-    assert cli_embed.METHODS == emb.METHODS and cli_embed.VIEWS == emb.VIEWS
-    assert cli_embed.COLOR_BY == COLOR_BY and cli_embed.FORMATS == FORMATS
+    assert embed.PROJECTIONS == emb.METHODS and args.VIEWS == emb.VIEWS
+    assert embed.COLOR_BY == COLOR_BY and args.FIGURE_FORMATS == FORMATS
 
 
 def test_cli_embed_writes_csv_and_figures(pool_setup, monkeypatch, tmp_path, capsys):

@@ -137,10 +137,10 @@ def test_empty_cell_is_an_error(setup, tmp_path, capsys):
 def test_method_without_attribution_package(setup, tmp_path, monkeypatch):
     import argparse
 
-    from ferviz import cli_export
+    from ferviz.cli import export as cli_export
 
     parser = argparse.ArgumentParser()
-    cli_export._args(parser)
+    cli_export.add_arguments(parser)
     a = parser.parse_args(["--model", str(setup["card"]), "--data", str(setup["data"]), "--ids", "1",
                            "--method", "gradcam", "--out", str(tmp_path)])
     import ferviz
@@ -148,7 +148,7 @@ def test_method_without_attribution_package(setup, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ferviz.attribution", None)  # the import fails
     monkeypatch.delattr(ferviz, "attribution", raising=False)
     with pytest.raises(ExportError, match="^attribution unavailable: ferviz.attribution cannot be imported"):
-        cli_export._run(a)
+        cli_export.run(a)
     assert not list(tmp_path.iterdir())
 
 

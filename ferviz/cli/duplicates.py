@@ -9,34 +9,29 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .cli import command, progress_bar
+from . import args as A
+
+NEAR_DISTANCE = 6  # literal copy of ferviz.duplicates.NEAR_DISTANCE (that module imports pandas)
 
 
-def _args(p):
-    from .duplicates import NEAR_DISTANCE
-
-    p.add_argument("--data", help="FER2013 path (default: FERVIZ_DATA or data/)")
-    p.add_argument("--out", required=True, help="output folder for duplicates.csv")
-    p.add_argument("--max-distance", type=int, default=NEAR_DISTANCE,
-                   help=f"pHash bits two near duplicates may differ in (default {NEAR_DISTANCE})")
+def add_arguments(p) -> None:
+    A.add_data(p)
+    A.add_out(p, "output folder for duplicates.csv")
+    p.add_argument("--max-distance", type=A.int_range(0, 64), default=NEAR_DISTANCE,
+                   help=f"pHash bits two near duplicates may differ in, 0-64 (default {NEAR_DISTANCE})")
     p.add_argument("--no-cache", action="store_true", help="recompute the pairs")
 
 
-@command("duplicates", "exact and near duplicate images within and across the splits")(_args)
-def _run(a) -> int:
-    from .data import load_all
-    from .duplicates import find_duplicates, split_summary
+def run(a) -> int:
+    from ..data import load_all
+    from ..duplicates import find_duplicates, split_summary
+    from .common import progress
 
-    if not 0 <= a.max_distance <= 64:
-        raise ValueError(f"--max-distance must lie in 0-64, got {a.max_distance}")
     splits = load_all(a.data)
-    bar, update = progress_bar(desc="duplicates")
     t = time.perf_counter()
-    try:
+    with progress("duplicates") as update:
         pairs = find_duplicates(splits, max_distance=a.max_distance, use_cache=not a.no_cache,
                                 progress=update)
-    finally:
-        bar.close()
     seconds = time.perf_counter() - t
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,45 +1,31 @@
-"""`python -m ferviz predict`: find the faces in photos and classify each one."""
+"""``python -m ferviz predict``: find the faces in photos and classify each one (``--json`` for a
+list, ``--out`` for the app's "Your face" figure per face); exit 1 when no face was found, 2 when
+a file could not be read."""
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
 
-from .cli import command
-from .labels import EMOTIONS
+from . import args as A
 
 
-def _args(p):
-    p.add_argument("--model", required=True, help="card path, model file or registry name")
+def add_arguments(p) -> None:
+    A.add_model(p)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="photo files (JPEG, PNG, WebP, BMP, GIF, TIFF)")
     p.add_argument("--json", action="store_true", help="print a JSON list, one entry per face")
     p.add_argument("--whole-image", action="store_true",
                    help="classify the centre square of each image instead of detected faces")
-    p.add_argument("--box", metavar="X,Y,W,H", help="use this face box (pixels) instead of detecting")
-    p.add_argument("--out", help="also write an annotated figure per face into this folder "
-                                 "(the crop, top probabilities and the --method overlays, as the app's "
-                                 "Your face page exports)")
-    p.add_argument("--method", nargs="+", default=["gradcam", "xrai"], metavar="METHOD",
-                   help="overlays of the --out figures (default gradcam xrai), for the predicted class")
-    p.add_argument("--format", nargs="+", default=["png"], choices=["png", "svg", "pdf"], dest="formats",
-                   help="--out figure format(s) (default png)")
-
-
-def _parse_box(text: str | None):
-    if text is None:
-        return None
-    parts = text.replace(" ", "").split(",")
-    try:
-        box = tuple(int(v) for v in parts)
-    except ValueError:
-        box = ()
-    if len(box) != 4:
-        raise ValueError(f"--box must be four integers X,Y,W,H, got {text!r}")
-    return box
+    p.add_argument("--box", type=A.box, metavar="X,Y,W,H", help="use this face box (pixels) instead of detecting")
+    A.add_out(p, "also write an annotated figure per face into this folder (the crop, top probabilities and "
+                 "the --method overlays, as the app's Your face page exports)", required=False)
+    A.add_method(p, default=["gradcam", "xrai"], several=True,
+                 help="overlays of the --out figures (default gradcam xrai), for the predicted class")
+    A.add_formats(p, "--out figure")
 
 
 def _read(path: str) -> bytes:
-    from .images import MAX_BYTES, PhotoError
+    from ..images import MAX_BYTES, PhotoError
 
     p = Path(path)
     try:
@@ -50,17 +36,12 @@ def _read(path: str) -> bytes:
         raise PhotoError(f"cannot read ({e.strerror or type(e).__name__})") from None
 
 
-@command("predict", "detect faces in photos, crop them FER2013-style and classify them")(_args)
-def _run(a) -> int:
-    from .faces import FaceError, PhotoError, analyse_photo, predict_faces
-    from .models import find_card, load_model
+def run(a) -> int:
+    from ..faces import FaceError, PhotoError, analyse_photo, predict_faces
+    from ..labels import EMOTIONS
+    from ..models import find_card, load_model
 
-    box = _parse_box(a.box)
-    if a.out:
-        from . import attribution
-
-        for m in a.method:
-            attribution.check_method(m)
+    box = a.box
     card = find_card(a.model)
     model = None
     results, bad, any_face = [], 0, False
@@ -107,8 +88,9 @@ def _write_figures(a, model, card, crop, probs, image_id: str) -> list[str]:
     """The annotated figure of one face (overlays for the predicted class), in each --format."""
     import numpy as np
 
-    from . import attribution, export
-    from .cache import atomic_write_bytes
+    from .. import attribution, export
+    from ..cache import atomic_write_bytes
+    from ..labels import EMOTIONS
 
     pred = int(np.argmax(probs))
     overlays = {f"{attribution.METHODS[m]} ({EMOTIONS[pred]})":

@@ -10,41 +10,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli import command, model_data_args
+from . import args as A
 
 RANKS = ("mean", "gradxact")  # literal copy of ferviz.feature_maps.RANKS (no TensorFlow import to parse)
+MAX_TOP = 32  # literal copy of ferviz.feature_maps.MAX_TOP
 
 
-def _args(p):
-    model_data_args(p)
+def add_arguments(p) -> None:
+    A.add_model_data(p)
     p.add_argument("--ids", nargs="+", required=True, metavar="ID", help="image ids in the split")
-    p.add_argument("--target", default="pred", help="pred, true, or a class name/index (default pred)")
+    p.add_argument("--target", type=A.target, default="pred", help="pred, true, or a class name/index (default pred)")
     p.add_argument("--rank", choices=RANKS, default="mean",
                    help="rank channels by mean activation (default) or by gradient x activation for the target")
-    p.add_argument("--top", type=int, default=8, help="channels shown per block (default 8)")
-    p.add_argument("--dpi", type=float, default=150)
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--top", type=A.int_range(1, MAX_TOP), default=8,
+                   help=f"channels shown per block, 1-{MAX_TOP} (default 8)")
+    A.add_dpi(p)
+    A.add_out(p)
 
 
-@command("features", "feature maps per block: the strongest channels and the Grad-CAM layer's top channel")(_args)
-def _run(a) -> int:
+def run(a) -> int:
     import time
 
     import numpy as np
 
-    from .attribution import resolve_targets
-    from .data import load_fer2013
-    from .evaluation import predict_probs
-    from .export import export_filename, figure_bytes
-    from .export.feature_maps import feature_maps_figure
-    from .export.render import check_dpi
-    from .feature_maps import MAX_TOP, feature_maps, select, to_arrays
-    from .labels import EMOTIONS
-    from .models import find_card, load_model
+    from ..attribution import resolve_targets
+    from ..data import load_fer2013
+    from ..evaluation import predict_probs
+    from ..export import export_filename, figure_bytes
+    from ..export.feature_maps import feature_maps_figure
+    from ..feature_maps import feature_maps, select, to_arrays
+    from ..labels import EMOTIONS
+    from ..models import find_card, load_model
 
-    if not 1 <= a.top <= MAX_TOP:
-        raise ValueError(f"--top must be in 1-{MAX_TOP}, got {a.top}")
-    check_dpi(a.dpi)
     card = find_card(a.model)
     split = load_fer2013(a.data, a.split)
     ids = list(dict.fromkeys(a.ids))

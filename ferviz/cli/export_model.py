@@ -6,32 +6,31 @@ model's within 1e-4; a card (``<key>.<format>.json``) goes beside it.
 """
 from __future__ import annotations
 
-from .cli import command
+from . import args as A
 
 FORMATS = ("tflite", "onnx")  # literal copy of ferviz.model_export.FORMATS (the parser imports no TensorFlow)
 
 
-def _args(p):
-    p.add_argument("--model", required=True, help="card path, model file or registry name")
-    p.add_argument("--format", required=True, nargs="+", choices=FORMATS, metavar="{tflite,onnx}",
-                   help="tflite (TensorFlow Lite) and/or onnx")
-    p.add_argument("--out", required=True, help="folder for the exported file and its card (created if missing)")
-    p.add_argument("--data", help="FER2013 path for the parity check (default: FERVIZ_DATA or data/)")
-    p.add_argument("--n", type=int, default=256, help="PrivateTest faces in the parity check (default 256)")
+def add_arguments(p) -> None:
+    A.add_model(p)
+    p.add_argument("--format", required=True, nargs="+", choices=FORMATS, dest="formats", metavar="{tflite,onnx}",
+                   help="model file format(s): tflite (TensorFlow Lite) and/or onnx")
+    A.add_out(p, "folder for the exported file and its card (created if missing)")
+    A.add_data(p, "FER2013 path for the parity check")
+    p.add_argument("--n", type=A.positive_int, default=256,
+                   help="PrivateTest faces in the parity check (default 256)")
 
 
-@command("export-model", "export a model to TensorFlow Lite or ONNX, checked against the Keras model on "
-                         "real faces")(_args)
-def _export_model(a) -> int:
-    from .model_export import TOLERANCE, check_out_dir, export_model, parity_faces
-    from .models import find_card, load_model
-    from .train import command_line
+def run(a) -> int:
+    from ..model_export import TOLERANCE, check_out_dir, export_model, parity_faces
+    from ..models import find_card, load_model
+    from ..train import command_line
 
     card = find_card(a.model)
     check_out_dir(a.out)
     faces, info = parity_faces(a.data, a.n)
     model = load_model(card)
-    for fmt in dict.fromkeys(a.format):
+    for fmt in dict.fromkeys(a.formats):
         r = export_model(card, fmt, a.out, faces, model=model, faces_info=info, command=command_line(a._argv))
         print(f"{card.name} -> {fmt}: max abs difference {r.max_abs_diff:.2e} on {r.faces} {info['split']} "
               f"faces (limit {TOLERANCE:g}), converted in {r.convert_s:.1f} s, {r.size_bytes / 1e6:.2f} MB")

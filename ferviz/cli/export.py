@@ -14,95 +14,75 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import command, model_data_args, parse_cell, progress_bar
+from . import args as A
 
 _WHAT = ("ids", "cell", "confusion_matrix", "errors_csv", "per_class_csv", "predictions_csv")
 METHOD_LABELS = {"gradcam": "Grad-CAM", "gradcampp": "Grad-CAM++", "xrai": "XRAI"}  # fallback names
 
 
-def _args(p):
-    from .export import FORMATS
-    from .overlay import CMAPS, DEFAULT_CMAP
-
-    model_data_args(p)
+def add_arguments(p) -> None:
+    A.add_model_data(p)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--ids", nargs="+", metavar="ID", help="annotated figure for each image id")
-    what.add_argument("--cell", metavar="TRUE:PRED", help="sheet of one confusion cell, e.g. fear:sad or 2:4")
+    what.add_argument("--cell", type=A.cell, metavar="TRUE:PRED",
+                      help="sheet of one confusion cell, e.g. fear:sad or 2:4")
     what.add_argument("--confusion-matrix", action="store_true", help="the confusion-matrix figure")
-    what.add_argument("--errors-csv", nargs="?", const=True, metavar="TRUE:PRED",
+    what.add_argument("--errors-csv", nargs="?", const=True, type=A.cell_or_any, metavar="TRUE:PRED",
                       help="the error table as CSV; optionally of one cell or row/column "
                            "(fear:sad, fear:any, any:sad)")
     what.add_argument("--per-class-csv", action="store_true", help="per-class precision/recall/F1 as CSV")
     what.add_argument("--predictions-csv", action="store_true", help="every image's probabilities as CSV")
     p.add_argument("--normalize", action="store_true", help="row-normalised confusion matrix")
-    p.add_argument("--compare", metavar="MODEL2", help="with --ids: a comparison figure of two models per image")
-    try:
-        from .attribution import METHODS as methods
-    except ImportError:
-        methods = METHOD_LABELS
-    p.add_argument("--method", nargs="+", default=[], metavar="METHOD",
-                   help=f"overlay(s) for --ids/--cell: {', '.join(methods)}")
-    p.add_argument("--target", default="pred",
+    p.add_argument("--compare", metavar="MODEL2", type=A.non_empty,
+                   help="with --ids: a comparison figure of two models per image")
+    A.add_method(p, default=None, several=True, help="overlay(s) for --ids/--cell (default none)")
+    p.add_argument("--target", type=A.target, default="pred",
                    help="class the overlays explain: pred (default), true, or an emotion name")
-    p.add_argument("--format", nargs="+", default=["png"], choices=FORMATS, dest="formats",
-                   help="figure format(s) (default png); tables are always CSV")
-    p.add_argument("--limit", type=int, help="at most N images in a cell sheet / rows in the errors CSV")
+    A.add_formats(p, "figure", default=("png",))
+    p.add_argument("--limit", type=A.positive_int,
+                   help="at most N images in a cell sheet / rows in the errors CSV")
     p.add_argument("--sort", choices=["confidence", "loss"], default="confidence",
                    help="order of cell sheets and the errors CSV (most confident / highest loss first)")
-    p.add_argument("--dpi", type=float, default=150, help="PNG resolution (default 150)")
-    p.add_argument("--size", nargs=2, type=float, metavar=("W", "H"), help="figure size in inches")
-    p.add_argument("--cols", type=int, default=10, help="faces per row in a cell sheet")
-    p.add_argument("--cmap", default=DEFAULT_CMAP, help=f"overlay colormap ({', '.join(CMAPS)})")
-    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0-1 (default 0.5)")
-    p.add_argument("--views", choices=["tta", "single"], default="tta",
-                   help="maps over the card's test-time views, like the prediction (default), or one view")
+    A.add_dpi(p)
+    lo, hi = A.INCHES_RANGE
+    p.add_argument("--inches", nargs=2, type=A.inches, metavar=("W", "H"), dest="inches",
+                   help=f"figure size in inches, {lo:g}-{hi:g} a side (formerly --size, still accepted "
+                        "but deprecated)")
+    A.deprecated_alias(p, "--size", "--inches", dest="inches", nargs=2, type=A.inches, metavar=("W", "H"))
+    p.add_argument("--cols", type=A.int_range(1, 50), default=10, help="faces per row in a cell sheet, 1-50")
+    p.add_argument("--cmap", default=A.DEFAULT_CMAP, help=f"overlay colormap ({', '.join(A.CMAPS)})")
+    p.add_argument("--alpha", type=A.opacity, default=0.5, help="overlay opacity 0-1 (default 0.5)")
+    A.add_views(p, "maps over the card's test-time views, like the prediction (default), or one view")
     p.add_argument("--no-cache", action="store_true", help="recompute predictions")
-    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    A.add_out(p)
 
 
 def _check(a) -> None:
-    """Reject bad combinations before any data or model is loaded."""
-    from .export import ExportError
-    from .export._common import check_size, check_style
-    from .export.render import check_dpi
+    """Reject bad combinations before any data or model is loaded (values are checked by the parser)."""
+    from ..export import ExportError
+    from ..export._common import check_style
 
     what = next(k for k in _WHAT if getattr(a, k) not in (None, False))
-    if what == "errors_csv":
-        _errors_filter(a.errors_csv)  # a bad TRUE:PRED fails before anything loads
     if a.normalize and what != "confusion_matrix":
         raise ExportError("--normalize applies to --confusion-matrix only")
     if a.method and what not in ("ids", "cell"):
         raise ExportError("--method applies to --ids and --cell only")
+    if a.compare and what != "ids":
+        raise ExportError("--compare works with --ids (one comparison figure per image)")
     if a.method:
-        attribution = _attribution()
-        for m in a.method:
-            attribution.check_method(m)
-    if a.limit is not None and a.limit < 1:
-        raise ExportError(f"--limit must be a positive integer, got {a.limit}")
-    if not 1 <= a.cols <= 50:
-        raise ExportError(f"--cols must be 1-50, got {a.cols}")
-    if a.target not in ("pred", "true"):
-        from .labels import emotion_index
-        try:
-            emotion_index(a.target)
-        except ValueError as e:
-            raise ExportError(f"--target must be pred, true or an emotion: {e}") from None
-    check_dpi(a.dpi)
-    check_size(a.size)
+        _attribution()
     check_style(a.cmap, a.alpha)
     a.what = what
 
 
-
-
 def _errors_filter(value) -> tuple[int | None, int | None]:
-    """--errors-csv's optional TRUE:PRED, either side may be 'any'."""
-    return (None, None) if value is True else parse_cell(value, "--errors-csv", allow_any=True)
+    """--errors-csv's optional TRUE:PRED (parsed), either side may be 'any' (None)."""
+    return (None, None) if value is True else value
 
 
 def _targets(a, labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
-    from .export import ExportError
-    from .labels import emotion_index
+    from ..export import ExportError
+    from ..labels import emotion_index
 
     if a.target == "pred":
         return preds
@@ -119,10 +99,10 @@ def _target_text(target: str) -> str:
 
 
 def _attribution():
-    from .export import ExportError
+    from ..export import ExportError
 
     try:
-        from . import attribution
+        from .. import attribution
     except ImportError as e:
         raise ExportError(f"attribution unavailable: ferviz.attribution cannot be imported ({e})") from None
     if not hasattr(attribution, "cached_explain"):
@@ -133,7 +113,7 @@ def _attribution():
 def method_label(method: str) -> str:
     """'Grad-CAM' for 'gradcam' (the attribution package's display name when it has one)."""
     try:
-        from .attribution import METHODS
+        from ..attribution import METHODS
     except ImportError:
         METHODS = {}
     return METHODS.get(method) or METHOD_LABELS.get(method, method)
@@ -143,23 +123,22 @@ def attribution_maps(model, card, data, pos: np.ndarray, targets: np.ndarray, me
                      views: str = "tta") -> np.ndarray:
     """(N, H, W) maps in [0, 1] for data[pos], from the attribution disk cache or computed; `views`
     "tta" follows the card's test-time views (the shown prediction), "single" one forward pass."""
+    from .common import progress
+
     attribution = _attribution()
-    bar, update = progress_bar(desc=f"{method} for {len(pos)} images")
-    try:
+    with progress(f"{method} for {len(pos)} images") as update:
         maps = attribution.cached_explain(model, card, data.images[pos], data.ids[pos], data.data_hash,
                                           targets, method, views=views, progress=update)
-    finally:
-        bar.close()
     return np.asarray(maps, np.float32)
 
 
 def _jobs(a, card, data, ev, model=None, other=None):
     """[(file names, render() -> their bytes)]: one unit per figure (all formats) or table."""
-    from . import export as ex
-    from .labels import EMOTIONS
+    from .. import export as ex
+    from ..labels import EMOTIONS
 
     key, split = card.key, data.split
-    style = {"cmap": a.cmap, "alpha": a.alpha, "dpi": a.dpi, "size_in": a.size}
+    style = {"cmap": a.cmap, "alpha": a.alpha, "dpi": a.dpi, "size_in": a.inches}
     jobs = []
 
     # parts that keep exports made with other options from overwriting each other
@@ -201,7 +180,7 @@ def _jobs(a, card, data, ev, model=None, other=None):
                                   extra=[f"vs-{card2.key}", *target_part]), build))
 
     elif a.what == "cell":
-        t, p = parse_cell(a.cell)
+        t, p = a.cell
         df = ev.errors(t, p, sort=a.sort)
         if df.empty:
             raise ex.ExportError(f"no images in cell true {EMOTIONS[t]} -> predicted {EMOTIONS[p]} on {split}")
@@ -222,7 +201,7 @@ def _jobs(a, card, data, ev, model=None, other=None):
     elif a.what == "confusion_matrix":
         def build():
             return ex.confusion_figure(ev.confusion(), normalize=a.normalize, accuracy=ev.accuracy,
-                                       model_name=card.name, split=split, dpi=a.dpi, size_in=a.size)
+                                       model_name=card.name, split=split, dpi=a.dpi, size_in=a.inches)
         jobs.append((dict(kind="confusion_normalized" if a.normalize else "confusion"), build))
 
     else:
@@ -247,26 +226,20 @@ def _jobs(a, card, data, ev, model=None, other=None):
     return units
 
 
-@command("export", "export annotated figures, cell sheets, the confusion matrix or CSV tables")(_args)
-def _run(a) -> int:
-    from .cache import atomic_write_bytes
-    from .data import load_fer2013
-    from .evaluation import evaluate
-    from .models import find_card, load_model
+def run(a) -> int:
+    from ..cache import atomic_write_bytes
+    from ..data import load_fer2013
+    from ..evaluation import evaluate
+    from ..models import find_card, load_model
+    from .common import evaluated, progress
 
     _check(a)
     card = find_card(a.model)
     data = load_fer2013(a.data, a.split)
     model = load_model(card) if a.method else None  # only overlays need the model itself
-    bar, update = progress_bar(desc=f"{card.key} on {data.split}")
-    try:
-        ev = evaluate(card, data, model=model, use_cache=not a.no_cache, progress=update)
-    finally:
-        bar.close()
+    ev = evaluated(card, data, model=model, use_cache=not a.no_cache)
     other = None
     if a.compare:
-        if a.what != "ids":
-            raise ValueError("--compare works with --ids (one comparison figure per image)")
         card2 = find_card(a.compare)
         model2 = load_model(card2) if a.method else None
         other = (card2, evaluate(card2, data, model=model2, use_cache=not a.no_cache), model2)
@@ -274,18 +247,13 @@ def _run(a) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     n_files = sum(len(names) for names, _ in units)
-    bar, update = progress_bar(desc=f"exporting {n_files} files") if n_files > 1 else (None, None)
     done = 0
-    try:
+    with progress(f"exporting {n_files} files", enabled=n_files > 1) as update:
         for names, render in units:
             for name, data_bytes in zip(names, render()):
                 path = out / name
                 atomic_write_bytes(path, data_bytes)
                 print(path, flush=True)
                 done += 1
-                if update:
-                    update(done / n_files, name)
-    finally:
-        if bar is not None:
-            bar.close()
+                update(done / n_files, name)
     return 0
