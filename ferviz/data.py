@@ -27,6 +27,7 @@ _CACHE_VERSION = "1"
 __all__ = ["DataError", "FERSplit", "decode_face", "load_all", "load_fer2013", "resolve_data_path",
            "source_kind"]
 #: where each form's labels come from
+FOLDER_NAMES = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 LABEL_SOURCES = {"csv": "FER2013", "zip": "FER2013", "folder": "FER2013",
                  "ferplus": "FER+ majority vote (the FER+ folders carry no FER2013 labels)"}
 
@@ -41,6 +42,12 @@ class FERSplit:
     split: str
     source: str
     source_hash: str
+    name: str = ""  # what the dataset calls the split (e.g. "test" for a test/ folder); "" = `split`
+
+    @property
+    def title(self) -> str:
+        """The split's name as its dataset says it (FER2013's name, or the folder's: train/val/test)."""
+        return self.name or self.split
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -56,7 +63,7 @@ class FERSplit:
         """A new split holding only the given positions."""
         idx = np.asarray(idx)
         return FERSplit(self.images[idx], self.labels[idx], self.ids[idx], self.split,
-                        self.source, self.source_hash)
+                        self.source, self.source_hash, self.name)
 
     @cached_property
     def data_hash(self) -> str:
@@ -92,9 +99,10 @@ def _looks_like_folder(p: Path) -> bool:
 
 def load_fer2013(path: str | os.PathLike | None = None, split: str = "PrivateTest",
                  *, use_cache: bool = True) -> FERSplit:
-    """Load one split of FER2013 from any of its three forms."""
-    split = normalise_split(split)
-    return load_all(path, use_cache=use_cache)[split]
+    """Load one split of FER2013 from any of its three forms (or of a dataset in the same layout,
+    whose folder names train/val/test are accepted too)."""
+    splits = load_all(path, use_cache=use_cache)
+    return splits[splits.resolve(split)]
 
 
 def load_all(path: str | os.PathLike | None = None, *, use_cache: bool = True) -> dict[str, FERSplit]:
@@ -120,14 +128,41 @@ class _SplitDict(dict):
         self.path = path
         self.kind = kind
         self.label_source = LABEL_SOURCES[kind]
+        ids = arrays["ids"].astype(str)
+        # a dataset in FER2013's folder layout without FER2013's file names (e.g. RAF-DB's
+        # train/ and test/) keeps its folders' names for its splits
+        fer_named = kind in ("csv", "ferplus") or any(
+            np.char.startswith(ids, s + "_").any() for s in SPLITS)
+        self.names = {s: s for s in SPLITS} if fer_named else dict(FOLDER_NAMES)
         for s in SPLITS:
             m = arrays["splits"] == s
             if m.any():
                 self[s] = FERSplit(arrays["images"][m], arrays["labels"][m].astype(np.int64),
-                                   arrays["ids"][m], s, str(path), source_hash)
+                                   arrays["ids"][m], s, str(path), source_hash,
+                                   "" if fer_named else self.names[s])
+
+    def title(self, split: str) -> str:
+        """The dataset's own name for a canonical split."""
+        return self.names.get(split, split)
+
+    def resolve(self, name: str) -> str:
+        """The canonical split for a name: FER2013's (any case, e.g. 'private') or, for a folder
+        dataset, its folder's ('train', 'val', 'test'). ValueError lists the names that work."""
+        key = str(name).strip().lower()
+        for canonical, own in self.names.items():
+            if own != canonical and key == own.lower():
+                return canonical
+        try:
+            return normalise_split(name)
+        except ValueError:
+            own = [self.names[s] for s in SPLITS if s in self]
+            raise ValueError(f"unknown split {name!r}; this dataset has {', '.join(own) or 'no splits'}"
+                             + ("" if own == [s for s in SPLITS if s in self] else
+                                f" (FER2013's {', '.join(s for s in SPLITS if s in self)})")) from None
 
     def __missing__(self, key: str) -> FERSplit:
-        raise DataError(f"{self.path}: has no {key} images (found: {', '.join(self) or 'none'})")
+        have = ", ".join(self.title(s) for s in self) or "none"
+        raise DataError(f"{self.path}: has no {self.title(key)} images (found: {have})")
 
 
 def source_kind(path: str | os.PathLike) -> str:

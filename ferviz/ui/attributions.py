@@ -136,7 +136,7 @@ def method_trust_panel(ctx: Context, rows: pd.DataFrame | None = None) -> None:
         df = _cached_trust(card, ctx.split, n)
         if df is None:
             st.info(f"Not computed yet for {card.name} on {n} faces. The command "
-                    f"`python -m ferviz trust --model {card.key} --split {ctx.split.split} --n {n} --out DIR` "
+                    f"`python -m ferviz trust --model {card.key} --split {ctx.split.title} --n {n} --out DIR` "
                     "(with the same data) fills the same cache.")
             if not st.button(f"Compute for {n} faces", key="trust_go"):
                 return

@@ -66,7 +66,8 @@ def sidebar() -> Context:
         ctx.splits = resources.dataset(ctx.data_path)
     except DataError as e:
         ctx.data_error = str(e)
-    _bound(sb.selectbox, "Split", list(SPLITS), "sel_split", help="Papers report FER2013 accuracy on PrivateTest")
+    _bound(sb.selectbox, "Split", list(SPLITS), "sel_split", help="Papers report FER2013 accuracy on PrivateTest",
+           format_func=lambda s: ctx.splits.title(s) if ctx.splits is not None else s)
     shared = serving.shared()  # a shared instance takes no server paths from visitors
     extra = () if shared else tuple(p for p in [st.session_state.get("model_dir", "").strip()] if p)
     cards, problems = resources.cards(extra)

@@ -48,7 +48,7 @@ def cell_panel(ctx: Context, t: int | None, p: int | None) -> None:
             st.error(f"Region shares could not be computed: {e}")
             return
         left, right = st.columns([3, 1])
-        title = fig_regions.regions_title(ctx.card.name, ctx.split.split, method, t, p)
+        title = fig_regions.regions_title(ctx.card.name, ctx.split.title, method, t, p)
         left.plotly_chart(charts.region_bars(rep.table, rep.tests), width="stretch", key="reg_chart")
         with right:
             first = int(rep.groups[0].pos[0])
@@ -63,7 +63,7 @@ def cell_panel(ctx: Context, t: int | None, p: int | None) -> None:
         n_tmpl = int(rep.table["n_template"].sum())
         n_blank = int(rep.table["n_blank"].sum())
         st.caption(f"{n_tmpl} of {len(rep.faces)} faces used the template; {n_blank} blank maps left out. "
-                   f"ONet found landmarks on {lm.detection_rate:.1%} of {ctx.split.split}.")
+                   f"ONet found landmarks on {lm.detection_rate:.1%} of {ctx.split.title}.")
         name = f"{ctx.card.key}_{ctx.split.split}_{EMOTIONS[t]}-{EMOTIONS[p]}_{method}_regions"
         d1, d2 = st.columns(2)
         d1.download_button("regions.csv", data=fig_regions.regions_csv(rep.table), file_name=f"{name}.csv",

@@ -219,3 +219,36 @@ def test_data_hash_covers_every_id(tmp_path, sample):
     s = load_fer2013(_write_csv(tmp_path / "f.csv", faces, labels, splits), "Training")
     assert s.subset([0, 1, 2, 3]).data_hash != s.subset([0, 1, 2, 4]).data_hash  # same size, same first 3
     assert s.subset([0, 1, 2, 3]).data_hash == s.subset([0, 1, 2, 3]).data_hash
+
+
+def test_a_raf_db_like_folder_keeps_its_split_names(tmp_path):
+    """train/ and test/ of 100x100 RGB faces without FER2013's file names: the splits are called
+    train and test, `test` selects the test folder, and FER2013's names still work."""
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "rafdb"
+    for top, n in (("train", 3), ("test", 2)):
+        for cls in ("happy", "sad"):
+            (folder / top / cls).mkdir(parents=True)
+            for k in range(n):
+                Image.fromarray(rng.integers(0, 255, (100, 100, 3), dtype=np.uint8)).save(
+                    folder / top / cls / f"{k:04d}.jpg")
+    splits = load_all(folder)
+    assert splits.names == {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+    test = load_fer2013(folder, "test")
+    assert test.split == "PrivateTest" and test.title == "test" and len(test) == 4
+    assert test.images.shape == (4, 48, 48)
+    assert load_fer2013(folder, "TRAIN").title == "train" and len(load_fer2013(folder, "train")) == 6
+    assert test.subset([0]).title == "test"
+    with pytest.raises(DataError, match="has no val images \\(found: train, test\\)"):
+        load_fer2013(folder, "val")
+    with pytest.raises(ValueError, match="unknown split 'dev'; this dataset has train, test"):
+        load_fer2013(folder, "dev")
+
+
+def test_fer2013_keeps_fer2013_split_names(tmp_path, sample):
+    faces, labels, splits = sample
+    path = _write_csv(tmp_path / "f.csv", faces, labels, splits)
+    s = load_fer2013(path, "private")
+    assert s.split == s.title == "PrivateTest"
+    with pytest.raises(ValueError, match="unknown split 'test'"):  # PublicTest or PrivateTest: ambiguous
+        load_fer2013(path, "test")

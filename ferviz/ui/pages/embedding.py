@@ -35,7 +35,7 @@ if context.require_data(ctx) and context.require_model(ctx):
             flagged = quality.issues.flagged
             df["issue"] = np.where(df["correct"], "correct",
                                    np.where(flagged, "likely label issue", "likely model error"))
-    title = f"{ctx.card.name} · {ctx.split.split} · {method.upper()} · {len(df):,} faces"
+    title = f"{ctx.card.name} · {ctx.split.title} · {method.upper()} · {len(df):,} faces"
     event = st.plotly_chart(charts.embedding_scatter(df, color_by, title=title), key="emb_chart",
                             on_select="rerun", selection_mode=("points", "box", "lasso"), width="stretch")
     sel = (event or {}).get("selection", {}) if event else {}
@@ -58,7 +58,7 @@ if context.require_data(ctx) and context.require_model(ctx):
         stem = f"{ctx.card.key}_{ctx.split.split}_embedding_{method}_{color_by}"
         downloads.file_button(f"Embedding map ({fmt.upper()})",
                               lambda: figure_bytes(embedding_figure(
-                                  df, color_by, model_name=ctx.card.name, split=ctx.split.split, method=method), fmt),
+                                  df, color_by, model_name=ctx.card.name, split=ctx.split.title, method=method), fmt),
                               f"{stem}.{fmt}", "emb_fig")
         downloads.file_button("embedding.csv", lambda: df.to_csv(index=False, float_format="%.6f").encode(),
                               f"{ctx.card.key}_{ctx.split.split}_embedding_{method}.csv", "emb_csv")

@@ -64,7 +64,7 @@ if context.require_data(ctx) and context.require_model(ctx):
              else "predicted **" + EMOTIONS[p] + "**, wrongly" if p is not None else "all errors")
     if diagonal:
         title = f"correct **{EMOTIONS[t]}** (the diagonal cell), least confident last"
-    split_of = f"{ctx.card.name} · {ctx.split.split}"
+    split_of = f"{ctx.card.name} · {ctx.split.title}"
     if diagonal or quality.issues is None:
         st.markdown(f"{title}: **{len(cell_rows):,}** images · {split_of}")
     else:

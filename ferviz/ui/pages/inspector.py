@@ -24,7 +24,7 @@ if context.require_data(ctx) and context.require_model(ctx):
     order = state.gallery_order(state.gallery_key(ctx)) or list(ev.errors()["id"])
     image_id = st.session_state.get("sel_id") or (order[0] if order else ctx.split.ids[0])
     if image_id not in set(ctx.split.ids):
-        st.warning(f"No image {image_id!r} in {ctx.split.split}; showing the first error instead.")
+        st.warning(f"No image {image_id!r} in {ctx.split.title}; showing the first error instead.")
         image_id = order[0] if order else ctx.split.ids[0]
     st.session_state["sel_id"] = image_id
 

@@ -108,7 +108,7 @@ if context.require_data(ctx) and context.require_model(ctx):
     except Exception as e:  # shown as a message, never a traceback
         context.show_error(e)
         st.stop()
-    st.caption(f"{ctx.card.name} on FER2013 {ctx.split.split} ({ev.n:,} images)")
+    st.caption(f"{ctx.card.name} on {'' if ctx.split.name else 'FER2013 '}{ctx.split.title} ({ev.n:,} images)")
     reported = ctx.card.metrics.get(ctx.split.split, {}).get("accuracy")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Accuracy", f"{ev.accuracy:.2%}",
@@ -166,7 +166,7 @@ if context.require_data(ctx) and context.require_model(ctx):
     pc = ev.per_class()
     st.dataframe(pc.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}"}),
                  hide_index=True, width="stretch", key="per_class_table")
-    st.plotly_chart(charts.class_distribution(ctx.split.labels, f"Class distribution in {ctx.split.split}"),
+    st.plotly_chart(charts.class_distribution(ctx.split.labels, f"Class distribution in {ctx.split.title}"),
                     width="stretch", key="dist_chart")
     from ferviz.ui import downloads
 
