@@ -131,14 +131,21 @@ def non_empty(text: str) -> str:
     return str(text).strip()
 
 
+FOLDER_SPLITS = ("train", "val", "test")  # a folder dataset's own names (ferviz.data.FOLDER_NAMES)
+
+
 def split(text: str) -> str:
-    """Training, PublicTest or PrivateTest (any case; 'private', 'public', 'train' too)."""
+    """Training, PublicTest or PrivateTest (any case; 'private', 'public', 'train' too), or a folder
+    dataset's own name (train, val, test), which the dataset resolves when it is read."""
     from ..labels import SPLITS, normalise_split
 
+    if str(text).strip().lower() in FOLDER_SPLITS[1:]:
+        return str(text).strip().lower()
     try:
         return normalise_split(text)
     except ValueError:
-        _fail(f"must be one of {', '.join(SPLITS)}, got {text!r}")
+        _fail(f"must be one of {', '.join(SPLITS)} (or {', '.join(FOLDER_SPLITS)} for a dataset in "
+              f"train/val/test folders), got {text!r}")
 
 
 def method(text: str) -> str:
@@ -282,7 +289,8 @@ def add_data(p, what: str = "FER2013 path") -> None:
 
 def add_split(p, default: str = "PrivateTest") -> None:
     p.add_argument("--split", type=split, default=default,
-                   help=f"Training, PublicTest or PrivateTest (default {default})")
+                   help=f"Training, PublicTest or PrivateTest (default {default}); train, val or test "
+                        "for a dataset in train/val/test folders")
 
 
 def add_model_data(p) -> None:

@@ -41,7 +41,7 @@ def run(a) -> int:
     from ..calibration import ece
 
     s["ece"] = ece(ev.probs, ev.labels)  # top label, 15 bins (ferviz.calibration)
-    print(f"{card.name} on {split.split} ({ev.n} images): accuracy {ev.accuracy:.4f}, macro-F1 {ev.macro_f1:.4f}, "
+    print(f"{card.name} on {split.title} ({ev.n} images): accuracy {ev.accuracy:.4f}, macro-F1 {ev.macro_f1:.4f}, "
           f"ECE {s['ece']:.4f}")
     pc = ev.per_class()
     print(pc.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -252,3 +252,23 @@ def test_fer2013_keeps_fer2013_split_names(tmp_path, sample):
     assert s.split == s.title == "PrivateTest"
     with pytest.raises(ValueError, match="unknown split 'test'"):  # PublicTest or PrivateTest: ambiguous
         load_fer2013(path, "test")
+
+
+def test_evaluate_on_a_folder_datasets_test_split_from_the_command_line(tmp_path, capsys):
+    from ferviz.cli import main
+    from tests.unit.tiny_models import brightness_model
+
+    folder = tmp_path / "rafdb"
+    rng = np.random.default_rng(6)
+    for top in ("train", "test"):
+        for cls in ("happy", "sad"):
+            (folder / top / cls).mkdir(parents=True)
+            for k in range(2):
+                Image.fromarray(rng.integers(0, 255, (100, 100, 3), dtype=np.uint8)).save(
+                    folder / top / cls / f"{k}.png")
+    brightness_model(np.linspace(0, 1, 7)).save(tmp_path / "b.keras")
+    (tmp_path / "b.json").write_text('{"name": "B", "file": "b.keras", "input": {"scale": [0, 1]}}')
+    assert main(["evaluate", "--model", str(tmp_path / "b.json"), "--data", str(folder), "--split", "test"]) == 0
+    assert "B on test (4 images)" in capsys.readouterr().out
+    assert main(["evaluate", "--model", str(tmp_path / "b.json"), "--data", str(folder), "--split", "val"]) == 2
+    assert "has no val images (found: train, test)" in capsys.readouterr().err
