@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..display import OTHER_COLOR, PRED_COLOR, TRUE_COLOR, ProbsDisplay
 from ..overlay import DEFAULT_CMAP, overlay
 from ._common import (ARROW, CORRECT, TEXT_GRAY, WRONG, check_class, check_face, check_map, freeze_layout,
                       check_probs, check_size, check_style, name, new_figure, pct)
@@ -19,7 +20,6 @@ from .render import ExportError
 PANEL_IN = 2.0  # width of one image panel (inches)
 BARS_IN = 2.6  # width of the probability panel
 HEIGHT_IN = 3.0  # one row's height
-TOP_COLOR, TRUE_COLOR, OTHER_COLOR = "#3b6fb6", "#2e9d57", "#b5b5b5"
 
 ModelView = tuple[str, np.ndarray, Mapping[str, np.ndarray] | None]
 
@@ -72,23 +72,22 @@ def _draw_row(fig, face: np.ndarray, probs: np.ndarray, overlays: Mapping[str, n
 
 
 def _draw_bars(ax, probs: np.ndarray, true: int | None, top_k: int) -> None:
-    order = np.argsort(-probs, kind="stable")[:top_k]
-    ys = np.arange(len(order))[::-1]
-    colors = [TRUE_COLOR if c == true else (TOP_COLOR if i == 0 else OTHER_COLOR)
-              for i, c in enumerate(order)]
-    ax.barh(ys, probs[order], color=colors, height=0.65)
-    for y, c in zip(ys, order):
-        ax.text(min(probs[c], 1.0) + 0.03, y, pct(probs[c]), va="center", fontsize=8)
-    ax.set_yticks(ys, [name(c) + (" (true)" if c == true else "") for c in order], fontsize=9)
+    """The matplotlib rendering of a :class:`ferviz.display.ProbsDisplay`."""
+    d = ProbsDisplay(probs, true, top_k)
+    ys = np.arange(len(d.order))[::-1]
+    ax.barh(ys, d.values, color=d.colors, height=0.65)
+    for y, v, text in zip(ys, d.values, d.texts):
+        ax.text(min(v, 1.0) + 0.03, y, text, va="center", fontsize=8)
+    ax.set_yticks(ys, d.labels, fontsize=9)
     ax.set_xlim(0, 1.35)
     ax.set_xticks([0, 0.5, 1.0], ["0", "0.5", "1"], fontsize=7)
-    ax.set_ylim(-0.6 - (0.9 if true is not None and true not in order else 0), len(order) - 0.4)
+    note = d.true_note
+    ax.set_ylim(-0.6 - (0.9 if note else 0), len(d.order) - 0.4)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    ax.set_title(f"top-{len(order)} probabilities", fontsize=9)
-    if true is not None and true not in order:
-        ax.text(0.03, -1.2, f"p({name(true)}, true) = {pct(probs[true])}", fontsize=8,
-                color=TRUE_COLOR, va="center")
+    ax.set_title(d.title, fontsize=9)
+    if note:
+        ax.text(0.03, -1.2, note, fontsize=8, color=TRUE_COLOR, va="center")
 
 
 def _prepare(face, probs, overlays, true, cmap, alpha, top_k):

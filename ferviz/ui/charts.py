@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from ..display import CONFUSION_CMAP, ConfusionDisplay, ProbsDisplay
 from ..labels import EMOTIONS
 
 _AXIS = dict(tickmode="array", tickvals=list(range(7)), ticktext=list(EMOTIONS))
@@ -11,26 +12,28 @@ _AXIS = dict(tickmode="array", tickvals=list(range(7)), ticktext=list(EMOTIONS))
 
 def confusion_heatmap(cm: np.ndarray, counts: np.ndarray, *, normalized: bool, title: str = "",
                       issues: np.ndarray | None = None) -> go.Figure:
-    """Confusion matrix heatmap, rows true, columns predicted, clickable per cell; `issues`
-    (7x7 likely label issues per cell) adds them to the hover text.
+    """Confusion matrix heatmap, rows true, columns predicted, clickable per cell; the plotly
+    rendering of the same :class:`ferviz.display.ConfusionDisplay` the export draws (values,
+    cell texts, colour scale). `cm` is accepted for compatibility; the display derives the
+    shown values from `counts`. `issues` (7x7 likely label issues per cell) adds them to the hover.
 
     Streamlit returns no selection for heatmap clicks, so a nearly invisible square marker sits
     on every cell centre: a click selects it and returns {"x": pred, "y": true}.
     """
-    text = [[(f"{cm[t, p]:.0%}<br>{counts[t, p]}" if normalized else f"{counts[t, p]}")
-             for p in range(7)] for t in range(7)]
-    fig = go.Figure(go.Heatmap(z=cm, x=list(range(7)), y=list(range(7)), text=text, texttemplate="%{text}",
-                               colorscale="Viridis", hoverinfo="skip",
-                               colorbar=dict(title="share" if normalized else "images")))
+    d = ConfusionDisplay(counts, normalize=normalized)
+    text = [[f"<b>{v}</b>" if i == j else v for j, v in enumerate(row)] for i, row in enumerate(d.texts)]
+    fig = go.Figure(go.Heatmap(z=d.values, x=list(range(7)), y=list(range(7)), text=text, texttemplate="%{text}",
+                               colorscale=d.cmap, zmin=0, zmax=d.vmax, hoverinfo="skip",
+                               colorbar=dict(title=d.colorbar_label)))
     xs, ys = np.meshgrid(range(7), range(7))
+    hover = np.array([[d.hover(i, j) for j in range(7)] for i in range(7)])
     fig.add_trace(go.Scatter(
         x=xs.ravel(), y=ys.ravel(), mode="markers", showlegend=False,
         marker=dict(symbol="square", size=46, color="rgba(255,255,255,0.01)"),
-        customdata=np.stack([np.array(EMOTIONS)[ys.ravel()], np.array(EMOTIONS)[xs.ravel()],
-                             counts.ravel(), (issues if issues is not None else np.zeros_like(counts)).ravel()],
-                            axis=1),
-        hovertemplate="true %{customdata[0]} → predicted %{customdata[1]}: %{customdata[2]} images"
-                      + ("<br>%{customdata[3]} likely label issues" if issues is not None else "")
+        customdata=np.stack([hover.ravel(),
+                             (issues if issues is not None else np.zeros((7, 7), int)).ravel().astype(str)], axis=1),
+        hovertemplate="%{customdata[0]}"
+                      + ("<br>%{customdata[1]} likely label issues" if issues is not None else "")
                       + "<br>click to open<extra></extra>"))
     fig.update_layout(title=title, height=560, margin=dict(l=10, r=10, t=40, b=10),
                       xaxis=dict(title="predicted", **_AXIS, side="bottom"),
@@ -50,13 +53,11 @@ def diff_heatmap(diff: np.ndarray, title: str) -> go.Figure:
 
 
 def probs_bar(probs: np.ndarray, *, true: int | None = None, title: str = "") -> go.Figure:
-    """All 7 class probabilities as horizontal bars; the prediction and true class are marked."""
-    pred = int(np.argmax(probs))
-    colors = ["#3b528b"] * 7
-    colors[pred] = "#fde725" if true is None or pred == true else "#d62728"
-    labels = [f"{e} (true)" if i == true else e for i, e in enumerate(EMOTIONS)]
-    fig = go.Figure(go.Bar(x=probs, y=labels, orientation="h", marker_color=colors,
-                           text=[f"{p:.1%}" for p in probs], textposition="auto"))
+    """All 7 class probabilities as horizontal bars, highest first: the plotly rendering of the
+    :class:`ferviz.display.ProbsDisplay` the exported figures draw (same order, colours, labels)."""
+    d = ProbsDisplay(probs, true)
+    fig = go.Figure(go.Bar(x=d.values, y=d.labels, orientation="h", marker_color=d.colors,
+                           text=d.texts, textposition="auto"))
     fig.update_layout(title=title, height=260, margin=dict(l=10, r=10, t=30 if title else 10, b=10),
                       xaxis=dict(range=[0, 1], tickformat=".0%"), yaxis=dict(autorange="reversed"))
     return fig
@@ -76,7 +77,7 @@ def plain_confusion(cm: np.ndarray, *, rows_title: str, title: str = "", height:
     names = np.array(EMOTIONS, dtype=object)
     xs, ys = np.meshgrid(range(7), range(7))
     fig = go.Figure(go.Heatmap(
-        z=cm, x=list(range(7)), y=list(range(7)), text=cm, texttemplate="%{text}", colorscale="Viridis",
+        z=cm, x=list(range(7)), y=list(range(7)), text=cm, texttemplate="%{text}", colorscale=CONFUSION_CMAP,
         colorbar=dict(title="images"), customdata=np.stack([names[ys], names[xs]], axis=-1),
         hovertemplate=f"{rows_title} %{{customdata[0]}} → predicted %{{customdata[1]}}: %{{z}} images<extra></extra>"))
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
