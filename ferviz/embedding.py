@@ -25,7 +25,8 @@
    3,589 faces (UMAP loops over the pairs in Python). Above that, UMAP's approximate
    nearest-neighbour search is used as usual.
 
-3. **Cache** (:func:`cached_embedding`): features are cached per model file, card input/TTA, data
+3. **Cache** (:func:`cached_embedding`): features are cached per model identity
+   (:meth:`ferviz.models.ModelCard.identity`: file, card input, classes, TTA, Grad-CAM layer), data
    and views; coordinates per those plus method, parameters, seed and library version. A second
    call with the same arguments reads both from disk and computes nothing (and loads no model).
    Computing the features also yields the model's outputs, so when the split's predictions are
@@ -37,6 +38,7 @@
 from __future__ import annotations
 
 import warnings
+import weakref
 from importlib import metadata
 from typing import Any, Callable
 
@@ -46,15 +48,15 @@ import pandas as pd
 from . import cache, config
 from .data import FERSplit
 from .labels import EMOTIONS, NUM_CLASSES
-from .models import ModelCard, ModelError, load_model, preprocess
+from .models import ModelCard, ModelError, ModelMemo, load_model, preprocess
 
 Progress = Callable[[float, str], None]
 METHODS: tuple[str, ...] = ("umap", "pca")
 VIEWS: tuple[str, ...] = ("tta", "single")
 COLUMNS: tuple[str, ...] = ("id", "x", "y", "true", "pred", "confidence", "correct")
 UMAP_DEFAULTS: dict[str, Any] = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
-_FEATURES_VERSION = "1"
-_EMBED_VERSION = "1"
+_FEATURES_VERSION = "2"  # 2: keyed by ModelCard.identity
+_EMBED_VERSION = "2"  # 2: on features keyed by ModelCard.identity
 _UMAP_EXACT_BELOW = 4096  # UMAP computes exact neighbours below this many faces (approximate above)
 _SKIPPED_HEADS = ("Softmax", "Activation")  # weightless layers after the classification layer
 
@@ -125,25 +127,30 @@ def _extractor(model) -> Callable:
                 o = layer(o, training=training)
             return f, o
         return nested
-    if ident:
-        return lambda x, training=False: (x, model(x, training=training))
+    if ident:  # the model's weak reference: the memo of feature functions must not keep it alive
+        try:
+            ref = weakref.ref(model)
+        except TypeError:
+            return lambda x, training=False: (x, model(x, training=training))
+        return lambda x, training=False: (x, ref()(x, training=training))
     return keras.Model(inp, [t, model.outputs[0]])
 
 
-def feature_function(model):
-    """A traced function: preprocessed batch -> (penultimate features, model output), cached on
-    the model object."""
-    fn = getattr(model, "_ferviz_features", None)
-    if fn is None:
-        import tensorflow as tf
+_FEATURE_FUNCTIONS = ModelMemo()  # model object -> its traced feature function (nothing set on the model)
 
-        ext = _extractor(model)
-        fn = tf.function(lambda x: tuple(ext(x, training=False)), reduce_retracing=True)
-        try:
-            model._ferviz_features = fn
-        except AttributeError:
-            pass
-    return fn
+
+def feature_function(model):
+    """A traced function: preprocessed batch -> (penultimate features, model output), built once
+    per model object and kept in a weakly keyed memo beside it (dropped with the model). It
+    depends on the model alone (preprocessing and views are applied outside it)."""
+    return _FEATURE_FUNCTIONS.get(model, "features", lambda: _trace_features(model))
+
+
+def _trace_features(model):
+    import tensorflow as tf
+
+    ext = _extractor(model)
+    return tf.function(lambda x: tuple(ext(x, training=False)), reduce_retracing=True)
 
 
 def _check_views(views: str) -> str:
@@ -313,8 +320,8 @@ def _umap(z: np.ndarray, seed: int, params: dict) -> np.ndarray:
 # ------------------------------------------------------------------ cache
 
 def _features_key(card: ModelCard, split: FERSplit, views: str) -> str:
-    return cache.key_hash("features", card.model_hash(), split.data_hash, card.input.height, card.input.width,
-                          card.input.channels, list(card.input.scale), card.tta if views == "tta" else None,
+    """The model's identity (:meth:`ModelCard.identity`), the data and the views."""
+    return cache.key_hash("features", card.identity().key, split.data_hash, card.tta if views == "tta" else None,
                           views, _FEATURES_VERSION)
 
 

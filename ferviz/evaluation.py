@@ -1,6 +1,7 @@
 """Predictions for a model on a split (cached on disk) and the metrics built from them."""
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -10,10 +11,10 @@ import pandas as pd
 from . import cache, config
 from .data import FERSplit
 from .labels import EMOTIONS, NUM_CLASSES
-from .models import ModelCard, ModelError, load_model, output_head, preprocess
+from .models import ModelCard, ModelError, ModelMemo, load_model, output_head, preprocess
 
 Progress = Callable[[float, str], None]
-_PRED_VERSION = "2"  # 2: logits heads turned into probabilities
+_PRED_VERSION = "3"  # 2: logits heads turned into probabilities; 3: keyed by ModelCard.identity
 
 
 def predict_probs(model, card: ModelCard, images: np.ndarray, *, batch_size: int = 512,
@@ -72,18 +73,24 @@ def tta_views(x: np.ndarray, tta: str | None) -> list[np.ndarray]:
     return [to_view(x, v) for v in views(tta, x.shape[1], x.shape[2])]
 
 
-def _forward(model):
-    """A traced inference function per model (cached on the model object)."""
-    fn = getattr(model, "_ferviz_forward", None)
-    if fn is None:
-        import tensorflow as tf
+_FORWARD = ModelMemo()  # model object -> its traced inference function (weakly keyed, nothing set on the model)
 
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        try:
-            model._ferviz_forward = fn
-        except AttributeError:
-            pass
-    return fn
+
+def _forward(model):
+    """A traced inference function per model object, built once and kept in a weakly keyed memo
+    beside the model (not on it). It depends on the model alone (the card's preprocessing and
+    views happen outside), so any card of that model shares it; it holds the model weakly."""
+    return _FORWARD.get(model, "forward", lambda: _trace_forward(model))
+
+
+def _trace_forward(model):
+    import tensorflow as tf
+
+    try:
+        ref = weakref.ref(model)
+    except TypeError:  # not weak-referenceable: not memoised either, so a closure is fine
+        return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
 
 
 @dataclass(frozen=True)
@@ -198,9 +205,9 @@ class Evaluation:
 
 
 def prediction_cache_path(card: ModelCard, data: FERSplit):
-    key = cache.key_hash(card.model_hash(), data.data_hash, card.tta, card.input.scale,
-                         card.input.height, card.input.width, card.input.channels,
-                         list(card.classes), _PRED_VERSION)
+    """Where a model's probabilities on a split are kept: keyed by the model's identity
+    (:meth:`ModelCard.identity`: file, input, classes, views, Grad-CAM layer) and the data."""
+    key = cache.key_hash("predictions", card.identity().key, data.data_hash, _PRED_VERSION)
     return config.cache_dir() / "predictions" / f"{card.key}-{data.split}-{key}.npz"
 
 

@@ -10,13 +10,12 @@ see :mod:`.gradients`), and the model passed in is never modified.
 """
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import numpy as np
 
 from ..labels import EMOTIONS, emotion_index
-from ..models import ModelCard
+from ..models import ModelCard, ModelMemo
 from .base import VIEW_LABELS, VIEW_MODES, Explainer, blank_maps, check_views
 from .cache import cached_explain, precompute
 from .gradcam import GradCAM
@@ -35,7 +34,7 @@ METHODS: dict[str, str] = {
 }
 _CLASSES: dict[str, type[Explainer]] = {"gradcam": GradCAM, "gradcampp": GradCAMPlusPlus, "xrai": XRAI,
                                         "ig": IntegratedGradients, "smoothgrad": SmoothGrad}
-_EXPLAINERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_EXPLAINERS = ModelMemo()  # model object -> {(method, card identity): explainer}; dropped with the model
 
 __all__ = ["METHODS", "VIEW_LABELS", "VIEW_MODES", "Explainer", "blank_maps", "blank_message", "cached_explain",
            "check_method", "check_views", "explain", "get_explainer", "gradcam_layer", "mean_map", "precompute",
@@ -49,20 +48,15 @@ def check_method(method: str) -> str:
     return method
 
 
-def _card_identity(card: ModelCard) -> tuple:
-    i = card.input
-    return (card.name, i.height, i.width, i.channels, tuple(i.scale), tuple(card.classes), card.gradcam_layer,
-            card.tta)
-
-
 def get_explainer(model, card: ModelCard, method: str = "gradcam") -> Explainer:
-    """The explainer for (model, card, method), built once per model and reused for every batch."""
+    """The explainer for (model, card, method), built once per model object and reused for every
+    batch: kept in a weakly keyed memo beside the model (nothing is set on it), per method and the
+    card's identity (:meth:`ModelCard.identity` without the file hash, the model object standing for
+    the weights), so two cards of one model that differ in input, classes, views or Grad-CAM layer
+    get their own explainer and renaming a card does not rebuild one."""
     check_method(method)
-    per_model = _EXPLAINERS.setdefault(model, {})
-    key = (method, _card_identity(card))
-    if key not in per_model:
-        per_model[key] = _CLASSES[method](model, card)
-    return per_model[key]
+    key = (method, card.identity(with_file=False))
+    return _EXPLAINERS.get(model, key, lambda: _CLASSES[method](model, card))
 
 
 def explain(model, card: ModelCard, images: np.ndarray, targets: Any, method: str = "gradcam",

@@ -1,9 +1,10 @@
 """Disk cache of attribution maps: one small .npz per (image, target), written atomically.
 
 Entries live in ``<cache>/attributions/<model>-<method>-<key>/`` where the key hashes the
-model file, the dataset, the card fields that change the maps (input spec, class order,
-Grad-CAM layer) and the method's full parameters (defaults included), so a changed
-model, dataset or setting never returns a stale map. One file per image makes a batch
+model's identity (:meth:`ferviz.models.ModelCard.identity`: the model file and the card fields
+that change the maps: input spec, class order, test-time views, Grad-CAM layer), the dataset,
+the views applied and the method's full parameters (defaults included), so a changed model,
+dataset or setting never returns a stale map. One file per image makes a batch
 precompute resumable and a single map fetch cheap.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .. import cache, config
 from ..models import ModelCard
 
 Progress = Callable[[float, str], None]
-_VERSION = "3"  # 2-3: maps follow the card's test-time views; non-finite maps blank
+_VERSION = "4"  # 2-3: maps follow the card's test-time views; non-finite maps blank; 4: ModelCard.identity
 _MEMORY: "OrderedDict[Path, np.ndarray]" = OrderedDict()  # recently used maps of this process
 MEMORY_ENTRIES = 4096  # ~38 MB of 48x48 float32 maps
 
@@ -43,10 +44,11 @@ def clear_memory() -> None:
 
 def _folder(explainer, card: ModelCard, model_hash: str, data_hash: str, method: str, params: dict,
             tta: str | None) -> Path:
-    i = card.input
+    """The model's identity (with `model_hash`), the data, the method with its settings and
+    resolved layer, and the views applied (`tta`: the card's for "tta", None for "single")."""
     settings = sorted((k, v) for k, v in params.items() if k != "batch_size")
-    key = cache.key_hash(_VERSION, model_hash, data_hash, method, settings, explainer.identity(), tta,
-                         [i.height, i.width, i.channels, list(i.scale)], list(card.classes))
+    key = cache.key_hash(_VERSION, card.identity(model_hash).key, data_hash, method, settings,
+                         explainer.identity(), tta)
     return config.cache_dir() / "attributions" / f"{card.key}-{method}-{key}"
 
 
@@ -80,8 +82,9 @@ def cached_explain(model, card: ModelCard, images: np.ndarray, ids, data_hash: s
     mh = model_hash or card.model_hash()
     explainer = get_explainer(model, card, method)
     tta = explainer.tta_of(views)
-    request = (id(model), mh, str(card.path), card.gradcam_layer, card.input, card.classes, tta, data_hash,
-               method, repr(sorted(params.items())), ids.tobytes(), fer.tobytes())
+    # id(model): the same model object (its explainer's maps); card.key: the folder the maps are kept in
+    request = (id(model), card.key, card.identity(mh).key, tta, data_hash, method, repr(sorted(params.items())),
+               ids.tobytes(), fer.tobytes())
     hit = _REQUESTS.get(request)
     if hit is not None and hit.shape == faces.shape:
         _REQUESTS.move_to_end(request)

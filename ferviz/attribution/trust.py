@@ -31,7 +31,7 @@ import pandas as pd
 from ..models import ModelCard
 
 Progress = Callable[[float, str], None]
-_VERSION = "1"
+_VERSION = "2"  # 2: keyed by ModelCard.identity
 #: a method passes the randomisation check when the upper end of its correlation's 95% interval is
 #: below this: its maps share less than half their ranking with a model that learned nothing
 SANITY_THRESHOLD = 0.5
@@ -220,13 +220,14 @@ def sample_positions(n_total: int, n: int, seed: int = 0) -> np.ndarray:
 
 def trust_cache_path(card: ModelCard, split, methods: Sequence[str], *, n: int = 64, seed: int = 0,
                      views: str = "tta", steps: int = 16):
-    """Where :func:`cached_trust_table` keeps a table: keyed by the model file, the data and every setting."""
+    """Where :func:`cached_trust_table` keeps a table: keyed by the model's identity
+    (:meth:`ModelCard.identity`: file, input, classes, views, Grad-CAM layer), the data and every setting."""
     from .. import cache, config
 
     from .cache import _VERSION as maps_version
 
-    key = cache.key_hash(_VERSION, maps_version, card.model_hash(), split.data_hash, list(methods), n, seed, views,
-                         steps, card.tta, card.gradcam_layer, card.input, list(card.classes))
+    key = cache.key_hash(_VERSION, maps_version, card.identity().key, split.data_hash, list(methods), n, seed,
+                         views, steps)
     return config.cache_dir() / "trust" / f"{card.key}-{split.split}-{key}.csv"
 
 

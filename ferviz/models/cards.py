@@ -13,6 +13,7 @@ import numpy as np
 from .. import cache
 from ..labels import EMOTIONS, NUM_CLASSES, emotion_index
 from ..tta import TTA_MODES
+from .identity import ModelIdentity
 
 
 class ModelError(ValueError):
@@ -70,13 +71,25 @@ class ModelCard:
         return np.array([emotion_index(c) for c in self.classes])
 
     def model_hash(self) -> str:
+        """sha256 of the model file's bytes (memoised on its path, size and mtime)."""
         return cache.file_hash(self.model_path)
 
+    def identity(self, model_hash: str | None = None, *, with_file: bool = True) -> ModelIdentity:
+        """What this model's predictions and maps depend on (:class:`.identity.ModelIdentity`):
+        the model file's hash and the card's input height/width/channels/scale, class order,
+        test-time augmentation and Grad-CAM layer; not its name, description, training or metrics.
+
+        `model_hash`: the file's sha256 when already known (default: hashed from the file).
+        ``with_file=False``: without the file hash, for memos keyed by a loaded model object
+        (the object stands for the weights; the file need not exist)."""
+        if not with_file:
+            return ModelIdentity.of(self, None)
+        return ModelIdentity.of(self, model_hash or self.model_hash())
+
     def compute_key(self) -> str:
-        """Identifies what predictions and maps depend on: the model file and the card's input,
-        classes, test-time augmentation and Grad-CAM layer (editing any of them changes it)."""
-        return cache.key_hash(self.model_hash(), self.input.height, self.input.width, self.input.channels,
-                              list(self.input.scale), list(self.classes), self.tta, self.gradcam_layer)
+        """The key of :meth:`identity` (the app's in-process caches use it): editing the model file
+        or any card field predictions and maps depend on changes it; renaming the card does not."""
+        return self.identity().key
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
