@@ -20,6 +20,11 @@ _WHAT = ("ids", "cell", "confusion_matrix", "errors_csv", "per_class_csv", "pred
 METHOD_LABELS = {"gradcam": "Grad-CAM", "gradcampp": "Grad-CAM++", "xrai": "XRAI"}  # fallback names
 
 
+#: option value -> the dashboard's sort and filter names (ferviz.error_views)
+SORT_CHOICES = {"confidence": "confidence", "loss": "loss", "label-issue": "label-issue score"}
+SHOW_CHOICES = {"all": "all errors", "label-issues": "likely label issue", "model-errors": "likely model error"}
+
+
 def add_arguments(p) -> None:
     A.add_model_data(p)
     what = p.add_mutually_exclusive_group(required=True)
@@ -41,8 +46,12 @@ def add_arguments(p) -> None:
     A.add_formats(p, "figure", default=("png",))
     p.add_argument("--limit", type=A.positive_int,
                    help="at most N images in a cell sheet / rows in the errors CSV")
-    p.add_argument("--sort", choices=["confidence", "loss"], default="confidence",
-                   help="order of cell sheets and the errors CSV (most confident / highest loss first)")
+    p.add_argument("--sort", choices=list(SORT_CHOICES), default="confidence",
+                   help="order of cell sheets and the errors CSV: most confident, highest loss, or most likely "
+                        "label issue first (confident learning), as the dashboard's gallery sorts")
+    p.add_argument("--show", choices=list(SHOW_CHOICES), default="all",
+                   help="which errors of the view: all (default), label-issues or model-errors (confident "
+                        "learning's verdict), as the dashboard's gallery filters")
     A.add_dpi(p)
     lo, hi = A.INCHES_RANGE
     p.add_argument("--inches", nargs=2, type=A.inches, metavar=("W", "H"), dest="inches",
@@ -69,10 +78,13 @@ def _check(a) -> None:
         raise ExportError("--method applies to --ids and --cell only")
     if a.compare and what != "ids":
         raise ExportError("--compare works with --ids (one comparison figure per image)")
+    if (a.sort != "confidence" or a.show != "all") and what not in ("cell", "errors_csv"):
+        raise ExportError("--sort and --show apply to --cell and --errors-csv only")
     if a.method:
         _attribution()
     check_style(a.cmap, a.alpha)
     a.what = what
+    a.view_sort, a.view_show = SORT_CHOICES[a.sort], SHOW_CHOICES[a.show]
 
 
 def _errors_filter(value) -> tuple[int | None, int | None]:
@@ -92,6 +104,30 @@ def _targets(a, labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
         return np.full(len(labels), emotion_index(a.target))
     except ValueError as e:
         raise ExportError(f"--target: {e}") from None
+
+
+def _view(a, data, ev, t, p, *, badges: bool):
+    """The annotated rows of the view (`ferviz.error_views`), with the same quality columns as the
+    dashboard: label issues always; Training copies and FER+ votes when `badges` (the CSV)."""
+    from .. import error_views as views
+    from ..label_issues import evaluation_issues
+    from .common import progress
+
+    issues = evaluation_issues(ev)
+    copies = aligned = None
+    if badges:
+        from ..data import DataError, load_all
+        from ..duplicates import find_duplicates, training_duplicates
+        from ..ferplus import align_votes
+
+        with progress("looking for copies of Training images") as update:
+            copies = training_duplicates(find_duplicates(load_all(a.data), progress=update), data.split)
+        try:
+            aligned = align_votes(data)
+        except DataError:
+            aligned = None
+    return views.error_view(ev, t, p, sort=a.view_sort, show=a.view_show, issues=issues, copies=copies,
+                            aligned=aligned)
 
 
 def _target_text(target: str) -> str:
@@ -144,9 +180,8 @@ def _jobs(a, card, data, ev, model=None, other=None):
     # parts that keep exports made with other options from overwriting each other
     target_part = ([] if a.target == "pred" else [f"target-{a.target}"]) + \
         ([] if getattr(a, "views", "tta") == "tta" else ["single-view"])
-    views = getattr(a, "views", "tta")
-    vlabel = "" if views == "tta" else " [single view]"
-    sort_part = [] if a.sort == "confidence" else [f"by-{a.sort}"]
+    views_ = getattr(a, "views", "tta")
+    vlabel = "" if views_ == "tta" else " [single view]"
     if a.what == "ids":
         ids = list(dict.fromkeys(a.ids))
         pos = []
@@ -157,11 +192,11 @@ def _jobs(a, card, data, ev, model=None, other=None):
                 raise ex.ExportError(f"no image with id {i!r} in {split}") from None
         pos = np.array(pos)
         targets = _targets(a, data.labels[pos], ev.preds[pos])
-        maps = {m: attribution_maps(model, card, data, pos, targets, m, views) for m in a.method}
+        maps = {m: attribution_maps(model, card, data, pos, targets, m, views_) for m in a.method}
         if other is not None:
             card2, ev2, model2 = other
             targets2 = _targets(a, data.labels[pos], ev2.preds[pos])
-            maps2 = {m: attribution_maps(model2, card2, data, pos, targets2, m, views) for m in a.method}
+            maps2 = {m: attribution_maps(model2, card2, data, pos, targets2, m, views_) for m in a.method}
         for k, (i, p) in enumerate(zip(ids, pos)):
             ovl = {f"{method_label(m)} ({EMOTIONS[targets[k]]}){vlabel}": maps[m][k] for m in a.method}
             if other is None:
@@ -180,23 +215,27 @@ def _jobs(a, card, data, ev, model=None, other=None):
                                   extra=[f"vs-{card2.key}", *target_part]), build))
 
     elif a.what == "cell":
+        from .. import error_views as views
+
         t, p = a.cell
-        df = ev.errors(t, p, sort=a.sort)
+        df = _view(a, data, ev, t, p, badges=False)
         if df.empty:
-            raise ex.ExportError(f"no images in cell true {EMOTIONS[t]} -> predicted {EMOTIONS[p]} on {split}")
-        pos = df["pos"].to_numpy()[:a.limit]
+            raise ex.ExportError(f"no images in cell true {EMOTIONS[t]} -> predicted {EMOTIONS[p]} on {split}"
+                                 + ("" if a.show == "all" else f" ({a.view_show}s)"))
+        limit = a.limit or views.SHEET_LIMIT
+        pos = df["pos"].to_numpy()[:limit]
         targets = _targets(a, data.labels[pos], ev.preds[pos])
-        note = "most confident first" if a.sort == "confidence" else "highest loss first"
+        view_part = views.name_parts(a.view_sort, a.view_show)
         for m in a.method or [None]:
-            maps = attribution_maps(model, card, data, pos, targets, m, views) if m else None
+            maps = attribution_maps(model, card, data, pos, targets, m, views_) if m else None
 
             def build(m=m, maps=maps):
                 method = f"{method_label(m)} for the {_target_text(a.target)}{vlabel}" if m else None
-                return ex.cell_sheet(data.images[pos], ev.probs[pos], data.ids[pos], true=t, pred=p,
-                                     model_name=card.name, split=split, overlays=maps, total=len(df),
-                                     method=method, note=note, cols=a.cols, **style)
+                return views.view_sheet(data.images, ev.probs, df, t, p, model_name=card.name, split=split,
+                                        sort=a.view_sort, show=a.view_show, limit=limit, overlays=maps,
+                                        method=method, cols=a.cols, **style)
             jobs.append((dict(kind="sheet", cell=(t, p), method=m,
-                              extra=[*(target_part if m else []), *sort_part]), build))
+                              extra=[*(target_part if m else []), *view_part]), build))
 
     elif a.what == "confusion_matrix":
         def build():
@@ -207,12 +246,14 @@ def _jobs(a, card, data, ev, model=None, other=None):
     else:
         kind = a.what[:-len("_csv")]
         t, p = _errors_filter(a.errors_csv) if kind == "errors" else (None, None)
-        table = {"errors": lambda: ex.errors_csv(ev, t, p, sort=a.sort, limit=a.limit),
+        from .. import error_views as views
+
+        table = {"errors": lambda: views.errors_table_csv(_view(a, data, ev, t, p, badges=True), t, p, a.limit),
                  "per_class": lambda: ex.per_class_csv(ev),
                  "predictions": lambda: ex.predictions_csv(ev)}[kind]
         cell = (t, p) if (t, p) != (None, None) else None
-        return [([ex.export_filename(kind, key, split, cell=cell, extra=sort_part if kind == "errors" else [],
-                                     fmt="csv")], lambda: [table()])]
+        parts = views.name_parts(a.view_sort, a.view_show) if kind == "errors" else []
+        return [([ex.export_filename(kind, key, split, cell=cell, extra=parts, fmt="csv")], lambda: [table()])]
 
     formats = sorted(dict.fromkeys(a.formats), key=ex.FORMATS.index)  # png first: checks pixel size
     units = []

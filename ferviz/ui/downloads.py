@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from .. import error_views as views
 from .. import export
 from ..evaluation import Evaluation
 from ..labels import EMOTIONS
-from . import gallery
 from .context import Context
 
 
@@ -46,19 +46,6 @@ def overview_buttons(ctx: Context, ev: Evaluation) -> None:
                     export.export_filename("predictions", key, split, fmt="csv"), "dl_predictions")
 
 
-#: file-name parts of the gallery's filters (the "all errors" view adds none)
-FILTER_PARTS = {"likely label issue": "label-issues", "likely model error": "model-errors"}
-
-
-def errors_table(rows: pd.DataFrame, t: int | None, p: int | None) -> pd.DataFrame:
-    """The error table as the gallery shows it: the export columns of `export.errors_csv`, then
-    the label-issue score and flag, the verdict, confident learning's rank over the split, the
-    Training-copy badge and, when FER+ aligns, the FER+ majority, votes and badges."""
-    cols = list(export.ERROR_COLUMNS) + (["correct"] if t is not None and t == p else [])
-    cols += [c for c in (*gallery.QUALITY_COLUMNS, *gallery.FERPLUS_COLUMNS) if c in rows.columns]
-    return rows[cols]
-
-
 def errors_buttons(ctx: Context, ev: Evaluation, rows: pd.DataFrame, t: int | None, p: int | None, *,
                    sort: str = "confidence", show: str = "all errors") -> None:
     """Exports of the errors in view, in the gallery's order and filter (`rows` as arranged on
@@ -68,25 +55,21 @@ def errors_buttons(ctx: Context, ev: Evaluation, rows: pd.DataFrame, t: int | No
         fmt = _format("fmt_errors")
         key, split = ctx.card.key, ctx.split.split
         cell = (t, p) if t is not None and p is not None else None
-        by = ([] if sort == "confidence" else [f"by-{sort.replace(' ', '-')}"]) + \
-            ([FILTER_PARTS[show]] if show in FILTER_PARTS else [])
-        table = errors_table(rows, t, p)
+        by = views.name_parts(sort, show)  # the same name parts and content as `python -m ferviz export`
         c1, c2 = st.columns(2)
         with c1:
-            _button("Error table (CSV)", lambda: table.to_csv(index=False, lineterminator="\n").encode("utf-8"),
+            _button("Error table (CSV)", lambda: views.errors_table_csv(rows, t, p),
                     export.export_filename("errors", key, split, cell=(t, p) if (t, p) != (None, None) else None,
                                            extra=by, fmt="csv"), "dl_errors")
         with c2:
             if cell is None:
                 st.caption("Pick a true and a predicted class to export a cell sheet.")
             else:
-                limit = 100
+                limit = views.SHEET_LIMIT
 
                 def sheet() -> bytes:
-                    pos = rows["pos"].to_numpy()[:limit]
-                    fig = export.cell_sheet(ctx.split.images[pos], ev.probs[pos], list(rows["id"][:limit]),
-                                            true=t, pred=p, model_name=ctx.card.name, split=split,
-                                            total=len(rows), limit=limit)
+                    fig = views.view_sheet(ctx.split.images, ev.probs, rows, t, p, model_name=ctx.card.name,
+                                           split=split, sort=sort, show=show, limit=limit)
                     return export.figure_bytes(fig, fmt)
                 _button(f"Cell sheet (first {min(limit, len(rows))})", sheet,
                         export.export_filename("sheet", key, split, cell=cell, extra=by, fmt=fmt), "dl_sheet")

@@ -23,22 +23,17 @@ from .context import current
 TILE_PX = 144
 RIGHT, WRONG = ":green[✓]", ":red[✗]"  # text marks: emoji need fonts many machines lack
 
-LABEL_ISSUE, MODEL_ERROR = "likely label issue", "likely model error"
-#: the gallery's sorts (widget values); the first two are `Evaluation.errors`' own
-SORTS = ("confidence", "loss", "label-issue score")
+# the views' vocabulary and tables live in the core (the export builds the same tables)
+from ..error_views import (ALL, FERPLUS_COLUMNS, FILTERS, ISSUES_ONLY, LABEL_ISSUE, MODEL_ERROR,  # noqa: E402,F401
+                           MODEL_ONLY, QUALITY_COLUMNS, SORTS, annotate, arrange, vote_text)
+
 SORT_HELP = ("confidence: most confident mistakes first; loss: highest cross-entropy first; "
              "label-issue score: most likely label issue first (lowest probability of the given label, "
              "confident learning's ranking)")
-#: the gallery's filters (widget values)
-ALL, ISSUES_ONLY, MODEL_ONLY = "all errors", LABEL_ISSUE, MODEL_ERROR
-FILTERS = (ALL, ISSUES_ONLY, MODEL_ONLY)
 #: badge text (or its start) -> colour of Streamlit's :color-badge[] markdown
 _COLORS = {LABEL_ISSUE: "orange", MODEL_ERROR: "red", "also in Training": "violet",
            "near copy in Training": "violet", "FER+ agrees with the model": "green",
            "FER+ agrees with the label": "blue", "ambiguous": "gray", "not a face": "gray"}
-#: extra columns `annotate` adds (and the errors CSV carries)
-QUALITY_COLUMNS = ("label_issue_score", "likely_label_issue", "verdict", "issue_rank", "training_copy")
-FERPLUS_COLUMNS = ("ferplus_majority", "ferplus_votes", "ferplus_badges")
 
 
 def plural(n: int, word: str) -> str:
@@ -81,66 +76,6 @@ def badge_markdown(badges: list[str]) -> str:
     def clean(t: str) -> str:
         return t.replace("[", "(").replace("]", ")")
     return " ".join(f":{badge_color(b)}-badge[{clean(b)}]" for b in badges)
-
-
-def annotate(rows: pd.DataFrame, issues=None, copies: pd.DataFrame | None = None, aligned=None) -> pd.DataFrame:
-    """Error-table rows with the data-quality columns: label-issue score, flag, verdict and rank
-    (confident learning's order over the whole split), the Training-copy badge and, with
-    aligned FER+ votes, the FER+ majority, votes and badges. Results come from the core
-    (`label_issues`, `duplicates`, `ferplus`); this only looks them up by position and id."""
-    from ..ferplus import VOTE_CLASSES, badges as fp_badges
-
-    out = rows.copy()
-    pos = out["pos"].to_numpy(dtype=np.int64)
-    if issues is not None:
-        rank = np.empty(issues.n, np.int64)
-        rank[issues.order] = np.arange(issues.n)
-        flagged = issues.flagged[pos]
-        wrong = (out["true"] != out["pred"]).to_numpy()
-        out["label_issue_score"] = issues.score[pos].astype(np.float64)
-        out["likely_label_issue"] = flagged
-        out["verdict"] = np.where(flagged, LABEL_ISSUE, np.where(wrong, MODEL_ERROR, ""))
-        out["issue_rank"] = rank[pos] + 1
-    else:
-        out["label_issue_score"], out["likely_label_issue"] = np.nan, False
-        out["verdict"], out["issue_rank"] = "", 0
-    badge = copies["badge"] if copies is not None and len(copies) else pd.Series(dtype=object)
-    out["training_copy"] = out["id"].astype(str).map(badge).fillna("").astype(str)
-    if aligned is not None:
-        where = {str(k): i for i, k in enumerate(aligned.ids)}
-        idx = np.array([where.get(str(i), -1) for i in out["id"]], np.int64)
-        true = [EMOTIONS.index(t) for t in out["true"]]
-        pred = [EMOTIONS.index(p) for p in out["pred"]]
-        names = np.array(VOTE_CLASSES, dtype=object)
-        tie = getattr(aligned, "tied", np.zeros(len(aligned), bool))  # a tie has no majority
-        out["ferplus_majority"] = ["" if k < 0 else "(tie)" if tie[k] else names[aligned.majority[k]] for k in idx]
-        out["ferplus_votes"] = [vote_text(aligned.votes[k]) if k >= 0 else "" for k in idx]
-        out["ferplus_badges"] = [" | ".join(fp_badges(aligned.votes[k], t, p, named=bool(aligned.named[k])))
-                                 if k >= 0 else "" for k, t, p in zip(idx, true, pred)]
-    return out
-
-
-def vote_text(votes: np.ndarray) -> str:
-    """'happy 6 · neutral 3 · surprise 1': the non-zero FER+ votes, most first (NF: not a face)."""
-    from ..ferplus import VOTE_CLASSES
-
-    v = np.asarray(votes)
-    order = np.argsort(-v, kind="stable")
-    name = {"NF": "not a face"}
-    return " · ".join(f"{name.get(VOTE_CLASSES[j], VOTE_CLASSES[j])} {int(v[j])}" for j in order if v[j] > 0)
-
-
-def arrange(rows: pd.DataFrame, sort: str, show: str = ALL) -> pd.DataFrame:
-    """Annotated rows in the gallery's order and filter. `rows` come from `Evaluation.errors`
-    sorted by confidence or loss; "label-issue score" re-sorts them by confident learning's
-    ranking over the split (lowest self-confidence first, ties in split order)."""
-    if sort == "label-issue score":
-        rows = rows.sort_values("issue_rank", kind="stable")
-    if show == ISSUES_ONLY:
-        rows = rows[rows["verdict"] == LABEL_ISSUE]
-    elif show == MODEL_ONLY:
-        rows = rows[rows["verdict"] == MODEL_ERROR]
-    return rows.reset_index(drop=True)
 
 
 def paged(df: pd.DataFrame, key: str, per_page: int) -> tuple[pd.DataFrame, int, int]:

@@ -108,3 +108,22 @@ def test_label_issue_sort_badges_and_csv_in_the_fear_sad_cell(server, page, tmp_
     pos = [splits["PrivateTest"].index_of(i) for i in model_errors]
     assert got["label_issue_score"].tolist() == issues.score[pos].astype(float).tolist()
     assert got["label_issue_score"].is_monotonic_increasing
+
+    # the command line writes the same file, byte for byte, under the same name
+    from ferviz.cli import main
+
+    cli_out = tmp_path / "cli"
+    assert main(["export", "--model", str(CARD.path), "--data", str(fer_path), "--errors-csv", "fear:sad",
+                 "--sort", "label-issue", "--show", "model-errors", "--out", str(cli_out)]) == 0
+    assert (cli_out / dl.value.suggested_filename).read_bytes() == path.read_bytes()
+    # ... and the same cell sheet (PNG, the first 100 faces of the view, the same header)
+    wait_idle(page)
+    with page.expect_download() as sheet_dl:
+        page.get_by_role("button", name=re.compile(r"^Cell sheet \(first \d+\)")).click()
+    name = sheet_dl.value.suggested_filename
+    assert name == f"{MODEL}_PrivateTest_fear-sad_by-label-issue-score_model-errors_sheet.png"
+    sheet = tmp_path / name
+    sheet_dl.value.save_as(sheet)
+    assert main(["export", "--model", str(CARD.path), "--data", str(fer_path), "--cell", "fear:sad",
+                 "--sort", "label-issue", "--show", "model-errors", "--out", str(cli_out)]) == 0
+    assert (cli_out / name).read_bytes() == sheet.read_bytes()

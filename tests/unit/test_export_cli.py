@@ -105,6 +105,27 @@ def test_cell_sheet_with_limit(setup, tmp_path, capsys):
     assert "overlay: Grad-CAM for the predicted class" in svg_text((tmp_path / paths[1].rsplit("/", 1)[1]).read_bytes())
 
 
+def test_errors_csv_in_the_galleries_label_issue_view(setup, tmp_path, capsys):
+    """--sort label-issue --show label-issues: the dashboard's view, with its quality columns."""
+    from ferviz.data import load_fer2013
+    from ferviz.evaluation import evaluate
+    from ferviz.label_issues import evaluation_issues
+    from ferviz.models import load_card
+
+    code, paths, _ = run(setup, tmp_path, "--errors-csv", "--sort", "label-issue", "--show", "label-issues",
+                         capsys=capsys)
+    name = "tiny_PrivateTest_by-label-issue-score_label-issues_errors.csv"
+    assert code == 0 and paths == [str(tmp_path / name)]
+    got = read_errors_csv((tmp_path / name).read_bytes())
+    split = load_fer2013(setup["data"], "PrivateTest")
+    ev = evaluate(load_card(setup["card"]), split)
+    li = evaluation_issues(ev)
+    want = [split.ids[i] for i in li.order if li.flagged[i]]  # confident learning's ranking, flagged only
+    assert got["id"].astype(str).tolist() == want and len(want) > 0
+    assert set(got["verdict"]) == {"likely label issue"} and got["likely_label_issue"].all()
+    assert {"label_issue_score", "issue_rank", "training_copy"} <= set(got.columns)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--ids", "no_such_id"], "no image with id 'no_such_id' in PrivateTest"),
     (["--cell", "fear-sad"], "--cell must look like TRUE:PRED"),
@@ -117,6 +138,8 @@ def test_cell_sheet_with_limit(setup, tmp_path, capsys):
     (["--ids", "1", "--dpi", "1"], "dpi must be"),
     (["--cell", "fear:sad", "--limit", "0"], "--limit must be a positive integer"),
     (["--ids", "1", "--target", "bored"], "--target must be pred, true or an emotion"),
+    (["--ids", "1", "--sort", "loss"], "--sort and --show apply to --cell and --errors-csv only"),
+    (["--confusion-matrix", "--show", "label-issues"], "--sort and --show apply to --cell and --errors-csv only"),
 ])
 def test_bad_input_is_one_line_exit_2(setup, tmp_path, capsys, args, message):
     code, _, err = run(setup, tmp_path, *args, capsys=capsys)
