@@ -57,7 +57,7 @@ def vgg_small(input_shape=(48, 48, 1), num_classes: int = 7, dropout: float = 1.
 
 
 def vgg_deep(input_shape=(48, 48, 1), num_classes: int = 7, dropout: float = 1.0) -> "keras.Model":
-    """Deeper VGG-style net in the spirit of seed 001 (64-128-256-512, 2 convs/block); for GPUs."""
+    """Deeper VGG-style net in the spirit of published VGG19 FER2013 work (64-128-256-512, 2 convs/block); for GPUs."""
     return _vgg(input_shape, num_classes, (64, 128, 256, 512), 2, 512, "vgg_deep", dropout)
 
 
