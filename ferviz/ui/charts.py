@@ -106,6 +106,7 @@ def reliability_chart(panels: dict, *, ncols: int | None = None, height_per_row:
     """Reliability diagrams (label -> `calibration.Reliability`), side by side: per confidence bin
     the accuracy (bars), the mean confidence (black ticks, joined to the bar by a red gap line)
     and the diagonal of perfect calibration; under each, how many images the bins hold."""
+    from ..export.calibration import BAR_COLOR, GAP_COLOR  # the exported diagram's colours
     from plotly.subplots import make_subplots
 
     items = list(panels.items())
@@ -132,7 +133,7 @@ def reliability_chart(panels: dict, *, ncols: int | None = None, height_per_row:
         first = i == 0
         hover = [f"({a:.2f}, {b:.2f}]: {n} images<br>accuracy {x:.1%}<br>mean confidence {y:.1%}"
                  for a, b, n, x, y in zip(lo[filled], hi[filled], count[filled], acc[filled], conf[filled])]
-        fig.add_trace(go.Bar(x=mid[filled], y=acc[filled], width=width[filled], marker_color="#3b6fb6",
+        fig.add_trace(go.Bar(x=mid[filled], y=acc[filled], width=width[filled], marker_color=BAR_COLOR,
                              name="accuracy", legendgroup="acc", showlegend=first, hovertext=hover,
                              hoverinfo="text"), row=top, col=c + 1)
         fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="#888", width=1),
@@ -142,7 +143,7 @@ def reliability_chart(panels: dict, *, ncols: int | None = None, height_per_row:
         for x, a, b in zip(mid[filled], acc[filled], conf[filled]):
             gx += [x, x, None]
             gy += [a, b, None]
-        fig.add_trace(go.Scatter(x=gx, y=gy, mode="lines", line=dict(color="#c0392b", width=2), name="gap",
+        fig.add_trace(go.Scatter(x=gx, y=gy, mode="lines", line=dict(color=GAP_COLOR, width=2), name="gap",
                                  legendgroup="gap", showlegend=first, hoverinfo="skip"), row=top, col=c + 1)
         fig.add_trace(go.Scatter(x=mid[filled], y=conf[filled], mode="markers", name="mean confidence",
                                  marker=dict(symbol="line-ew-open", size=14, color="black", line=dict(width=2)),
