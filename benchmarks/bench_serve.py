@@ -200,11 +200,17 @@ async def run(args, base: str, model: str, server_pids: list[int], photo: str) -
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         errors: list[str] = []
-        # warm-up: one untimed visit per cell (caches, TensorFlow graphs, the browser)
+        # warm-up, untimed: one visit per cell (caches, TensorFlow graphs, the browser), then with
+        # several server processes a round of `--warmup` visits at once (new cookies reach each
+        # process: its own model copy, graphs and memory caches)
         for i in range(min(len(cells), args.sessions) if args.journey == "gallery" else 1):
             _, err = await visit(browser, journey, args.timeout, *jargs(i))
             if err:
                 errors.append(f"warm-up: {err}")
+        n_warm = args.warmup if args.warmup is not None else (4 * len(server_pids) if len(server_pids) > 1 else 0)
+        if n_warm:
+            res = await asyncio.gather(*[visit(browser, journey, args.timeout, *jargs(i)) for i in range(n_warm)])
+            errors += [f"warm-up: {e}" for _, e in res if e]
         single, c0, s0 = [], client_cpu(), server_cpu()
         for i in range(args.single):
             sec, err = await visit(browser, journey, args.timeout, *jargs(i))
@@ -250,6 +256,8 @@ def main() -> None:
     p.add_argument("--url", help="benchmark this running server instead of starting one")
     p.add_argument("--pids", default="", help="with --url: the server processes' ids (comma or space "
                                               "separated) whose CPU is read; without them no server CPU")
+    p.add_argument("--warmup", type=int, help="untimed visits at once after the first one (default: 4 per "
+                                              "server process when there are several, else none)")
     p.add_argument("--env", action="append", default=[], help="NAME=VALUE for the started server (repeatable)")
     args = p.parse_args()
     if args.sessions < 1 or args.rounds < 1 or args.single < 1:
