@@ -41,6 +41,8 @@ from typing import Iterable
 
 from .args import Parser, parse_cell  # noqa: F401  (parse_cell: public, used by benchmarks)
 
+__all__ = ["COMMANDS", "SUPPORT_MODULES", "build_parser", "command_module", "main", "parse_cell"]
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 #: command -> (module in this package, one-line help)

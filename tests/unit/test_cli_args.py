@@ -233,7 +233,8 @@ def test_parsing_imports_no_tensorflow_pandas_or_matplotlib():
     code = ("import sys\nfrom ferviz.cli import COMMANDS, build_parser, main\n"
             "build_parser(COMMANDS)\n"
             "assert all(main([c, '--help']) == 0 for c in COMMANDS)\n"
-            "heavy = [m for m in ('tensorflow', 'keras', 'pandas', 'matplotlib', 'sklearn', 'umap') if m in sys.modules]\n"
+            "heavy = [m for m in ('tensorflow', 'keras', 'pandas', 'matplotlib', 'sklearn', 'umap')\n"
+            "         if m in sys.modules]\n"
             "assert not heavy, heavy\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-1500:]
