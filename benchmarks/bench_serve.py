@@ -133,24 +133,31 @@ async def _no_exception(page) -> None:
         raise RuntimeError("the page shows a traceback")
 
 
-async def gallery_journey(page, base: str, model: str, cell: tuple[str, str]) -> None:
+async def gallery_journey(page, base: str, model: str, cell: tuple[str, str], stage: list) -> None:
     t, p = cell
+    stage.append("open the cell")
     await page.goto(f"{base}/errors?model={model}&true={t}&pred={p}")
     await page.locator('[class*="st-key-err_tile_"]').first.wait_for()
+    stage.append("click Inspect")
     await page.get_by_role("button", name="Inspect").first.click()
     await page.get_by_text("Explain the class").wait_for()
+    stage.append("wait for the overlays")
     for caption in ("Grad-CAM", "Grad-CAM++", "XRAI"):
         await page.locator('[data-testid="stImageCaption"]',
                            has_text=re.compile(f"^{re.escape(caption)}$")).wait_for()
+    stage.append("wait for the images to load")
     await page.wait_for_function(MEDIA % 4)  # the face and three overlays
     await _no_exception(page)
 
 
-async def upload_journey(page, base: str, model: str, photo: str) -> None:
+async def upload_journey(page, base: str, model: str, photo: str, stage: list) -> None:
+    stage.append("open Your face")
     await page.goto(f"{base}/upload?model={model}")
     await page.get_by_text("Upload a photo with one or more faces.").wait_for()
+    stage.append("upload")
     await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(photo)
     await page.get_by_text("what the model sees (48x48 grayscale)").wait_for()
+    stage.append("wait for the maps")
     for start in ("Grad-CAM for ", "XRAI for "):
         await page.locator('[data-testid="stImageCaption"]', has_text=re.compile(f"^{start}")).wait_for()
     await page.wait_for_function(MEDIA % 4)  # photo, crop, Grad-CAM, XRAI
@@ -160,14 +167,16 @@ async def upload_journey(page, base: str, model: str, photo: str) -> None:
 async def visit(browser, journey, timeout: float, *args) -> tuple[float | None, str | None]:
     """One session: a new browser context (its own Streamlit session); (seconds, error)."""
     ctx = await browser.new_context(viewport={"width": 1500, "height": 1100})
+    stage: list[str] = []
     try:
         page = await ctx.new_page()
         page.set_default_timeout(timeout * 1000)
         t = time.perf_counter()
-        await asyncio.wait_for(journey(page, *args), timeout)
+        await asyncio.wait_for(journey(page, *args, stage), timeout)
         return time.perf_counter() - t, None
     except Exception as e:  # counted, not raised: one failed session must not end the run
-        return None, f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        where = stage[-1] if stage else "start"
+        return None, f"{type(e).__name__} at '{where}': {str(e).splitlines()[0][:200] if str(e) else ''}"
     finally:
         await ctx.close()
 
