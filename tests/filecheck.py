@@ -32,12 +32,19 @@ def svg_text(data: bytes) -> str:
 
 
 def pdf_text(data: bytes) -> str:
-    """The text drawn in a PDF (all pages), as pypdf extracts it."""
+    """The text drawn in a PDF (all pages), one drawn string per line, as pypdf decodes it."""
     from pypdf import PdfReader
 
     if file_kind(data) != "pdf":
         raise ValueError("not a PDF file")
-    return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages)
+    pieces: list[str] = []
+
+    def visit(text, *_):
+        if text.strip():
+            pieces.append(text.strip())
+    for page in PdfReader(io.BytesIO(data)).pages:
+        page.extract_text(visitor_text=visit)
+    return "\n".join(pieces)
 
 
 def pdf_image_count(data: bytes) -> int:
