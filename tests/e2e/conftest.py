@@ -59,14 +59,21 @@ def server(fer_path, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def playwright_session():
+    """One Playwright driver for the whole session (a second sync_playwright() in the same thread
+    is refused): the shared browser and any specially launched one (e.g. with a fake camera)."""
     require(os.path.exists(CHROMIUM), f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_session):
+    b = playwright_session.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    yield b
+    b.close()
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Live webcam mode in real Chromium, fed by its fake camera (a face video made here, or its own pattern)."""
 from __future__ import annotations
 
-import os
 import re
 
 import numpy as np
@@ -10,7 +9,7 @@ from PIL import Image
 
 from ferviz.labels import EMOTIONS
 from ferviz.models import list_cards
-from tests.conftest import ROOT, require
+from tests.conftest import ROOT
 from tests.e2e.conftest import ARGS, CHROMIUM
 from tests.e2e.test_browser import _no_exception, _shot
 
@@ -43,26 +42,22 @@ def face_video(path, frames: int = 60) -> None:
 
 
 @pytest.fixture(scope="module")
-def camera(tmp_path_factory):
+def camera(playwright_session, tmp_path_factory):
     """Launch Chromium with a fake camera: `camera(video)` (a Y4M file, or None for Chromium's pattern)."""
-    require(os.path.exists(CHROMIUM), f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    opened = []
 
-    with sync_playwright() as p:
-        opened = []
+    def launch(video=None, *, fake: list[str] = FAKE_CAMERA, allow: bool = True):
+        extra = [f"--use-file-for-fake-video-capture={video}"] if video else []
+        b = playwright_session.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS + fake + extra)
+        opened.append(b)
+        ctx = b.new_context(viewport={"width": 1500, "height": 1300}, permissions=["camera"] if allow else [])
+        page = ctx.new_page()
+        page.set_default_timeout(180_000)
+        return page
 
-        def launch(video=None, *, fake: list[str] = FAKE_CAMERA, allow: bool = True):
-            extra = [f"--use-file-for-fake-video-capture={video}"] if video else []
-            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS + fake + extra)
-            opened.append(b)
-            ctx = b.new_context(viewport={"width": 1500, "height": 1300}, permissions=["camera"] if allow else [])
-            page = ctx.new_page()
-            page.set_default_timeout(180_000)
-            return page
-
-        yield launch
-        for b in opened:
-            b.close()
+    yield launch
+    for b in opened:
+        b.close()
 
 
 def _start_live(page, server, *, wait_fps: bool = True):
