@@ -15,8 +15,6 @@ The region chart and the embedding map share their colours the same way
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
-
 import numpy as np
 
 from .labels import EMOTIONS, NUM_CLASSES
@@ -158,7 +156,3 @@ class ProbsDisplay:
             return None
         return f"p({EMOTIONS[self.true]}, true) = {pct(self.probs[self.true])}"
 
-
-def legend_colors() -> Sequence[tuple[str, str]]:
-    """(colour, meaning) of the probability bars, for captions and legends."""
-    return ((PRED_COLOR, "prediction"), (TRUE_COLOR, "true class"), (OTHER_COLOR, "other classes"))

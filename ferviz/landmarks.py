@@ -50,9 +50,6 @@ class Landmarks:
     def detection_rate(self) -> float:
         return float(self.detected.mean()) if len(self) else float("nan")
 
-    def take(self, index) -> "Landmarks":
-        return Landmarks(self.points[index], self.detected[index], self.score[index])
-
 
 _ONET = None
 _ONET_LOCK = threading.Lock()

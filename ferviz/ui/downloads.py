@@ -14,35 +14,32 @@ from ..labels import EMOTIONS
 from .context import Context
 
 
-def _format(key: str) -> str:
+def format_picker(key: str) -> str:
     return st.selectbox("Figure format", export.FORMATS, key=key, help="PNG for slides, SVG/PDF for papers")
 
 
-def _button(label: str, render: Callable[[], bytes], name: str, key: str) -> None:
+def file_button(label: str, render: Callable[[], bytes], name: str, key: str) -> None:
     ext = name.rsplit(".", 1)[-1]
     st.download_button(label, data=render, file_name=name, mime=export.MIME.get(ext, "application/octet-stream"),
                        key=key, on_click="ignore", icon=":material/download:")
 
 
-format_picker, file_button = _format, _button  # for pages that build their own export rows
-
-
 def overview_buttons(ctx: Context, ev: Evaluation) -> None:
     with st.expander("Export", icon=":material/download:"):
-        fmt = _format("fmt_overview")
+        fmt = format_picker("fmt_overview")
         key, split = ctx.card.key, ctx.split.split
         normalized = bool(st.session_state.get("cm_normalize"))
         kind = "confusion_normalized" if normalized else "confusion"
         c1, c2, c3 = st.columns(3)
         with c1:
-            _button("Confusion matrix", lambda: export.figure_bytes(export.confusion_figure(
+            file_button("Confusion matrix", lambda: export.figure_bytes(export.confusion_figure(
                 ev.confusion(), normalize=normalized, accuracy=ev.accuracy, model_name=ctx.card.name,
                 split=split), fmt), export.export_filename(kind, key, split, fmt=fmt), "dl_confusion")
         with c2:
-            _button("Per-class metrics (CSV)", lambda: export.per_class_csv(ev),
+            file_button("Per-class metrics (CSV)", lambda: export.per_class_csv(ev),
                     export.export_filename("per_class", key, split, fmt="csv"), "dl_per_class")
         with c3:
-            _button("All predictions (CSV)", lambda: export.predictions_csv(ev),
+            file_button("All predictions (CSV)", lambda: export.predictions_csv(ev),
                     export.export_filename("predictions", key, split, fmt="csv"), "dl_predictions")
 
 
@@ -52,13 +49,13 @@ def errors_buttons(ctx: Context, ev: Evaluation, rows: pd.DataFrame, t: int | No
     screen: the file renders on click, outside the script run, where session state is not
     available)."""
     with st.expander("Export", icon=":material/download:"):
-        fmt = _format("fmt_errors")
+        fmt = format_picker("fmt_errors")
         key, split = ctx.card.key, ctx.split.split
         cell = (t, p) if t is not None and p is not None else None
         by = views.name_parts(sort, show)  # the same name parts and content as `python -m ferviz export`
         c1, c2 = st.columns(2)
         with c1:
-            _button("Error table (CSV)", lambda: views.errors_table_csv(rows, t, p),
+            file_button("Error table (CSV)", lambda: views.errors_table_csv(rows, t, p),
                     export.export_filename("errors", key, split, cell=(t, p) if (t, p) != (None, None) else None,
                                            extra=by, fmt="csv"), "dl_errors")
         with c2:
@@ -71,7 +68,7 @@ def errors_buttons(ctx: Context, ev: Evaluation, rows: pd.DataFrame, t: int | No
                     fig = views.view_sheet(ctx.split.images, ev.probs, rows, t, p, model_name=ctx.card.name,
                                            split=split, sort=sort, show=show, limit=limit)
                     return export.figure_bytes(fig, fmt)
-                _button(f"Cell sheet (first {min(limit, len(rows))})", sheet,
+                file_button(f"Cell sheet (first {min(limit, len(rows))})", sheet,
                         export.export_filename("sheet", key, split, cell=cell, extra=by, fmt=fmt), "dl_sheet")
 
 
@@ -81,7 +78,7 @@ def image_button(ctx: Context, face: np.ndarray, probs: np.ndarray, overlays: Ma
                  second_key: str | None = None, target: str = "pred", key: str = "dl_image") -> None:
     """Annotated figure (or the two-model comparison) of one face; `target` names the class the
     overlays explain when it is not the prediction, `second_key` the compared model."""
-    fmt = _format(f"{key}_fmt")
+    fmt = format_picker(f"{key}_fmt")
     model_key = ctx.card.key if ctx.card else "model"
     if second is None:
         def render() -> bytes:
@@ -99,7 +96,7 @@ def image_button(ctx: Context, face: np.ndarray, probs: np.ndarray, overlays: Ma
         ([] if target == "pred" else [f"target-{target}"])
     name = export.export_filename(kind, model_key, split, image_id=image_id, method=methods or None,
                                   extra=extra, fmt=fmt)
-    _button("Annotated figure", render, name, key)
+    file_button("Annotated figure", render, name, key)
 
 
 __all__ = ["overview_buttons", "errors_buttons", "image_button", "EMOTIONS"]

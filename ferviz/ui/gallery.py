@@ -15,17 +15,15 @@ import pandas as pd
 import streamlit as st
 
 from ..data import FERSplit
-from ..labels import EMOTIONS
+# the views' vocabulary and tables live in the core (the export builds the same tables)
+from ..error_views import (ALL, FERPLUS_COLUMNS, FILTERS, ISSUES_ONLY, LABEL_ISSUE, MODEL_ERROR,  # noqa: F401
+                           MODEL_ONLY, QUALITY_COLUMNS, SORTS, annotate, arrange, vote_text)
 from ..overlay import face_rgb, overlay
 from . import state
 from .context import current
 
 TILE_PX = 144
 RIGHT, WRONG = ":green[✓]", ":red[✗]"  # text marks: emoji need fonts many machines lack
-
-# the views' vocabulary and tables live in the core (the export builds the same tables)
-from ..error_views import (ALL, FERPLUS_COLUMNS, FILTERS, ISSUES_ONLY, LABEL_ISSUE, MODEL_ERROR,  # noqa: E402,F401
-                           MODEL_ONLY, QUALITY_COLUMNS, SORTS, annotate, arrange, vote_text)
 
 SORT_HELP = ("confidence: most confident mistakes first; loss: highest cross-entropy first; "
              "label-issue score: most likely label issue first (lowest probability of the given label, "

@@ -98,8 +98,8 @@ def image_panel(ctx: Context, pos: int, maps: dict[str, np.ndarray]) -> None:
             s = core.region_shares(m[None], labels[None])[0]
             (blank.append(label) if np.isnan(s).any() else shares.__setitem__(label, s))
         left, right = st.columns([1, 2])
-        left.image(fig_regions.region_overlay(face, core.region_map(lm.points[pos], face.shape[:2]),
-                                              size=(220, 220)),
+        face_labels = labels if tuple(size) == face.shape[:2] else core.region_map(lm.points[pos], face.shape[:2])
+        left.image(fig_regions.region_overlay(face, face_labels, size=(220, 220)),
                    caption="regions from " + ("ONet's landmarks" if lm.detected[pos]
                                               else "the template (ONet found no face)")
                    + ": " + fig_regions.regions_legend())

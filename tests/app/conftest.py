@@ -272,3 +272,17 @@ def tiles(at) -> list[dict]:
         out += [c[row] for c in columns if row < len(c)]
         row += 1
     return out
+
+
+def upload_astronaut(at):
+    """The Your face page with scikit-image's astronaut photo (public domain) uploaded."""
+    import io
+
+    from PIL import Image
+    from skimage import data as skdata
+
+    buf = io.BytesIO()
+    Image.fromarray(skdata.astronaut()).save(buf, format="JPEG")
+    at = page(at.run(), "upload")
+    at.file_uploader(key="up_file").upload("astronaut.jpg", buf.getvalue(), "image/jpeg")
+    return at.run()

@@ -2,11 +2,7 @@
 exception: channel tiles with their indices and scores, and the Grad-CAM layer's top channel."""
 from __future__ import annotations
 
-import io
-
-from PIL import Image
-
-from .conftest import page, texts
+from .conftest import page, texts, upload_astronaut
 
 
 def _no_exceptions(at):
@@ -43,13 +39,7 @@ def test_inspector_feature_maps_tab(app):
 
 
 def test_uploaded_face_feature_maps(app):
-    from skimage import data as skdata
-
-    buf = io.BytesIO()
-    Image.fromarray(skdata.astronaut()).save(buf, format="JPEG")
-    at = page(app.run(), "upload")
-    at.file_uploader(key="up_file").upload("astronaut.jpg", buf.getvalue(), "image/jpeg")
-    at.run()
+    at = upload_astronaut(app)
     _no_exceptions(at)
     assert "Feature maps of Tiny A" in [e.label for e in at.expander] and not _tile_captions(at)
     at.session_state["up_features"] = True  # open the expander

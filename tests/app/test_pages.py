@@ -1,14 +1,11 @@
 """Each dashboard page through AppTest: what a user sees for known data and models."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from tests.app.conftest import page, texts
+from tests.app.conftest import page, texts, upload_astronaut
 
 
 def _no_exceptions(at):
@@ -153,13 +150,7 @@ def test_no_data_keeps_app_usable(app, monkeypatch, tmp_path):
 
 
 def test_upload_page_photo_and_bad_file(app):
-    from skimage import data as skdata
-
-    buf = io.BytesIO()
-    Image.fromarray(skdata.astronaut()).save(buf, format="JPEG")
-    at = page(app.run(), "upload")
-    at.file_uploader(key="up_file").upload("astronaut.jpg", buf.getvalue(), "image/jpeg")
-    at.run()
+    at = upload_astronaut(app)
     _no_exceptions(at)
     t = texts(at)
     assert "1 face(s) found" in t and "### Tiny A:" in t

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from ferviz.ui import serving
-from tests.app.conftest import page, texts
+from tests.app.conftest import page, texts, upload_astronaut
 
 
 def _no_exceptions(at):
@@ -66,14 +66,8 @@ def test_shared_mode_hides_the_inputs_that_take_a_server_path(app, monkeypatch, 
 
 
 def test_upload_over_the_limit_is_refused(app, monkeypatch):
-    from skimage import data as skdata
-
     monkeypatch.setenv("FERVIZ_MAX_UPLOAD_MB", "0.01")
-    buf = io.BytesIO()
-    Image.fromarray(skdata.astronaut()).save(buf, format="JPEG")
-    at = page(app.run(), "upload")
-    at.file_uploader(key="up_file").upload("astronaut.jpg", buf.getvalue(), "image/jpeg")
-    at.run()
+    at = upload_astronaut(app)
     _no_exceptions(at)
     assert "astronaut.jpg: " in texts(at) and "is over the 0.01 MB limit" in texts(at)
     assert not any("XRAI" in c for c in _captions(at))

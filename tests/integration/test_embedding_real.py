@@ -17,6 +17,7 @@ from ferviz.evaluation import evaluate
 from ferviz.labels import EMOTIONS
 from ferviz.models import load_card
 from tests.conftest import ROOT
+from tests.integration.test_other_model import other_card  # noqa: F401  (the same 64x64 RGB .h5 model)
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]  # ~1 min: 10-view features of 3,589 faces + UMAP
 ORDER = ["neutral", "happy", "sad", "angry", "surprise", "fear", "disgust"]
@@ -92,24 +93,6 @@ def test_second_run_comes_from_the_cache(baseline_out, fer_path, tmp_path, monke
     assert time.perf_counter() - t < 30
     assert "from the cache" in capsys.readouterr().out
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "embedding.csv"), pd.read_csv(out / "embedding.csv"))
-
-
-@pytest.fixture(scope="module")
-def other_card(tmp_path_factory):
-    import keras
-
-    keras.utils.set_random_seed(7)
-    inp = keras.Input((64, 64, 3))
-    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inp)
-    x = keras.layers.Conv2D(16, 3, activation="relu", name="last_conv")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    out = keras.layers.Dense(7, activation="softmax")(x)
-    folder = tmp_path_factory.mktemp("other-embed")
-    keras.Model(inp, out).save(folder / "rgb64.h5")  # legacy Keras 2 format
-    (folder / "rgb64.json").write_text(json.dumps({
-        "name": "RGB 64 [-1,1]", "file": "rgb64.h5", "classes": ORDER,
-        "input": {"height": 64, "width": 64, "channels": 3, "scale": [-1, 1]}}))
-    return folder / "rgb64.json"
 
 
 def test_a_model_of_another_size_scaling_and_class_order(cold_cache, other_card, fer_path, private_test, tmp_path):

@@ -9,6 +9,7 @@ import pytest
 
 from ferviz.cli import main
 from ferviz.models import find_card, load_card, load_model, preprocess
+from tests.unit.test_model_export import run_exported
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
@@ -35,21 +36,7 @@ def test_shipped_model_exports_with_parity(fmt, fer_path, private_test, tmp_path
     # independently: the file on disk against Keras on the same 256 real faces, single view
     x = preprocess(private_test.images[:256], src.input)
     ref = load_model(src).predict(x, batch_size=128, verbose=0)
-    if fmt == "onnx":
-        import onnxruntime as ort
-
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
-    else:
-        import tensorflow as tf
-
-        it = tf.lite.Interpreter(model_path=str(path))
-        inp = it.get_input_details()[0]
-        it.resize_tensor_input(inp["index"], list(x.shape))
-        it.allocate_tensors()
-        it.set_tensor(inp["index"], x)
-        it.invoke()
-        got = it.get_tensor(it.get_output_details()[0]["index"])
+    got = run_exported(fmt, path, x)
     diff = float(np.abs(got - ref).max())
     assert diff <= 1e-4
     assert diff == pytest.approx(rec["parity"]["max_abs_diff"], abs=5e-6)

@@ -75,7 +75,7 @@ def _faces(rng, n):
     return np.clip(level + ramp + rng.normal(0, 30, (n, 48, 48)), 0, 255).astype(np.uint8)
 
 
-def _run_exported(fmt, path, x):
+def run_exported(fmt, path, x):
     """An independent forward pass through the exported file (not ferviz's runner)."""
     if fmt == "onnx":
         import onnxruntime as ort
@@ -126,7 +126,7 @@ def test_cli_round_trip_matches_keras_and_writes_a_card(models_dir, fake_fer, tm
     faces = _faces(np.random.default_rng(9), 20)
     x = preprocess(faces, src.input)
     ref = load_model(src).predict(x, verbose=0)
-    got = _run_exported(fmt, path, x)
+    got = run_exported(fmt, path, x)
     assert got.shape == (20, 7)
     np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
     assert ref.std(axis=0).max() > 0.05  # the faces give different predictions: a real comparison
