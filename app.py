@@ -7,27 +7,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import streamlit as st  # noqa: E402
 
-from ferviz.ui import context, serving, state  # noqa: E402
+from ferviz.errors import FervizError  # noqa: E402
+from ferviz.ui import context, navigation, serving, state  # noqa: E402
 
 serving.tune()  # once per process: see ferviz/ui/serving.py
 
 st.set_page_config(page_title="ferviz — FER error analysis", page_icon=":material/mood:", layout="wide")
 state.init_from_url()
 state.keep_page_widgets()
-pages = {
-    "Analyse": [
-        st.Page(state.PAGES["overview"], title="Overview", icon=":material/dashboard:", default=True),
-        st.Page(state.PAGES["errors"], title="Errors", icon=":material/grid_view:"),
-        st.Page(state.PAGES["inspector"], title="Inspector", icon=":material/search:"),
-        st.Page(state.PAGES["compare"], title="Compare models", icon=":material/compare:"),
-        st.Page(state.PAGES["calibration"], title="Calibration", icon=":material/speed:"),
-        st.Page(state.PAGES["embedding"], title="Embedding map", icon=":material/scatter_plot:"),
-    ],
-    "Try": [st.Page(state.PAGES["upload"], title="Your face", icon=":material/photo_camera:")],
-    "Setup": [st.Page(state.PAGES["data"], title="Dataset", icon=":material/dataset:")],
-}
-page = st.navigation(pages)
 st.sidebar.title("ferviz")
-st.session_state["_ctx"] = context.sidebar()
+ctx = context.sidebar()  # data, split and models: every page's render receives it
+page = st.navigation(navigation.sections(ctx))
 state.sync_url()
-page.run()
+try:
+    page.run()
+except FervizError as e:  # the one place an error meant for the user is shown when a page lets it through
+    context.show_error(e)

@@ -56,7 +56,9 @@ def main() -> None:
     st.cache_data.clear()
     at = new_app()
     cleared = _timed(at.run)  # same process, Streamlit's caches cleared (imports and memos stay)
-    at.switch_page("ferviz/ui/pages/errors.py")
+    from streamlit.util import calc_hash
+
+    at._page_hash = calc_hash("errors")  # ferviz's pages are callables registered under their name
     at.run()
     idle, click = [], []
     pairs = [(t, p) for t in range(7) for p in range(7) if t != p][: args.repeats]

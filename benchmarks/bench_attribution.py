@@ -30,9 +30,9 @@ def main() -> None:
     from ferviz.attribution.base import finish, output_indices
     from ferviz.attribution.gradients import one_hot, score_model
     from ferviz.attribution.xrai import _segments_cached, call_model_function
-    from ferviz.data import load_fer2013
-    from ferviz.evaluation import predict_probs
-    from ferviz.faithfulness import deletion_insertion, summarise
+    from ferviz.data.splits import load_fer2013
+    from ferviz.analysis.evaluation import predict_probs
+    from ferviz.attribution.faithfulness import deletion_insertion, summarise
     from ferviz.models import load_card, load_model, preprocess
 
     from ferviz.cache import file_hash

@@ -11,7 +11,7 @@ def main() -> None:
     args = parser(__doc__).parse_args()
     fresh_cache()
     from ferviz.cache import file_hash
-    from ferviz.data import load_all
+    from ferviz.data.splits import load_all
 
     def timed() -> float:
         file_hash.__kwdefaults__["_memo"].clear()  # as in a new process: the file is hashed again

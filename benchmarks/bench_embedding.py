@@ -24,9 +24,9 @@ def main() -> None:
     p.add_argument("--method", default="umap", choices=["umap", "pca"])
     args = p.parse_args()
     cache_root = fresh_cache()
-    from ferviz import embedding as emb
-    from ferviz.data import load_fer2013
-    from ferviz.evaluation import evaluate, prediction_cache_path
+    from ferviz.analysis import embedding as emb
+    from ferviz.data.splits import load_fer2013
+    from ferviz.analysis.evaluation import evaluate, prediction_cache_path
     from ferviz.models import load_card, load_model
 
     card = load_card(args.model)

@@ -10,8 +10,8 @@ from _common import emit, fresh_cache, median_time, parser
 def main() -> None:
     args = parser(__doc__).parse_args()
     cache_root = fresh_cache()
-    from ferviz.data import load_fer2013
-    from ferviz.evaluation import evaluate, prediction_cache_path, tta_views
+    from ferviz.data.splits import load_fer2013
+    from ferviz.analysis.evaluation import evaluate, prediction_cache_path, tta_views
     from ferviz.models import load_card, load_model, preprocess
 
     shipped = load_card(args.model)

@@ -47,7 +47,7 @@ def _smooth_maps(n: int, seed: int = 0) -> np.ndarray:
 
 def load_cell(n: int, data_path: str | None, model: str | None):
     """faces, probs (n, 7), ids, true, pred, maps, model name, source description."""
-    from ferviz.data import DataError, load_fer2013
+    from ferviz.data.splits import DataError, load_fer2013
 
     rng = np.random.default_rng(0)
     try:
@@ -58,7 +58,7 @@ def load_cell(n: int, data_path: str | None, model: str | None):
                 2, 4, _smooth_maps(n), "synthetic", "synthetic faces (FER2013 not found)")
     if model:
         from ferviz.attribution import cached_explain
-        from ferviz.evaluation import evaluate
+        from ferviz.analysis.evaluation import evaluate
         from ferviz.models import find_card, load_model
 
         card = find_card(model)
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     import matplotlib
 
     from ferviz.export import cell_sheet, figure_bytes, pixel_size
-    from ferviz.overlay import overlay
+    from ferviz.figures.overlay import overlay
 
     faces, probs, ids, t, p, maps, model_name, source = load_cell(a.n, a.data, a.model)
     n = len(faces)

@@ -33,7 +33,7 @@ def _model(name: str | None, tmp: Path):
         try:
             card = find_card("baseline_cnn")
         except ModelError:
-            from ferviz.architectures import baseline_cnn
+            from ferviz.models.architectures import baseline_cnn
 
             baseline_cnn().save(tmp / "baseline_cnn.keras")
             card = card_from_dict({"name": "baseline_cnn (untrained)", "file": "baseline_cnn.keras",
@@ -53,12 +53,11 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=7)
     a = ap.parse_args(argv)
 
-    import numpy as np
     from PIL import Image
     from skimage import data
 
-    from ferviz import faces
-    from ferviz.images import load_photo
+    from ferviz.faces import detection as faces
+    from ferviz.faces.images import load_photo
 
     try:
         from ferviz.attribution import explain

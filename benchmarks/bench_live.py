@@ -26,7 +26,7 @@ def _faces(data: str | None, n: int):
     from PIL import Image
 
     if data:
-        from ferviz.data import load_fer2013
+        from ferviz.data.splits import load_fer2013
 
         split = load_fer2013(data, "PrivateTest")
         return [np.repeat(np.asarray(Image.fromarray(split.images[i]).resize((150, 150), Image.Resampling.BICUBIC))
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
 
     import os
 
-    from ferviz.live import LiveAnalyser
+    from ferviz.faces.live import LiveAnalyser
     from ferviz.models import find_card, load_model
 
     card = find_card(a.model)
@@ -87,7 +87,8 @@ def main(argv=None) -> int:
             found += sum(x.probs is not None for x in r.faces)
         wall = time.perf_counter() - t0
         runs.append({"fps": a.frames / wall, "stages": stages, "faces_per_frame": found / a.frames})
-    from ferviz import attribution, faces
+    from ferviz import attribution
+    from ferviz.faces import detection as faces
 
     def photo():
         ph = faces.analyse_photo(video[0])

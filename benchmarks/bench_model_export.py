@@ -26,8 +26,8 @@ def main() -> None:
     import onnxruntime as ort
     import tensorflow as tf
 
-    from ferviz import model_export as mx
-    from ferviz.evaluation import _forward
+    from ferviz.models import on_device as mx
+    from ferviz.analysis.evaluation import _forward
     from ferviz.models import load_card, load_model, preprocess
 
     card = load_card(args.model)

@@ -24,12 +24,12 @@ def main() -> None:
     p.add_argument("--method", default="gradcam")
     args = p.parse_args()
     fresh_cache()
-    from ferviz import landmarks as L
-    from ferviz import regions as R
+    from ferviz.data import landmarks as L
+    from ferviz.attribution import regions as R
     from ferviz.attribution import explain
     from ferviz.cli import parse_cell
-    from ferviz.data import load_fer2013
-    from ferviz.evaluation import evaluate
+    from ferviz.data.splits import load_fer2013
+    from ferviz.analysis.evaluation import evaluate
     from ferviz.labels import EMOTIONS
     from ferviz.models import load_card, load_model
 

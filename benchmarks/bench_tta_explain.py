@@ -16,10 +16,10 @@ def main() -> None:
     args = p.parse_args()
     fresh_cache()
     from ferviz.attribution import METHODS, explain
-    from ferviz.data import load_fer2013
-    from ferviz.evaluation import predict_probs
+    from ferviz.data.splits import load_fer2013
+    from ferviz.analysis.evaluation import predict_probs
     from ferviz.models import load_card, load_model
-    from ferviz.tta import views
+    from ferviz.models.tta import views
 
     card = load_card(args.model)
     split = load_fer2013(args.data, "PrivateTest")

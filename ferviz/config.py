@@ -1,7 +1,12 @@
-"""Settings read from the environment, with documented defaults."""
+"""Every setting ferviz reads from the environment, in one place, with its default.
+
+No other module reads a ``FERVIZ_*`` variable; :data:`SETTINGS` is the table the README and
+``docs/settings.md`` show (a test keeps them in step).
+"""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -15,25 +20,104 @@ DEFAULT_DATA_CANDIDATES: tuple[Path, ...] = (
     DATA_DIR / "fer2013",
     DATA_DIR,
 )
+_TRUE = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its name, default (as shown to users) and meaning."""
+
+    name: str
+    default: str
+    meaning: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("FERVIZ_DATA", "data/fer2013.csv, data/archive.zip, data/fer2013/ or data/ (first found)",
+            "the dataset: fer2013.csv, the Kaggle archive.zip, its unpacked folders or the FER+ folders"),
+    Setting("FERVIZ_MODELS", "(none)", "extra model folders, separated by the OS path separator (`:` on Linux)"),
+    Setting("FERVIZ_CACHE", "$XDG_CACHE_HOME/ferviz or ~/.cache/ferviz",
+            "the disk cache of decoded data, predictions, maps and tables"),
+    Setting("FERVIZ_SHARED", "0", "1: a shared instance (no server paths or dataset uploads from visitors)"),
+    Setting("FERVIZ_MAX_UPLOAD_MB", "20 (5 in shared mode)", "the largest photo a visitor may upload, in MB"),
+    Setting("FERVIZ_XRAI_SLOTS", "1", "XRAI maps computed at once per app process"),
+    Setting("FERVIZ_XRAI_WAIT", "5", "seconds a visitor waits for an XRAI slot before \"busy, try again\""),
+    Setting("FERVIZ_TF_THREADS", "TensorFlow's own (shared mode: half the cores)",
+            "TensorFlow's intra- and inter-op threads per app process"),
+    Setting("FERVIZ_STRICT", "0", "1 (CI): a test that would skip for want of data or Chromium fails instead"),
+)
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _flag(name: str) -> bool:
+    return _env(name).lower() in _TRUE
+
+
+def _number(name: str, default: float, lo: float, kind: type = float) -> float:
+    try:
+        return max(lo, kind(_env(name) or default))
+    except ValueError:
+        return default
+
+
+def data_path() -> Path | None:
+    """FERVIZ_DATA as a path, or None when unset."""
+    value = _env("FERVIZ_DATA")
+    return Path(value).expanduser() if value else None
 
 
 def cache_dir() -> Path:
     """Root of ferviz's disk cache: FERVIZ_CACHE, else $XDG_CACHE_HOME/ferviz, else ~/.cache/ferviz."""
-    env = os.environ.get("FERVIZ_CACHE")
+    env = _env("FERVIZ_CACHE")
     if env:
         root = Path(env).expanduser()
     else:
-        root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ferviz"
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ferviz"
     root.mkdir(parents=True, exist_ok=True)
     return root
 
 
+def models_setting() -> str:
+    """FERVIZ_MODELS as given (a cache key for the model list)."""
+    return os.environ.get("FERVIZ_MODELS", "")
+
+
 def extra_model_dirs() -> list[Path]:
     """Extra model folders from FERVIZ_MODELS (os.pathsep-separated)."""
-    env = os.environ.get("FERVIZ_MODELS", "")
-    return [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    return [Path(p).expanduser() for p in models_setting().split(os.pathsep) if p.strip()]
+
+
+def shared() -> bool:
+    """Whether the app runs as a shared instance (FERVIZ_SHARED=1)."""
+    return _flag("FERVIZ_SHARED")
+
+
+def max_upload_mb() -> float:
+    """The largest photo upload in MB (FERVIZ_MAX_UPLOAD_MB; 20, 5 in shared mode)."""
+    return _number("FERVIZ_MAX_UPLOAD_MB", 5.0 if shared() else 20.0, 0.0)
+
+
+def xrai_slots() -> int:
+    """XRAI maps computed at once per process (FERVIZ_XRAI_SLOTS, at least 1)."""
+    return int(_number("FERVIZ_XRAI_SLOTS", 1, 1, int))
+
+
+def xrai_wait() -> float:
+    """Seconds to wait for an XRAI slot (FERVIZ_XRAI_WAIT, default 5)."""
+    return _number("FERVIZ_XRAI_WAIT", 5.0, 0.0)
+
+
+def tf_threads() -> int | None:
+    """TensorFlow threads per process (FERVIZ_TF_THREADS); in shared mode half the cores by
+    default; None: TensorFlow's own choice."""
+    if not _env("FERVIZ_TF_THREADS") and not shared():
+        return None
+    return int(_number("FERVIZ_TF_THREADS", max(1, (os.cpu_count() or 2) // 2), 1, int))
 
 
 def strict() -> bool:
-    """True when tests that need real data or a browser must not skip (CI)."""
-    return os.environ.get("FERVIZ_STRICT", "") not in ("", "0", "false", "no")
+    """True when tests that need real data or a browser must not skip (CI: FERVIZ_STRICT=1)."""
+    return _env("FERVIZ_STRICT").lower() not in ("", "0", "false", "no")

@@ -1,6 +1,8 @@
 """The seven FER2013 emotions, in FER2013 label order, and name/index mapping."""
 from __future__ import annotations
 
+from .errors import LabelError
+
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES = len(EMOTIONS)
 SPLITS: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
@@ -14,13 +16,13 @@ def emotion_index(name: str | int) -> int:
     if isinstance(name, (int,)) and not isinstance(name, bool):
         if 0 <= name < NUM_CLASSES:
             return int(name)
-        raise ValueError(f"emotion index {name} is outside 0-{NUM_CLASSES - 1}")
+        raise LabelError(f"emotion index {name} is outside 0-{NUM_CLASSES - 1}")
     key = str(name).strip().lower()
     if key.isdigit():
         return emotion_index(int(key))
     key = _ALIASES.get(key, key)
     if key not in EMOTIONS:
-        raise ValueError(f"unknown emotion {name!r}; expected one of {', '.join(EMOTIONS)}")
+        raise LabelError(f"unknown emotion {name!r}; expected one of {', '.join(EMOTIONS)}")
     return EMOTIONS.index(key)
 
 
@@ -32,4 +34,4 @@ def normalise_split(split: str) -> str:
             return s
     if key in ("train", "training"):
         return "Training"
-    raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    raise LabelError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")

@@ -41,7 +41,7 @@ def fer_path() -> Path:
 
 @pytest.fixture(scope="session")
 def fer_splits(fer_path):
-    from ferviz.data import load_all
+    from ferviz.data.splits import load_all
 
     return load_all(fer_path)
 

@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import AttributionError
 from ..labels import NUM_CLASSES, emotion_index
 from ..models import ModelCard, preprocess
-from ..tta import from_view, to_view, views as tta_views
+from ..models.tta import from_view, to_view
+from ..models.tta import views as tta_views
 
 VIEW_MODES = ("tta", "single")
 VIEW_LABELS = {"tta": "all test-time views", "single": "single view (no test-time augmentation)"}
@@ -36,10 +38,10 @@ def check_images(images: np.ndarray) -> np.ndarray:
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
     if x.ndim != 3 or x.shape[0] == 0:
-        raise ValueError(f"expected grayscale faces (N, H, W), got shape {np.shape(images)}")
+        raise AttributionError(f"expected grayscale faces (N, H, W), got shape {np.shape(images)}")
     if x.dtype != np.uint8:
         if np.nanmin(x) < 0 or np.nanmax(x) > 255:
-            raise ValueError("faces must be uint8 pixels in 0..255")
+            raise AttributionError("faces must be uint8 pixels in 0..255")
         x = np.round(x).astype(np.uint8)
     return x
 
@@ -50,7 +52,7 @@ def fer_targets(targets: Any, n: int) -> np.ndarray:
         return np.full(n, emotion_index(_scalar(targets)), np.int64)
     t = [emotion_index(_scalar(v)) for v in np.asarray(targets).ravel()]
     if len(t) != n:
-        raise ValueError(f"got {len(t)} targets for {n} images")
+        raise AttributionError(f"got {len(t)} targets for {n} images")
     return np.asarray(t, np.int64)
 
 
@@ -61,7 +63,7 @@ def _scalar(v):
         return str(v)
     if isinstance(v, (str, int)):
         return v
-    raise ValueError(f"a target class must be an index 0-{NUM_CLASSES - 1} or an emotion name, got {v!r}")
+    raise AttributionError(f"a target class must be an index 0-{NUM_CLASSES - 1} or an emotion name, got {v!r}")
 
 
 def output_indices(card: ModelCard, fer: np.ndarray) -> np.ndarray:
@@ -105,7 +107,7 @@ def blank_maps(maps: np.ndarray) -> np.ndarray:
 def check_views(views: str) -> str:
     """'tta' or 'single'; ValueError otherwise."""
     if views not in VIEW_MODES:
-        raise ValueError(f"views must be 'tta' (the card's test-time augmentation) or 'single', got {views!r}")
+        raise AttributionError(f"views must be 'tta' (the card's test-time augmentation) or 'single', got {views!r}")
     return views
 
 
@@ -123,7 +125,7 @@ class Explainer:
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
             allowed = ", ".join(self.defaults) or "none"
-            raise ValueError(f"{self.method}: unknown parameter(s) {', '.join(unknown)} (allowed: {allowed})")
+            raise AttributionError(f"{self.method}: unknown parameter(s) {', '.join(unknown)} (allowed: {allowed})")
         return {**self.defaults, **params}
 
     def identity(self) -> tuple:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import cache, config
+from ..errors import AttributionError
 from ..models import ModelCard
 
 Progress = Callable[[float, str], None]
@@ -70,14 +71,14 @@ def cached_explain(model, card: ModelCard, images: np.ndarray, ids, data_hash: s
     is "tta" (the card's test-time augmentation, the default) or "single". With `compute=False`
     nothing is computed: the maps when all are cached (memory or disk), else None.
     """
-    from . import get_explainer
     from .base import check_images, fer_targets
+    from .methods import get_explainer
 
     faces = check_images(images)
     n = len(faces)
     ids = np.asarray(ids).ravel()
     if len(ids) != n:
-        raise ValueError(f"got {len(ids)} ids for {n} images")
+        raise AttributionError(f"got {len(ids)} ids for {n} images")
     fer = fer_targets(targets, n)
     mh = model_hash or card.model_hash()
     explainer = get_explainer(model, card, method)

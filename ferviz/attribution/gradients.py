@@ -18,6 +18,7 @@ import weakref
 
 import numpy as np
 
+from ..errors import AttributionError
 from ..labels import NUM_CLASSES
 from ..models import ModelCard, activation_name, output_head
 
@@ -101,13 +102,13 @@ def gradcam_layer(model, card: ModelCard) -> str:
         try:
             layer = model.get_layer(card.gradcam_layer)
         except ValueError:
-            raise ValueError(f"{where} is not a (top-level) layer of the model") from None
+            raise AttributionError(f"{where} is not a (top-level) layer of the model") from None
         if _rank(layer) != 4:
-            raise ValueError(f"{where} has no 4-D (image-like) output")
+            raise AttributionError(f"{where} has no 4-D (image-like) output")
         return layer.name
     convs = [layer for layer in spatial_layers(model) if _is_conv(layer)]
     if not convs:
-        raise ValueError(f"{card.name}: the model has no conv layer with a spatial output, so Grad-CAM "
+        raise AttributionError(f"{card.name}: the model has no conv layer with a spatial output, so Grad-CAM "
                          "cannot be computed; set gradcam_layer in its card or use ig/xrai")
     return rectified_layer(model, convs[-1]).name
 

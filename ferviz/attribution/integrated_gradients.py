@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import AttributionError
 from ..models import ModelCard
 from .base import Explainer
 from .gradients import one_hot, score_model
@@ -24,7 +25,7 @@ def reduce_channels(attr: np.ndarray, sign: str) -> np.ndarray:
     """(N, h, w, c) attributions -> (N, h, w) by channel sum: its positive part, its magnitude, or
     as it is ("signed")."""
     if sign not in _SIGNS:
-        raise ValueError(f"sign must be one of {', '.join(_SIGNS[:2])}, got {sign!r}")
+        raise AttributionError(f"sign must be one of {', '.join(_SIGNS[:2])}, got {sign!r}")
     s = attr.sum(axis=-1)
     return {"positive": lambda: np.maximum(s, 0.0), "absolute": lambda: np.abs(s), "signed": lambda: s}[sign]()
 
@@ -35,7 +36,7 @@ def integrated_gradients(scores, x: np.ndarray, out_idx: np.ndarray, baseline: n
     import tensorflow as tf
 
     if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+        raise AttributionError(f"steps must be at least 1, got {steps}")
     alphas = ((np.arange(steps) + 0.5) / steps).astype(np.float32)
     diff = x - baseline
     total = np.zeros_like(x)
@@ -61,7 +62,7 @@ class IntegratedGradients(Explainer):
 
     def raw_views(self, x, out_idx, faces, tta, *, steps=32, batch_size=256, sign="positive"):
         if sign not in _SIGNS[:2]:
-            raise ValueError(f"sign must be one of {', '.join(_SIGNS[:2])}, got {sign!r}")
+            raise AttributionError(f"sign must be one of {', '.join(_SIGNS[:2])}, got {sign!r}")
         signed = super().raw_views(x, out_idx, faces, tta, steps=steps, batch_size=batch_size, sign="signed")
         return reduce_channels(signed[..., None], sign)
 

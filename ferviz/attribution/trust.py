@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import AttributionError
 from ..models import ModelCard
 
 Progress = Callable[[float, str], None]
@@ -130,9 +131,9 @@ def trust_table(model, card: ModelCard, faces: np.ndarray, targets: np.ndarray, 
                 views: str = "tta", seed: int = 0, steps: int = 16, progress: Progress | None = None) -> pd.DataFrame:
     """One row per method: deletion/insertion AUC and their random-order references with bootstrap
     95% intervals, ``mprt_spearman`` (with its interval), ``blank_share``, ``seconds_per_face``."""
-    from ..faithfulness import deletion_insertion
     from . import explain, get_explainer
     from .base import blank_maps
+    from .faithfulness import deletion_insertion
 
     rows = []
     for j, method in enumerate(methods):
@@ -184,13 +185,13 @@ def layer_table(model, card: ModelCard, faces: np.ndarray, targets: np.ndarray, 
                 progress: Progress | None = None) -> pd.DataFrame:
     """One row per candidate layer: Grad-CAM (or Grad-CAM++) deletion/insertion AUC with intervals,
     the random references, and the share of blank maps; `default` marks the layer ferviz uses."""
-    from ..faithfulness import deletion_insertion
     from . import explain
     from .base import blank_maps
+    from .faithfulness import deletion_insertion
     from .gradients import gradcam_layer
 
     if method not in ("gradcam", "gradcampp"):
-        raise ValueError(f"layers are compared with gradcam or gradcampp, not {method!r}")
+        raise AttributionError(f"layers are compared with gradcam or gradcampp, not {method!r}")
     default = gradcam_layer(model, card)
     rows = []
     for j, name in enumerate(layers):
@@ -213,7 +214,7 @@ def layer_table(model, card: ModelCard, faces: np.ndarray, targets: np.ndarray, 
 def sample_positions(n_total: int, n: int, seed: int = 0) -> np.ndarray:
     """`n` distinct positions out of `n_total`, drawn with `seed`, in increasing order."""
     if n < 1:
-        raise ValueError(f"--n must be at least 1, got {n}")
+        raise AttributionError(f"--n must be at least 1, got {n}")
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_total, size=min(n, n_total), replace=False))
 
@@ -223,7 +224,6 @@ def trust_cache_path(card: ModelCard, split, methods: Sequence[str], *, n: int =
     """Where :func:`cached_trust_table` keeps a table: keyed by the model's identity
     (:meth:`ModelCard.identity`: file, input, classes, views, Grad-CAM layer), the data and every setting."""
     from .. import cache, config
-
     from .cache import _VERSION as maps_version
 
     key = cache.key_hash(_VERSION, maps_version, card.identity().key, split.data_hash, list(methods), n, seed,
@@ -244,7 +244,7 @@ def cached_trust_table(model, card: ModelCard, split, methods: Sequence[str], *,
                        progress: Progress | None = None) -> pd.DataFrame:
     """:func:`trust_table` on `n` faces of a FERSplit drawn with `seed`, targets the shown
     (test-time averaged) prediction, cached on disk per model file, data and settings."""
-    from ..evaluation import evaluate
+    from ..analysis.evaluation import evaluate
     from .base import check_views
 
     check_views(views)

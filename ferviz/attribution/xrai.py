@@ -40,6 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..errors import AttributionError
 from ..models import ModelCard
 from .base import Explainer
 from .gradients import one_hot, score_model
@@ -108,7 +109,7 @@ def face_segments(face: np.ndarray, out_shape: tuple[int, int] | None = None, *,
     """Dilated Felzenszwalb masks of a uint8 face at several scales (cached per face content)."""
     f = np.ascontiguousarray(face, np.uint8)
     if f.max() == f.min():
-        raise ValueError("XRAI cannot explain a constant image (every pixel "
+        raise AttributionError("XRAI cannot explain a constant image (every pixel "
                          f"{int(f.flat[0])}): its baselines equal the input and its maps are NaN")
     out = tuple(out_shape or f.shape)
     flip = np.ascontiguousarray(f[:, ::-1])
@@ -133,12 +134,13 @@ class XRAI(Explainer):
         flat = faces.reshape(len(faces), -1)
         bad = np.flatnonzero(flat.max(axis=1) == flat.min(axis=1))
         if bad.size:
-            raise ValueError(f"XRAI cannot explain a constant image (image {int(bad[0])} has every pixel "
+            raise AttributionError(f"XRAI cannot explain a constant image (image {int(bad[0])} has every pixel "
                              f"{int(flat[bad[0], 0])}): its baselines equal the input and its maps are NaN")
 
     def raw_views(self, x, out_idx, faces, tta, *, steps=16, scales=(), sigma=0.8, min_size=8, dilation=5,
                   min_pixel_diff=50, algorithm="full"):
-        from saliency.core import XRAI as _XRAI, XRAIParameters
+        from saliency.core import XRAI as _XRAI
+        from saliency.core import XRAIParameters
 
         attr = self.base_attribution(x, out_idx, tta, int(steps))
         xrai = _XRAI()
@@ -161,7 +163,7 @@ class XRAI(Explainer):
         """XRAI's IG (N, h, w, c): the mean over its min/max baselines, averaged over the views."""
         import tensorflow as tf
 
-        from ..tta import from_view, to_view, views
+        from ..models.tta import from_view, to_view, views
 
         alphas = np.linspace(0.0, 1.0, steps, dtype=np.float32)  # saliency's path points
         vs = views(tta, x.shape[1], x.shape[2])

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2), already printed
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     args._argv = argv
-    from ..data import DataError
+    from ..data.splits import DataError
     from ..models import ModelError
 
     try:

@@ -25,9 +25,9 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> int:
+    from ..analysis.calibration import calibrate_evaluations
     from ..cache import atomic_write_bytes
-    from ..calibration import calibrate_evaluations
-    from ..data import load_fer2013
+    from ..data.splits import load_fer2013
     from ..export import figure_bytes
     from ..export.calibration import reliability_figure
     from ..models import find_card

@@ -37,7 +37,7 @@ def progress(desc: str = "", enabled: bool = True) -> Iterator[Update]:
 
 def evaluated(card, split, desc: str | None = None, **kw):
     """``ferviz.evaluation.evaluate(card, split, **kw)`` behind a progress bar."""
-    from ..evaluation import evaluate
+    from ..analysis.evaluation import evaluate
 
     with progress(desc or f"{card.key} on {split.split}") as update:
         return evaluate(card, split, progress=update, **kw)
@@ -45,7 +45,7 @@ def evaluated(card, split, desc: str | None = None, **kw):
 
 def card_split_model(a):
     """(card, split, model) for --model, --data and --split."""
-    from ..data import load_fer2013
+    from ..data.splits import load_fer2013
     from ..models import find_card, load_model
 
     card = find_card(a.model)

@@ -23,8 +23,8 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> int:
-    from ..data import load_all
-    from ..duplicates import find_duplicates, split_summary
+    from ..data.duplicates import find_duplicates, split_summary
+    from ..data.splits import load_all
     from .common import progress
 
     splits = load_all(a.data)

@@ -33,8 +33,8 @@ def issue_column(card, split):
     """Per face: "correct", "likely label issue" or "likely model error" (confident learning)."""
     import numpy as np
 
-    from ..evaluation import evaluate
-    from ..label_issues import evaluation_issues
+    from ..analysis.evaluation import evaluate
+    from ..analysis.label_issues import evaluation_issues
 
     ev = evaluate(card, split)
     li = evaluation_issues(ev)
@@ -45,8 +45,8 @@ def issue_column(card, split):
 def run(a) -> int:
     import time
 
-    from ..data import load_fer2013
-    from ..embedding import cached_embedding
+    from ..analysis.embedding import cached_embedding
+    from ..data.splits import load_fer2013
     from ..export.embedding import embedding_figure
     from ..export.render import figure_bytes
     from ..models import find_card

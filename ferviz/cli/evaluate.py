@@ -19,7 +19,7 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> int:
-    from ..data import load_fer2013
+    from ..data.splits import load_fer2013
     from ..models import find_card
     from .common import evaluated
 
@@ -27,8 +27,8 @@ def run(a) -> int:
     if a.update_card:
         from dataclasses import replace
 
-        from ..data import load_all
-        from ..evaluation import card_metrics
+        from ..analysis.evaluation import card_metrics
+        from ..data.splits import load_all
 
         metrics = {**card.metrics, **card_metrics(card, load_all(a.data))}
         replace(card, metrics=metrics).save(card.path)
@@ -38,7 +38,7 @@ def run(a) -> int:
     split = load_fer2013(a.data, a.split)
     ev = evaluated(card, split, use_cache=not a.no_cache)
     s = ev.summary()
-    from ..calibration import ece
+    from ..analysis.calibration import ece
 
     s["ece"] = ece(ev.probs, ev.labels)  # top label, 15 bins (ferviz.calibration)
     print(f"{card.name} on {split.title} ({ev.n} images): accuracy {ev.accuracy:.4f}, macro-F1 {ev.macro_f1:.4f}, "
@@ -54,8 +54,12 @@ def run(a) -> int:
         s["model_card"] = str(card.path)
         s["model_sha256"] = card.model_hash()
         if split.split != "Training":  # accuracy without the test images copied from Training
-            from ..data import load_all
-            from ..duplicates import describe_leakage, find_duplicates, leakage_metrics
+            from ..data.duplicates import (
+                describe_leakage,
+                find_duplicates,
+                leakage_metrics,
+            )
+            from ..data.splits import load_all
 
             s.update(leakage_metrics(ev, find_duplicates(load_all(a.data))))
             print(describe_leakage(s))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..errors import DataError
 from . import args as A
 
 
@@ -49,7 +50,7 @@ def _positions(a, card, split, model):
         pos = ev.errors(true, pred)["pos"].to_numpy()
         if not len(pos):
             what = f"cell {EMOTIONS[true]}:{EMOTIONS[pred]}" if a.cell else "the errors"
-            raise ValueError(f"no images in {what} of {split.split}")
+            raise DataError(f"no images in {what} of {split.split}")
     if a.limit is not None:
         pos = pos[:a.limit]
     return pos
@@ -63,13 +64,19 @@ def run(a) -> int:
     import numpy as np
     from PIL import Image
 
-    from ..attribution import blank_maps, blank_message, cached_explain, get_explainer, resolve_targets, \
-        views_label
-    from ..data import load_fer2013
-    from ..evaluation import predict_probs
+    from ..analysis.evaluation import predict_probs
+    from ..attribution import (
+        blank_maps,
+        blank_message,
+        cached_explain,
+        get_explainer,
+        resolve_targets,
+        views_label,
+    )
+    from ..data.splits import load_fer2013
+    from ..figures.overlay import overlay
     from ..labels import EMOTIONS
     from ..models import find_card, load_model
-    from ..overlay import overlay
     from .common import progress
 
     card = find_card(a.model)

@@ -109,16 +109,15 @@ def _targets(a, labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
 def _view(a, data, ev, t, p, *, badges: bool):
     """The annotated rows of the view (`ferviz.error_views`), with the same quality columns as the
     dashboard: label issues always; Training copies and FER+ votes when `badges` (the CSV)."""
-    from .. import error_views as views
-    from ..label_issues import evaluation_issues
+    from ..analysis import error_views as views
+    from ..analysis.label_issues import evaluation_issues
     from .common import progress
 
     issues = evaluation_issues(ev)
     copies = aligned = None
     if badges:
-        from ..data import DataError, load_all
-        from ..duplicates import find_duplicates, training_duplicates
-        from ..ferplus import align_votes
+        from ..data.duplicates import find_duplicates, training_duplicates
+        from ..data.splits import DataError, align_votes, load_all
 
         with progress("looking for copies of Training images") as update:
             copies = training_duplicates(find_duplicates(load_all(a.data), progress=update), data.split)
@@ -215,7 +214,7 @@ def _jobs(a, card, data, ev, model=None, other=None):
                                   extra=[f"vs-{card2.key}", *target_part]), build))
 
     elif a.what == "cell":
-        from .. import error_views as views
+        from ..analysis import error_views as views
 
         t, p = a.cell
         df = _view(a, data, ev, t, p, badges=False)
@@ -246,7 +245,7 @@ def _jobs(a, card, data, ev, model=None, other=None):
     else:
         kind = a.what[:-len("_csv")]
         t, p = _errors_filter(a.errors_csv) if kind == "errors" else (None, None)
-        from .. import error_views as views
+        from ..analysis import error_views as views
 
         table = {"errors": lambda: views.errors_table_csv(_view(a, data, ev, t, p, badges=True), t, p, a.limit),
                  "per_class": lambda: ex.per_class_csv(ev),
@@ -268,9 +267,9 @@ def _jobs(a, card, data, ev, model=None, other=None):
 
 
 def run(a) -> int:
+    from ..analysis.evaluation import evaluate
     from ..cache import atomic_write_bytes
-    from ..data import load_fer2013
-    from ..evaluation import evaluate
+    from ..data.splits import load_fer2013
     from ..models import find_card, load_model
     from .common import evaluated, progress
 

@@ -22,9 +22,9 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> int:
-    from ..model_export import TOLERANCE, check_out_dir, export_model, parity_faces
     from ..models import find_card, load_model
-    from ..train import command_line
+    from ..models.on_device import TOLERANCE, check_out_dir, export_model, parity_faces
+    from ..models.training import command_line
 
     card = find_card(a.model)
     check_out_dir(a.out)

@@ -33,12 +33,12 @@ def run(a) -> int:
 
     import numpy as np
 
+    from ..analysis.evaluation import predict_probs
+    from ..analysis.feature_maps import feature_maps, select, to_arrays
     from ..attribution import resolve_targets
-    from ..data import load_fer2013
-    from ..evaluation import predict_probs
+    from ..data.splits import load_fer2013
     from ..export import export_filename, figure_bytes
     from ..export.feature_maps import feature_maps_figure
-    from ..feature_maps import feature_maps, select, to_arrays
     from ..labels import EMOTIONS
     from ..models import find_card, load_model
 

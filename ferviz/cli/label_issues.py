@@ -22,9 +22,9 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> int:
+    from ..analysis.label_issues import evaluation_issues, mean_evaluation
     from ..cache import atomic_write_bytes
-    from ..data import load_fer2013
-    from ..label_issues import evaluation_issues, mean_evaluation
+    from ..data.splits import load_fer2013
     from ..models import find_card
     from .common import evaluated
 

@@ -17,8 +17,8 @@ def run(a) -> int:
     import numpy as np
     import pandas as pd
 
-    from ..data import load_fer2013
-    from ..landmarks import POINTS, TEMPLATE, cached_landmarks, template_from
+    from ..data.landmarks import POINTS, TEMPLATE, cached_landmarks, template_from
+    from ..data.splits import load_fer2013
 
     split = load_fer2013(a.data, a.split)
     lm = cached_landmarks(split.images, split.data_hash)

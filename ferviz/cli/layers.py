@@ -18,8 +18,8 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> int:
+    from ..analysis.evaluation import evaluate
     from ..attribution.trust import candidate_layers, layer_table, sample_positions
-    from ..evaluation import evaluate
     from .common import card_split_model, progress
 
     card, split, model = card_split_model(a)

@@ -25,7 +25,7 @@ def add_arguments(p) -> None:
 
 
 def _read(path: str) -> bytes:
-    from ..images import MAX_BYTES, PhotoError
+    from ..faces.images import MAX_BYTES, PhotoError
 
     p = Path(path)
     try:
@@ -37,7 +37,7 @@ def _read(path: str) -> bytes:
 
 
 def run(a) -> int:
-    from ..faces import FaceError, PhotoError, analyse_photo, predict_faces
+    from ..faces.detection import FaceError, PhotoError, analyse_photo, predict_faces
     from ..labels import EMOTIONS
     from ..models import find_card, load_model
 

@@ -27,12 +27,17 @@ def run(a) -> int:
     from PIL import Image
 
     from ..attribution import cached_explain
-    from ..data import load_fer2013
-    from ..export.regions import region_overlay, regions_csv, regions_figure, regions_title
+    from ..attribution.regions import cell_report, region_map
+    from ..data.landmarks import cached_landmarks
+    from ..data.splits import load_fer2013
+    from ..export.regions import (
+        region_overlay,
+        regions_csv,
+        regions_figure,
+        regions_title,
+    )
     from ..export.render import figure_bytes
-    from ..landmarks import cached_landmarks
     from ..models import find_card, load_model
-    from ..regions import cell_report, region_map
     from .common import evaluated, progress
 
     t, p = a.cell

@@ -7,7 +7,10 @@ from . import args as A
 
 
 def add_arguments(p) -> None:
-    from ..architectures import ARCHITECTURES, DROPOUT_SCALES  # light: keras is imported when a model is built
+    from ..models.architectures import (  # light: keras is imported when a model is built
+        ARCHITECTURES,
+        DROPOUT_SCALES,
+    )
 
     p.add_argument("--arch", required=True, help=f"one of {', '.join(ARCHITECTURES)}")
     p.add_argument("--epochs", type=A.positive_int, default=60, help="at most this many epochs (default 60)")
@@ -44,7 +47,7 @@ def add_arguments(p) -> None:
 
 
 def run(a) -> int:
-    from ..train import Recipe, command_line, train
+    from ..models.training import Recipe, command_line, train
 
     recipe = Recipe(arch=a.arch, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
                     learning_rate=a.lr, augment=not a.no_augment, class_weights=a.class_weights,

@@ -18,7 +18,14 @@ from .figures import annotated_figure, comparison_figure
 from .naming import KINDS, export_filename, safe_part
 from .render import FORMATS, MIME, ExportError, figure_bytes, pixel_size
 from .sheets import cell_sheet
-from .tables import ERROR_COLUMNS, errors_csv, errors_frame, per_class_csv, predictions_csv, read_errors_csv
+from .tables import (
+    ERROR_COLUMNS,
+    errors_csv,
+    errors_frame,
+    per_class_csv,
+    predictions_csv,
+    read_errors_csv,
+)
 
 __all__ = [
     "FORMATS", "MIME", "KINDS", "ERROR_COLUMNS", "ExportError",

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..figures.overlay import CMAPS, colormap_lut
 from ..labels import EMOTIONS, NUM_CLASSES, emotion_index
-from ..overlay import CMAPS, colormap_lut
 from .render import ExportError, check_dpi
 
 TEXT_GRAY = "0.35"

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..display import CONFUSION_CMAP
+from ..figures.display import CONFUSION_CMAP
 from ..labels import EMOTIONS
 from ._common import TEXT_GRAY, check_size, freeze_layout, new_figure
 from .render import ExportError
@@ -22,7 +22,7 @@ def confusion_figure(cm: np.ndarray, *, normalize: bool = False, accuracy: float
     """
     import matplotlib
 
-    from ..display import ConfusionDisplay
+    from ..figures.display import ConfusionDisplay
 
     if cmap not in matplotlib.colormaps:
         raise ExportError(f"unknown colormap {cmap!r}")

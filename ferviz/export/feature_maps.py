@@ -13,9 +13,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..feature_maps import RANKS, VIEWS_NOTE, FaceFeatures
-from ..overlay import DEFAULT_CMAP, normalise_map, overlay
-from ._common import TEXT_GRAY, check_face, check_size, check_style, name, new_figure, pct
+from ..analysis.feature_maps import RANKS, VIEWS_NOTE, FaceFeatures
+from ..figures.overlay import DEFAULT_CMAP, normalise_map, overlay
+from ._common import (
+    TEXT_GRAY,
+    check_face,
+    check_size,
+    check_style,
+    name,
+    new_figure,
+    pct,
+)
 from .render import ExportError
 
 TILE_IN = 1.0  # one channel tile (inches)

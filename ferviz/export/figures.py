@@ -11,10 +11,24 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..display import OTHER_COLOR, PRED_COLOR, TRUE_COLOR, ProbsDisplay
-from ..overlay import DEFAULT_CMAP, overlay
-from ._common import (ARROW, CORRECT, TEXT_GRAY, WRONG, check_class, check_face, check_map, freeze_layout,
-                      check_probs, check_size, check_style, name, new_figure, pct)
+from ..figures.display import OTHER_COLOR, PRED_COLOR, TRUE_COLOR, ProbsDisplay
+from ..figures.overlay import DEFAULT_CMAP, overlay
+from ._common import (
+    ARROW,
+    CORRECT,
+    TEXT_GRAY,
+    WRONG,
+    check_class,
+    check_face,
+    check_map,
+    check_probs,
+    check_size,
+    check_style,
+    freeze_layout,
+    name,
+    new_figure,
+    pct,
+)
 from .render import ExportError
 
 PANEL_IN = 2.0  # width of one image panel (inches)

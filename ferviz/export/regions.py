@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..regions import REGIONS
+from ..attribution.regions import REGIONS
 from ._common import check_face, check_size, freeze_layout, new_figure
 from .render import ExportError
 

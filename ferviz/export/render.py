@@ -16,10 +16,11 @@ from __future__ import annotations
 import io
 import re
 
-import numpy as np
-
 import matplotlib
+import numpy as np
 from matplotlib.figure import Figure
+
+from ..errors import ExportError
 
 FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 MAX_PNG_PIXELS = 150_000_000  # ~600 MB of RGBA while rendering
@@ -31,9 +32,6 @@ _RC = {"svg.fonttype": "none", "pdf.fonttype": 42, "ps.fonttype": 42, "svg.hashs
 _METADATA = {"png": {"Software": "ferviz"}, "svg": {"Date": None, "Creator": "ferviz"},
              "pdf": {"Creator": "ferviz", "Producer": "ferviz (matplotlib)", "CreationDate": None}}
 
-
-class ExportError(ValueError):
-    """Bad export input (format, size, cell, ids); the message says which value and why."""
 
 
 def check_format(fmt: str) -> str:

@@ -13,9 +13,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..overlay import DEFAULT_CMAP, overlay
-from ._common import (ARROW, TEXT_GRAY, check_class, check_face, check_probs, check_size,
-                      check_style, name, new_figure, pct)
+from ..figures.overlay import DEFAULT_CMAP, overlay
+from ._common import (
+    ARROW,
+    TEXT_GRAY,
+    check_class,
+    check_face,
+    check_probs,
+    check_size,
+    check_style,
+    name,
+    new_figure,
+    pct,
+)
 from .render import ExportError
 
 MARGIN_IN = 0.15

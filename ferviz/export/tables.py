@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..evaluation import Evaluation
+from ..analysis.evaluation import Evaluation
 from ..labels import emotion_index
 from .render import ExportError
 

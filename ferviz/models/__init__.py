@@ -9,13 +9,13 @@ Everything is re-exported here, so ``from ferviz.models import ...`` is the one 
 """
 from __future__ import annotations
 
-from ..tta import TTA_MODES
 from .cards import InputSpec, ModelCard, ModelError, card_from_dict, load_card
 from .heads import activation_name, output_head
 from .identity import IDENTITY_VERSION, ModelIdentity, ModelMemo
 from .loading import check_model, load_model
 from .preprocessing import preprocess
 from .registry import find_card, list_cards
+from .tta import TTA_MODES
 
 __all__ = ["IDENTITY_VERSION", "TTA_MODES", "InputSpec", "ModelCard", "ModelError", "ModelIdentity", "ModelMemo",
            "activation_name", "card_from_dict", "check_model", "find_card", "list_cards", "load_card", "load_model",

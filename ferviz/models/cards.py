@@ -11,13 +11,10 @@ from typing import Any
 import numpy as np
 
 from .. import cache
+from ..errors import ModelError
 from ..labels import EMOTIONS, NUM_CLASSES, emotion_index
-from ..tta import TTA_MODES
 from .identity import ModelIdentity
-
-
-class ModelError(ValueError):
-    """A model file or card that cannot be used; the message says why."""
+from .tta import TTA_MODES
 
 
 @dataclass(frozen=True)

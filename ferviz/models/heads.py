@@ -1,6 +1,7 @@
 """What a model's output layer gives: probabilities, logits or other scores."""
 from __future__ import annotations
 
+
 def activation_name(layer) -> str:
     """The lower-case name of a layer's activation ("softmax", "linear", ...; "nonetype" if none)."""
     fn = getattr(layer, "activation", None)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ModelError
 from .cards import InputSpec
 
 
@@ -14,7 +15,7 @@ def preprocess(images: np.ndarray, spec: InputSpec) -> np.ndarray:
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
     if x.ndim != 3:
-        raise ValueError(f"expected grayscale images (N,H,W), got shape {np.shape(images)}")
+        raise ModelError(f"expected grayscale images (N,H,W), got shape {np.shape(images)}")
     x = x.astype(np.float32)
     if x.shape[1:] != (spec.height, spec.width):
         import tensorflow as tf

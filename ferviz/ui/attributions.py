@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from .. import attribution
+from ..figures.overlay import face_rgb, overlay
 from ..labels import EMOTIONS
-from ..overlay import face_rgb, overlay
 from . import resources, serving
 from .context import Context
 
@@ -80,7 +80,7 @@ def faithfulness(card, face: np.ndarray, amap: np.ndarray, target: int, views: s
 @st.cache_data(max_entries=512, show_spinner=False)
 def _faithfulness(card_path: str, card_key: str, face: bytes, fshape, amap: bytes, mshape, target: int,
                   views: str = "tta"):
-    from ..faithfulness import faithfulness as check
+    from ..attribution.faithfulness import faithfulness as check
     from ..models import load_card
 
     card = load_card(card_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ..display import CONFUSION_CMAP, ConfusionDisplay, ProbsDisplay
+from ..figures.display import CONFUSION_CMAP, ConfusionDisplay, ProbsDisplay
 from ..labels import EMOTIONS
 
 _AXIS = dict(tickmode="array", tickvals=list(range(7)), ticktext=list(EMOTIONS))
@@ -88,7 +88,7 @@ def plain_confusion(cm: np.ndarray, *, rows_title: str, title: str = "", height:
 
 def votes_bar(votes: np.ndarray, *, title: str = "FER+ votes") -> go.Figure:
     """FER+'s 10 votes for one image: 7 emotions, contempt, unknown, not a face."""
-    from ..ferplus import VOTE_CLASSES
+    from ..data.ferplus import VOTE_CLASSES
 
     v = np.asarray(votes)
     names = [("not a face" if c == "NF" else c) for c in VOTE_CLASSES]
@@ -106,8 +106,12 @@ def reliability_chart(panels: dict, *, ncols: int | None = None, height_per_row:
     """Reliability diagrams (label -> `calibration.Reliability`), side by side: per confidence bin
     the accuracy (bars), the mean confidence (black ticks, joined to the bar by a red gap line)
     and the diagonal of perfect calibration; under each, how many images the bins hold."""
-    from ..export.calibration import BAR_COLOR, GAP_COLOR  # the exported diagram's colours
     from plotly.subplots import make_subplots
+
+    from ..export.calibration import (  # the exported diagram's colours
+        BAR_COLOR,
+        GAP_COLOR,
+    )
 
     items = list(panels.items())
     cols = min(ncols or len(items), len(items))
@@ -171,8 +175,8 @@ def region_bars(table, tests=None, *, title: str = "", height: int = 380) -> go.
     """Mean share per facial region for each group (cell first, then references) with 95%
     intervals; a star marks a region where the cell differs from a reference. Same colours and
     order as the exported chart (`ferviz.export.regions`)."""
+    from ..attribution.regions import REGIONS
     from ..export.regions import GROUP_COLORS, STAR, differs_map
-    from ..regions import REGIONS
 
     star = differs_map(tests)
     labels = [f"{r} {STAR}" if r in star else r for r in REGIONS]
@@ -197,8 +201,8 @@ def region_bars(table, tests=None, *, title: str = "", height: int = 380) -> go.
 
 def region_shares_bar(shares: dict[str, np.ndarray], *, title: str = "", height: int = 300) -> go.Figure:
     """One image's share per facial region, one bar group per method (label -> (R,) shares)."""
+    from ..attribution.regions import REGIONS
     from ..export.regions import GROUP_COLORS
-    from ..regions import REGIONS
 
     fig = go.Figure()
     for k, (label, s) in enumerate(shares.items()):

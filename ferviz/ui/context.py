@@ -5,10 +5,10 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from ..data import DataError, FERSplit
+from ..data.splits import DataError, FERSplit
 from ..labels import SPLITS
 from ..models import ModelCard, ModelError
-from . import resources, serving
+from . import resources, serving, state
 
 
 @dataclass
@@ -26,18 +26,6 @@ class Context:
     @property
     def has_data(self) -> bool:
         return self.split is not None
-
-
-def _bound(widget, label: str, options, state_key: str, **kw):
-    """A widget mirroring the non-widget state `state_key` (widget state does not survive page changes)."""
-    wkey = "w_" + state_key
-    if st.session_state.get(state_key) not in options:
-        st.session_state[state_key] = options[0]
-    st.session_state[wkey] = st.session_state[state_key]
-
-    def copy() -> None:
-        st.session_state[state_key] = st.session_state[wkey]
-    return widget(label, options, key=wkey, on_change=copy, **kw)
 
 
 def _accuracy(card) -> float | None:
@@ -66,7 +54,7 @@ def sidebar() -> Context:
         ctx.splits = resources.dataset(ctx.data_path)
     except DataError as e:
         ctx.data_error = str(e)
-    _bound(sb.selectbox, "Split", list(SPLITS), "sel_split", help="Papers report FER2013 accuracy on PrivateTest",
+    state.bound(sb.selectbox, "Split", list(SPLITS), "sel_split", help="Papers report FER2013 accuracy on PrivateTest",
            format_func=lambda s: ctx.splits.title(s) if ctx.splits is not None else s)
     shared = serving.shared()  # a shared instance takes no server paths from visitors
     extra = () if shared else tuple(p for p in [st.session_state.get("model_dir", "").strip()] if p)
@@ -84,9 +72,9 @@ def sidebar() -> Context:
                            + ("showing the most accurate one instead." if k == "sel_model" else "comparing with none."))
         if st.session_state.get("sel_model") not in keys:
             st.session_state["sel_model"] = best_key(cards)
-        _bound(sb.selectbox, "Model", keys, "sel_model", format_func=lambda k: names.get(k, k))
+        state.bound(sb.selectbox, "Model", keys, "sel_model", format_func=lambda k: names.get(k, k))
         others = ["(none)"] + [k for k in keys if k != st.session_state["sel_model"]]
-        _bound(sb.selectbox, "Compare with", others, "sel_model2", format_func=lambda k: names.get(k, k))
+        state.bound(sb.selectbox, "Compare with", others, "sel_model2", format_func=lambda k: names.get(k, k))
         ctx.card = resources.card_by_key(st.session_state["sel_model"], extra)
         if st.session_state["sel_model2"] != "(none)":
             ctx.card2 = resources.card_by_key(st.session_state["sel_model2"], extra)
@@ -117,17 +105,14 @@ def _short(splits) -> str:
     return any_split.source.split("/")[-1]
 
 
-def current() -> Context:
-    """The context computed by app.py for this run."""
-    return st.session_state.get("_ctx") or Context()
-
-
 def require_data(ctx: Context) -> bool:
     """Show why a page needs FER2013 and where to get it; True when data is there."""
     if ctx.has_data:
         return True
     st.info(ctx.data_error or "This page needs FER2013.")
-    st.page_link("ferviz/ui/pages/data.py", label="Set up FER2013", icon=":material/dataset:")
+    from .navigation import page
+
+    st.page_link(page("data"), label="Set up FER2013", icon=":material/dataset:")
     return False
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from .. import error_views as views
 from .. import export
-from ..evaluation import Evaluation
+from ..analysis import error_views as views
+from ..analysis.evaluation import Evaluation
 from ..labels import EMOTIONS
 from .context import Context
 

@@ -7,10 +7,10 @@ import streamlit as st
 from PIL import Image
 
 from .. import export
+from ..analysis.feature_maps import RANKS, VIEWS_NOTE, FaceFeatures, face_features
 from ..export.feature_maps import feature_maps_figure
-from ..feature_maps import RANKS, VIEWS_NOTE, FaceFeatures, face_features
+from ..figures.overlay import colormap_lut, normalise_map, overlay
 from ..labels import EMOTIONS
-from ..overlay import colormap_lut, normalise_map, overlay
 from . import context, resources
 
 TILE = 96  # px per channel tile

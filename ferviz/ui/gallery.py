@@ -14,13 +14,24 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ..data import FERSplit
 # the views' vocabulary and tables live in the core (the export builds the same tables)
-from ..error_views import (ALL, FERPLUS_COLUMNS, FILTERS, ISSUES_ONLY, LABEL_ISSUE, MODEL_ERROR,  # noqa: F401
-                           MODEL_ONLY, QUALITY_COLUMNS, SORTS, annotate, arrange, vote_text)
-from ..overlay import face_rgb, overlay
+from ..analysis.error_views import (  # noqa: F401  (the views' vocabulary, used by the pages)
+    ALL,
+    FERPLUS_COLUMNS,
+    FILTERS,
+    ISSUES_ONLY,
+    LABEL_ISSUE,
+    MODEL_ERROR,
+    MODEL_ONLY,
+    QUALITY_COLUMNS,
+    SORTS,
+    annotate,
+    arrange,
+    vote_text,
+)
+from ..figures.overlay import face_rgb, overlay
 from . import state
-from .context import current
+from .context import Context
 
 TILE_PX = 144
 RIGHT, WRONG = ":green[✓]", ":red[✗]"  # text marks: emoji need fonts many machines lack
@@ -89,7 +100,7 @@ def pager(key: str, pages: int) -> None:
         st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=key)
 
 
-def show(rows: pd.DataFrame, split: FERSplit, *, maps: dict[str, np.ndarray] | None = None,
+def show(rows: pd.DataFrame, ctx: Context, *, maps: dict[str, np.ndarray] | None = None,
          cols: int = 6, key_prefix: str = "g", alpha: float = 0.45, order: list[str] | None = None,
          empty: str = "No images here.") -> None:
     """Render tiles for error-table rows; `maps` (id -> map) adds an attribution overlay and
@@ -97,6 +108,7 @@ def show(rows: pd.DataFrame, split: FERSplit, *, maps: dict[str, np.ndarray] | N
 
     `order` is the whole gallery's id order, which the inspector's previous/next follow.
     """
+    split = ctx.split
     if rows.empty:
         st.info(empty)
         return
@@ -120,7 +132,7 @@ def show(rows: pd.DataFrame, split: FERSplit, *, maps: dict[str, np.ndarray] | N
             st.caption(str(row["id"]))
             if st.button("Inspect", key=f"{key_prefix}_inspect_{row['id']}", width="stretch"):
                 state.set_gallery(list(order) if order is not None else list(rows["id"]),
-                                  state.gallery_key(current()))
+                                  state.gallery_key(ctx))
                 state.open_image(row["id"])
 
 
@@ -150,7 +162,7 @@ class Quality:
 
     def badges(self, image_id: str, true: int, pred: int) -> list[str]:
         """The badges of one image of the split (the inspector's)."""
-        from ..ferplus import badges as fp_badges
+        from ..data.ferplus import badges as fp_badges
 
         out = []
         if self.issues is not None and true != pred:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from ferviz.live import LiveAnalyser, draw_message
+from ferviz.faces.live import LiveAnalyser, draw_message
 from ferviz.ui import context, resources
 
 RTC_CONFIGURATION = {"iceServers": []}  # local use: host candidates only, no STUN/TURN

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from .. import regions as core
+from ..attribution import regions as core
 from ..export import regions as fig_regions
 from ..labels import EMOTIONS
 from . import attributions, charts, resources

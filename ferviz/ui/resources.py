@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ..data import DataError, FERSplit, load_all
-from ..evaluation import Evaluation, evaluate
+from .. import config
+from ..analysis.evaluation import Evaluation, evaluate
+from ..data.splits import DataError, FERSplit, load_all
 from ..labels import NUM_CLASSES
 from ..models import ModelCard, list_cards, load_card, load_model
 
@@ -35,7 +36,7 @@ def _splits(path: str, stamp: tuple) -> dict[str, FERSplit]:
 
 def _source(path: str | None) -> tuple[str, tuple]:
     """The resolved dataset path and its (size, mtime) stamp: the key of everything built on it."""
-    from ..data import resolve_data_path
+    from ..data.splits import resolve_data_path
 
     p = resolve_data_path(path)
     st_ = p.stat()
@@ -63,7 +64,7 @@ def _evaluation(card_path: str, card_key: str, data_path: str, split: str, data_
 
 
 def _has_cached_predictions(card: ModelCard, data: FERSplit) -> bool:
-    from ..evaluation import prediction_cache_path
+    from ..analysis.evaluation import prediction_cache_path
 
     return prediction_cache_path(card, data).exists()
 
@@ -80,9 +81,7 @@ def evaluation(card: ModelCard, data: FERSplit, data_path: str | None) -> Evalua
 def cards(extra: tuple[str, ...] = ()) -> tuple[list[ModelCard], list[str]]:
     """Model cards in models/, FERVIZ_MODELS and extra folders (re-listed every 30 s, and at once
     when FERVIZ_MODELS changes)."""
-    import os
-
-    return _cards(tuple(extra), os.environ.get("FERVIZ_MODELS", ""))
+    return _cards(tuple(extra), config.models_setting())
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -106,7 +105,7 @@ def _key(card: ModelCard, data: FERSplit, data_path: str | None) -> tuple:
 @st.cache_resource(show_spinner="Looking for copies of images across the splits (first time only) ...",
                    max_entries=4)
 def _pairs(path: str, stamp: tuple) -> pd.DataFrame:
-    from ..duplicates import find_duplicates
+    from ..data.duplicates import find_duplicates
 
     return find_duplicates(_splits(path, stamp))
 
@@ -118,7 +117,7 @@ def duplicate_pairs(data_path: str | None) -> pd.DataFrame:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _training_copies(path: str, stamp: tuple, split: str) -> pd.DataFrame:
-    from ..duplicates import training_duplicates
+    from ..data.duplicates import training_duplicates
 
     return training_duplicates(_pairs(path, stamp), split)
 
@@ -130,7 +129,7 @@ def training_copies(data_path: str | None, split: str) -> pd.DataFrame:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _copy_summary(path: str, stamp: tuple) -> pd.DataFrame:
-    from ..duplicates import split_summary
+    from ..data.duplicates import split_summary
 
     return split_summary(_pairs(path, stamp), _splits(path, stamp))
 
@@ -142,7 +141,7 @@ def copy_summary(data_path: str | None) -> pd.DataFrame:
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _leakage(card_path: str, card_key: str, data_path: str, split: str, data_hash: str) -> dict:
-    from ..duplicates import leakage_metrics
+    from ..data.duplicates import leakage_metrics
 
     ev = _evaluation(card_path, card_key, data_path, split, data_hash)
     return leakage_metrics(ev, duplicate_pairs(data_path or None))
@@ -156,7 +155,7 @@ def leakage(card: ModelCard, data: FERSplit, data_path: str | None) -> dict:
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _issues(card_path: str, card_key: str, data_path: str, split: str, data_hash: str):
-    from ..label_issues import evaluation_issues
+    from ..analysis.label_issues import evaluation_issues
 
     return evaluation_issues(_evaluation(card_path, card_key, data_path, split, data_hash))
 
@@ -184,14 +183,14 @@ def issue_cells(card: ModelCard, data: FERSplit, data_path: str | None) -> np.nd
 
 def _readable(message: str, path: str) -> str:
     """A core message with full paths shortened to file names (the user knows where the data is)."""
-    from ..ferplus import SHIPPED
+    from ..data.ferplus import SHIPPED
 
     return message.replace(str(SHIPPED), "ferviz's FER+ votes (fer2013new.csv)").replace(path, Path(path).name)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _ferplus(path: str, stamp: tuple, split: str):
-    from ..ferplus import align_votes
+    from ..data.splits import align_votes
 
     try:
         return align_votes(_splits(path, stamp)[split]), None
@@ -206,7 +205,7 @@ def ferplus(data_path: str | None, split: str):
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _ferplus_stats(card_path: str, card_key: str, data_path: str, split: str, data_hash: str) -> dict | None:
-    from ..ferplus import ferplus_metrics
+    from ..analysis.agreement import ferplus_metrics
 
     aligned, _ = ferplus(data_path or None, split)
     if aligned is None:
@@ -242,7 +241,7 @@ def ferplus_status(data_path: str | None) -> list[dict]:
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _ece(card_path: str, card_key: str, data_path: str, split: str, data_hash: str) -> float:
-    from ..calibration import ece
+    from ..analysis.calibration import ece
 
     ev = _evaluation(card_path, card_key, data_path, split, data_hash)
     return ece(ev.probs, ev.labels)
@@ -256,7 +255,7 @@ def ece(card: ModelCard, data: FERSplit, data_path: str | None) -> float:
 
 @st.cache_resource(show_spinner="Fitting the temperature on PublicTest ...", max_entries=16)
 def _calibration(card_path: str, card_key: str, data_path: str, fit_hash: str, test_hash: str):
-    from ..calibration import calibrate_evaluations
+    from ..analysis.calibration import calibrate_evaluations
 
     fit = _evaluation(card_path, card_key, data_path, "PublicTest", fit_hash)
     test = _evaluation(card_path, card_key, data_path, "PrivateTest", test_hash)
@@ -281,7 +280,7 @@ def cache_root() -> Path:
 
 @st.cache_resource(show_spinner="Finding facial landmarks ...", max_entries=8)
 def _landmarks(data_path: str, split: str, data_hash: str):
-    from ..landmarks import cached_landmarks
+    from ..data.landmarks import cached_landmarks
 
     data = _current_split(data_path, split)
     return cached_landmarks(data.images, data.data_hash)
@@ -295,7 +294,7 @@ def landmarks(data: FERSplit, data_path: str | None):
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _embedding(card_path: str, card_key: str, data_path: str, split: str, data_hash: str, method: str,
                seed: int) -> pd.DataFrame:
-    from ..embedding import cached_embedding
+    from ..analysis.embedding import cached_embedding
 
     card = load_card(card_path)
     data = _current_split(data_path, split)

@@ -19,37 +19,26 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import threading
+
+from .. import config
+from ..errors import ServerBusy
 
 BUSY_MESSAGE = ("The server is busy computing other visitors' XRAI maps. Try again in a moment "
                 "(the other maps on this page are not affected).")
-_TRUE = ("1", "true", "yes", "on")
 
 
 def shared() -> bool:
     """Whether the app runs as a shared instance (`FERVIZ_SHARED=1`)."""
-    return os.environ.get("FERVIZ_SHARED", "").strip().lower() in _TRUE
+    return config.shared()
 
 
 def max_upload_bytes() -> int:
     """Largest photo a visitor may upload (`FERVIZ_MAX_UPLOAD_MB`; 20 MB, 5 MB in shared mode)."""
-    mb = os.environ.get("FERVIZ_MAX_UPLOAD_MB", "").strip()
-    try:
-        value = float(mb) if mb else (5.0 if shared() else 20.0)
-    except ValueError:
-        value = 5.0 if shared() else 20.0
-    return max(1, int(value * (1 << 20)))
+    return max(1, int(config.max_upload_mb() * (1 << 20)))
 
 
-def _int_env(name: str, default: int, lo: int = 1) -> int:
-    try:
-        return max(lo, int(os.environ.get(name, "") or default))
-    except ValueError:
-        return default
-
-
-class Busy(RuntimeError):
+class Busy(ServerBusy):
     """No XRAI slot was free within the wait."""
 
     def __init__(self) -> None:
@@ -65,22 +54,15 @@ def xrai_semaphore() -> threading.BoundedSemaphore:
     global _SLOTS
     with _LOCK:
         if _SLOTS is None:
-            _SLOTS = threading.BoundedSemaphore(_int_env("FERVIZ_XRAI_SLOTS", 1))
+            _SLOTS = threading.BoundedSemaphore(config.xrai_slots())
         return _SLOTS
-
-
-def xrai_wait() -> float:
-    try:
-        return max(0.0, float(os.environ.get("FERVIZ_XRAI_WAIT", "") or 5.0))
-    except ValueError:
-        return 5.0
 
 
 @contextlib.contextmanager
 def xrai_slot(wait: float | None = None):
     """Hold one XRAI slot while computing; `Busy` when none is free within `wait` seconds."""
     sem = xrai_semaphore()
-    if not sem.acquire(timeout=xrai_wait() if wait is None else wait):
+    if not sem.acquire(timeout=config.xrai_wait() if wait is None else wait):
         raise Busy()
     try:
         yield
@@ -102,9 +84,8 @@ def tune() -> None:
     # keep it out of every later garbage collection (runs that go through the whole heap)
     gc.collect()
     gc.freeze()
-    threads = os.environ.get("FERVIZ_TF_THREADS", "").strip()
-    if threads or shared():
-        n = _int_env("FERVIZ_TF_THREADS", max(1, (os.cpu_count() or 2) // 2))
+    n = config.tf_threads()
+    if n is not None:
         try:
             import tensorflow as tf
 

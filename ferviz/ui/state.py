@@ -1,4 +1,6 @@
-"""Selections shared by every page, kept in session state and mirrored in the URL query string."""
+"""What survives a change of page, in one place: the selections every page shares (kept in
+session state and mirrored in the URL query string, `SHARED`), the page widgets whose values are
+kept (`KEPT`) and the sidebar widgets bound to them (`bound`)."""
 from __future__ import annotations
 
 import streamlit as st
@@ -9,10 +11,6 @@ from ..labels import EMOTIONS, normalise_split
 SHARED = {"sel_model": "model", "sel_model2": "model2", "sel_split": "split", "sel_true": "true",
           "sel_pred": "pred", "sel_id": "id"}
 DEFAULTS = {"sel_split": "PrivateTest", "sel_model2": "(none)"}
-PAGES = {"overview": "ferviz/ui/pages/overview.py", "errors": "ferviz/ui/pages/errors.py",
-         "inspector": "ferviz/ui/pages/inspector.py", "compare": "ferviz/ui/pages/compare.py",
-         "upload": "ferviz/ui/pages/upload.py", "data": "ferviz/ui/pages/data.py",
-         "calibration": "ferviz/ui/pages/calibration.py", "embedding": "ferviz/ui/pages/embedding.py"}
 
 
 def init_from_url() -> None:
@@ -88,6 +86,19 @@ KEPT = ("gallery_page", "err_sort", "err_filter", "err_per_page", "err_gradcam",
         "cm_normalize", "fmt_overview", "fmt_errors", "cal_view", "cal_split", "cal_stage", "fmt_calibration")
 
 
+def bound(widget, label: str, options, state_key: str, **kw):
+    """A widget mirroring the non-widget state `state_key` (widget state does not survive page
+    changes; the sidebar's selections are kept this way, and in the URL through `SHARED`)."""
+    wkey = "w_" + state_key
+    if st.session_state.get(state_key) not in options:
+        st.session_state[state_key] = options[0]
+    st.session_state[wkey] = st.session_state[state_key]
+
+    def copy() -> None:
+        st.session_state[state_key] = st.session_state[wkey]
+    return widget(label, options, key=wkey, on_change=copy, **kw)
+
+
 def keep_page_widgets() -> None:
     """Re-set the kept widgets' values on every run, so leaving a page does not reset them."""
     for k in KEPT:
@@ -102,5 +113,8 @@ def open_image(image_id: str) -> None:
 
 
 def go(page: str) -> None:
+    """Open another page, keeping the selections in the URL."""
+    from .navigation import page as nav_page
+
     sync_url()
-    st.switch_page(PAGES[page], query_params=dict(st.query_params))
+    st.switch_page(nav_page(page), query_params=dict(st.query_params))

@@ -73,9 +73,19 @@ def texts(at) -> str:
     return "\n".join(map(str, parts))
 
 
+def open_page(at, name: str):
+    """Make the next run show page `name`. ferviz's pages are callables registered under their
+    name as URL path (``ferviz.ui.navigation``); AppTest.switch_page only finds file pages, so
+    this sets the page hash that st.navigation registered for that URL path."""
+    from streamlit.util import calc_hash
+
+    at._page_hash = calc_hash(name)
+    return at
+
+
 def page(at, name: str):
-    at.switch_page(f"ferviz/ui/pages/{name}.py")
-    return at.run()
+    """Open page `name` and run the app."""
+    return open_page(at, name).run()
 
 
 # ---------------------------------------------------------------- data-quality fixtures
@@ -127,7 +137,7 @@ def ferplus_choice():
     gets (Tiny A predicts the class whose level it has): per split and class the first clear
     image (top vote >= 6) at its own level, a second one at the next class's level (an error),
     and in PrivateTest one ambiguous image (top <= 5) at its own level."""
-    from ferviz import ferplus as fp
+    from ferviz.data import ferplus as fp
 
     v = fp.load_votes()
     m, top = fp.majority(v.votes), v.votes.max(axis=1)
@@ -151,7 +161,7 @@ def ferplus_env(tiny_env, tmp_path_factory):
     synthetic faces); the first Training face is a pixel copy of the second PrivateTest face."""
     from PIL import Image
 
-    from ferviz import ferplus as fp
+    from ferviz.data import ferplus as fp
 
     v = fp.load_votes()
     root = tmp_path_factory.mktemp("ferplus") / "FERPlus"
@@ -199,7 +209,7 @@ def ferplus_csv_env(tiny_env, tmp_path_factory):
     the CSV form: each face has the brightness of its FER+ majority (Tiny A predicts it), every
     third one is labelled the next class (an error FER+ agrees with the model on), and the two
     rows FER+ marks not-a-face (17, 23) are happy-bright faces labelled sad."""
-    from ferviz import ferplus as fp
+    from ferviz.data import ferplus as fp
 
     v = fp.load_votes()
     m = fp.majority(v.votes[:30])

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferviz.data import load_all
-from ferviz.embedding import cached_embedding
-from ferviz.evaluation import evaluate
-from ferviz.label_issues import evaluation_issues
+from ferviz.data.splits import load_all
+from ferviz.analysis.embedding import cached_embedding
+from ferviz.analysis.evaluation import evaluate
+from ferviz.analysis.label_issues import evaluation_issues
 from ferviz.models import load_card
 from tests.app.conftest import page
 from tests.app.test_quality_pages import _array

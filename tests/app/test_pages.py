@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.conftest import page, texts, upload_astronaut
+from tests.app.conftest import open_page, page, texts, upload_astronaut
 
 
 def _no_exceptions(at):
@@ -178,7 +178,7 @@ def test_inspect_from_a_cell_keeps_the_cell_order(app):
     at.run()
     _no_exceptions(at)
     assert f"**{first_id}** · 1 of 2 in the gallery" in texts(at)
-    at.switch_page("ferviz/ui/pages/inspector.py")  # AppTest does not follow the app's own page switch
+    open_page(at, "inspector")  # AppTest does not follow the app's own page switch
     at.run()
     at.button(key="insp_next").click().run()
     assert "· 2 of 2 in the gallery" in texts(at)
@@ -223,7 +223,7 @@ def test_inspector_after_a_model_switch_walks_that_models_errors(app):
     next(b for b in at.button if b.label == "Inspect").click()
     at.run()
     assert "1 of 2 in the gallery" in texts(at)
-    at.switch_page("ferviz/ui/pages/inspector.py")  # AppTest does not follow the app's own page switch
+    open_page(at, "inspector")  # AppTest does not follow the app's own page switch
     at.sidebar.selectbox(key="w_sel_model").set_value("tiny_b").run()
     _no_exceptions(at)
     assert f" of {n_b} in the gallery" in texts(at) and n_b != 2

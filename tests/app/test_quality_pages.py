@@ -11,12 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferviz import ferplus as fp
-from ferviz.calibration import calibrate_evaluations, ece
-from ferviz.data import load_all
-from ferviz.duplicates import find_duplicates, leakage_metrics, split_summary, training_duplicates
-from ferviz.evaluation import evaluate
-from ferviz.label_issues import evaluation_issues
+from ferviz.data import ferplus as fp
+from ferviz.analysis.agreement import ferplus_metrics
+from ferviz.data.splits import align_votes
+from ferviz.analysis.calibration import calibrate_evaluations, ece
+from ferviz.data.splits import load_all
+from ferviz.data.duplicates import (
+    find_duplicates,
+    leakage_metrics,
+    split_summary,
+    training_duplicates,
+)
+from ferviz.analysis.evaluation import evaluate
+from ferviz.analysis.label_issues import evaluation_issues
 from ferviz.labels import EMOTIONS
 from ferviz.models import load_card
 from tests.app.conftest import app_on, page, texts, tiles
@@ -40,7 +47,7 @@ class Core:
         self.pairs = find_duplicates(self.splits)
         self.copies = training_duplicates(self.pairs, split)
         try:
-            self.aligned = fp.align_votes(self.split)
+            self.aligned = align_votes(self.split)
         except fp.DataError:
             self.aligned = None
 
@@ -245,7 +252,7 @@ def test_ferplus_folder_votes_badges_and_accuracy(ferplus_env, monkeypatch):
     assert core.aligned is not None and core.splits.kind == "ferplus"
     at = app_on(ferplus_env, monkeypatch).run()
     _ok(at)
-    fm = fp.ferplus_metrics(core.ev, core.aligned)
+    fm = ferplus_metrics(core.ev, core.aligned)
     assert _metrics(at)["Accuracy vs FER+ majority"] == f"{fm['accuracy_vs_ferplus']:.2%}" == "54.55%"
     assert "the labels here are FER+'s majority" in texts(at)
 
@@ -279,7 +286,7 @@ def test_ferplus_folder_votes_badges_and_accuracy(ferplus_env, monkeypatch):
     at = page(at, "data")
     _ok(at)
     for name, split in core.splits.items():
-        a = fp.align_votes(split)
+        a = align_votes(split)
         unanimous = float((a.votes.max(axis=1) == a.votes.sum(axis=1)).mean())
         assert (f"**{name}**: aligned for {len(split)} images · **{unanimous:.1%}** unanimous · "
                 f"**{a.ambiguous.mean():.1%}** ambiguous (top ≤ 5/10) · **{int(a.not_a_face.sum())}** not a face"
@@ -299,7 +306,7 @@ def test_ferplus_on_the_csv_form_agrees_with_the_model_and_flags_non_faces(ferpl
     assert by_id["17"][-1] == by_id["23"][-1] == "not a face"
     at = page(at, "overview")
     _ok(at)
-    fm = fp.ferplus_metrics(core.ev, core.aligned)
+    fm = ferplus_metrics(core.ev, core.aligned)
     assert _metrics(at)["Accuracy vs FER+ majority"] == f"{fm['accuracy_vs_ferplus']:.2%}" == "100.00%"
     assert f"on **{fm['errors_ferplus_agrees_with_model']}** errors FER+ sides with the model" in texts(at)
     assert "Training itself: no accuracy without Training copies." in texts(at)

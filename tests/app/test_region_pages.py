@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ferviz import regions as R
+from ferviz.attribution import regions as R
 from ferviz.attribution import cached_explain
-from ferviz.data import load_all
-from ferviz.evaluation import evaluate
-from ferviz.landmarks import cached_landmarks
+from ferviz.data.splits import load_all
+from ferviz.analysis.evaluation import evaluate
+from ferviz.data.landmarks import cached_landmarks
 from ferviz.models import load_card, load_model
 from tests.app.conftest import page, texts
 from tests.app.test_quality_pages import _array

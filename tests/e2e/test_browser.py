@@ -57,8 +57,8 @@ def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_pa
     _no_exception(page)
     _shot(page, "overview.png")
 
-    from ferviz.data import load_fer2013
-    from ferviz.evaluation import evaluate
+    from ferviz.data.splits import load_fer2013
+    from ferviz.analysis.evaluation import evaluate
 
     fear, sad = EMOTIONS.index("fear"), EMOTIONS.index("sad")
     errors = evaluate(CARD, load_fer2013(fer_path, "PrivateTest")).errors(fear, sad)  # the app's cache
@@ -121,8 +121,8 @@ def test_upload_a_face_photo(server, page, tmp_path):
 
 def test_errors_csv_download_follows_the_gallery_sort(server, page, tmp_path, fer_path):
     """The CSV renders on click, outside the script run: it must still use the sort on screen."""
-    from ferviz.data import load_fer2013
-    from ferviz.evaluation import evaluate
+    from ferviz.data.splits import load_fer2013
+    from ferviz.analysis.evaluation import evaluate
     from ferviz.export import read_errors_csv
 
     want = evaluate(CARD, load_fer2013(fer_path, "PrivateTest")).errors(EMOTIONS.index("fear"), EMOTIONS.index("sad"),

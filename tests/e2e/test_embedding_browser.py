@@ -23,8 +23,8 @@ def _no_exception(page):
 
 
 def test_box_selection_on_the_embedding_opens_those_faces(server, page, fer_path):
-    from ferviz.data import load_all
-    from ferviz.embedding import cached_embedding
+    from ferviz.data.splits import load_all
+    from ferviz.analysis.embedding import cached_embedding
 
     page.goto(f"{server}/embedding?model={CARD.key}")
     plot = page.locator(".js-plotly-plot").first

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_inspector_feature_maps_tab(server, page, tmp_path, fer_path):
-    from ferviz.data import load_fer2013
+    from ferviz.data.splits import load_fer2013
 
     image_id = str(load_fer2013(fer_path, "PrivateTest").ids[0])
     page.goto(f"{server}/inspector?model={MODEL}&split=PrivateTest&id={image_id}")

@@ -42,11 +42,11 @@ def _tile_ids(page) -> list[str]:
 
 
 def test_label_issue_sort_badges_and_csv_in_the_fear_sad_cell(server, page, tmp_path, fer_path):
-    from ferviz.data import load_all
-    from ferviz.duplicates import find_duplicates, training_duplicates
-    from ferviz.evaluation import evaluate
+    from ferviz.data.splits import load_all
+    from ferviz.data.duplicates import find_duplicates, training_duplicates
+    from ferviz.analysis.evaluation import evaluate
     from ferviz.export import read_errors_csv
-    from ferviz.label_issues import evaluation_issues
+    from ferviz.analysis.label_issues import evaluation_issues
 
     splits = load_all(fer_path)
     ev = evaluate(CARD, splits["PrivateTest"])  # the app's cache

@@ -15,8 +15,8 @@ import sys
 import pandas as pd
 import pytest
 
-from ferviz.calibration import calibrate_evaluations, ece
-from ferviz.evaluation import evaluate
+from ferviz.analysis.calibration import calibrate_evaluations, ece
+from ferviz.analysis.evaluation import evaluate
 from ferviz.models import list_cards
 from tests.conftest import ROOT, require
 

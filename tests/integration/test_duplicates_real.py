@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ferviz.cli import main
-from ferviz.duplicates import COLUMNS, find_duplicates, training_duplicates
+from ferviz.data.duplicates import COLUMNS, find_duplicates, training_duplicates
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.data

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferviz import embedding as emb
+from ferviz.analysis import embedding as emb
 from ferviz.cli import main
-from ferviz.evaluation import evaluate
+from ferviz.analysis.evaluation import evaluate
 from ferviz.labels import EMOTIONS
 from ferviz.models import load_card
 from tests.conftest import ROOT

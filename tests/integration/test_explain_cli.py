@@ -24,7 +24,7 @@ def card_path(fer_path) -> Path:
 
 @pytest.fixture(scope="module")
 def private(fer_path):
-    from ferviz.data import load_fer2013
+    from ferviz.data.splits import load_fer2013
 
     return load_fer2013(fer_path, "PrivateTest")
 
@@ -52,7 +52,7 @@ def test_explain_ids(card_path, fer_path, private, tmp_path):
 
 
 def test_explain_cell(card_path, fer_path, private, tmp_path):
-    from ferviz.evaluation import evaluate
+    from ferviz.analysis.evaluation import evaluate
     from ferviz.models import load_card
 
     pair = evaluate(load_card(card_path), private).confused_pairs(1).iloc[0]

@@ -28,8 +28,8 @@ def card(fer_path):
 
 @pytest.fixture(scope="module")
 def ev(card, fer_path):
-    from ferviz.data import load_fer2013
-    from ferviz.evaluation import evaluate
+    from ferviz.data.splits import load_fer2013
+    from ferviz.analysis.evaluation import evaluate
 
     data = load_fer2013(fer_path, "PrivateTest")
     return data, evaluate(card, data)

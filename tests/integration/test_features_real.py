@@ -14,10 +14,10 @@ pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 
 def test_features_on_vgg_small(fer_path, tmp_path, capsys):
-    from ferviz import feature_maps as F
+    from ferviz.analysis import feature_maps as F
     from ferviz.attribution import explain
     from ferviz.attribution.base import finish
-    from ferviz.data import load_fer2013
+    from ferviz.data.splits import load_fer2013
     from ferviz.models import find_card, load_model
 
     card = find_card(str(ROOT / "models" / "vgg_small_ft.json"))

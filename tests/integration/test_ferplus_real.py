@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from ferviz import ferplus as fp
-from ferviz.data import source_kind
+from ferviz.data import ferplus as fp
+from ferviz.data.splits import align_votes
+from ferviz.data.splits import source_kind
 from ferviz.errors import DataError
 
 pytestmark = pytest.mark.data
@@ -13,10 +14,10 @@ pytestmark = pytest.mark.data
 def test_alignment_to_the_real_data(fer_path, private_test):
     if source_kind(fer_path) in ("zip", "folder"):
         with pytest.raises(DataError) as e:
-            fp.align_votes(private_test)
+            align_votes(private_test)
         assert fp.REFUSAL in str(e.value)
         assert "FER+ votes cannot be aligned to the image-folder form: its file names carry no row order; " \
                "load fer2013.csv or the FER+ folders" in str(e.value)
     else:  # fer2013.csv: row numbers, and FER+'s Usage matches every row
-        a = fp.align_votes(private_test)
+        a = align_votes(private_test)
         assert len(a) == len(private_test) == 3589

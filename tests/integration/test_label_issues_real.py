@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferviz.evaluation import evaluate
-from ferviz.label_issues import label_issues, mean_evaluation
+from ferviz.analysis.evaluation import evaluate
+from ferviz.analysis.label_issues import label_issues, mean_evaluation
 from ferviz.labels import EMOTIONS
 from ferviz.models import find_card
 from tests.conftest import ROOT, require

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from ferviz.cli import main
-from ferviz.data import load_fer2013
+from ferviz.data.splits import load_fer2013
 
 ORDER = ["neutral", "happy", "sad", "angry", "surprise", "fear", "disgust"]
 

@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from ferviz.data import load_all
+from ferviz.data.splits import load_all
 from ferviz.labels import EMOTIONS
 
 COUNTS = {  # per class in FER2013 order, from the dataset's documentation

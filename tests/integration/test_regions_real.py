@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from ferviz.cli import main
-from ferviz.evaluation import evaluate
+from ferviz.analysis.evaluation import evaluate
 from ferviz.labels import EMOTIONS
-from ferviz.landmarks import TEMPLATE, cached_landmarks, template_from
+from ferviz.data.landmarks import TEMPLATE, cached_landmarks, template_from
 from ferviz.models import load_card
-from ferviz.regions import REGIONS
+from ferviz.attribution.regions import REGIONS
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
@@ -81,7 +81,7 @@ def test_regions_for_a_model_of_another_size_and_format(fer_path, tmp_path):
         "classes": list(reversed(EMOTIONS)), "input": {"height": 64, "width": 64, "channels": 3, "scale": [-1, 1]}}))
     # an untrained model predicts few classes: take its most common confusion
     card = load_card(tmp_path / "rgb64.json")
-    from ferviz.data import load_fer2013
+    from ferviz.data.splits import load_fer2013
 
     split = load_fer2013(fer_path, "PrivateTest")
     ev = evaluate(card, split)

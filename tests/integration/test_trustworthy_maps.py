@@ -53,7 +53,7 @@ def _sample(split, n=N_FACES, seed=0):
 def test_every_method_gives_non_blank_maps(which, private_test, other_card):
     """At least 95% non-blank maps for the shown prediction on 64 random PrivateTest faces."""
     from ferviz.attribution import METHODS, blank_maps, explain, gradcam_layer
-    from ferviz.evaluation import evaluate
+    from ferviz.analysis.evaluation import evaluate
     from ferviz.models import load_card, load_model
 
     card = load_card(other_card if which == "other" else ROOT / "models" / f"{which}.json")
@@ -75,7 +75,7 @@ def test_tta_maps_differ_from_single_view_maps_where_the_views_disagree(private_
     """On real faces whose single-view prediction differs from the shown 10-view one, the default map
     explains the shown class and is not the single-view map."""
     from ferviz.attribution import explain
-    from ferviz.evaluation import evaluate, predict_probs
+    from ferviz.analysis.evaluation import evaluate, predict_probs
     from ferviz.models import load_card, load_model
 
     card = load_card(ROOT / "models" / "vgg_small_ft.json")

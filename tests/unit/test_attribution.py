@@ -73,7 +73,7 @@ def square():
 
 
 def test_square_model_is_a_square_detector(square):
-    from ferviz.evaluation import predict_probs
+    from ferviz.analysis.evaluation import predict_probs
 
     model, card = square
     assert predict_probs(model, card, faces(2))[:, 0].min() > 0.8
@@ -91,7 +91,7 @@ def test_peak_falls_inside_the_square(square, method):
 
 @pytest.mark.parametrize("method", ["gradcam", "gradcampp", "xrai"])
 def test_maps_beat_a_random_map_on_deletion(square, method):
-    from ferviz.faithfulness import deletion_insertion
+    from ferviz.attribution.faithfulness import deletion_insertion
 
     model, card = square
     x = faces(2)
@@ -194,7 +194,7 @@ def test_other_input_size_channels_scale_and_class_order():
     classes = ("neutral", "happy", "surprise", "angry", "sad", "fear", "disgust")
     model = square_model(64, 3, (-1.0, 1.0), classes)
     card = card_for(model, input=InputSpec(64, 64, 3, (-1.0, 1.0)), classes=classes)
-    from ferviz.evaluation import predict_probs
+    from ferviz.analysis.evaluation import predict_probs
 
     assert predict_probs(model, card, faces(2))[:, 0].min() > 0.8  # FER class 0 = model output 3
     for method in METHODS:
@@ -261,7 +261,7 @@ def test_cache_round_trip(tmp_path, square, monkeypatch):
         cached_explain(model, card, x[:1], ids[:1], "data1", 4, "gradcam")
     monkeypatch.undo()
     from ferviz.attribution import precompute
-    from ferviz.data import FERSplit
+    from ferviz.data.splits import FERSplit
 
     monkeypatch.setenv("FERVIZ_CACHE", str(tmp_path / "cache"))
     split = FERSplit(x, np.zeros(3, int), ids, "PrivateTest", "src", "h")

@@ -1,4 +1,4 @@
-"""ferviz.calibration: ECE by hand, calibrated data, temperature recovery, bad input, the figure."""
+"""ferviz.analysis.calibration: ECE by hand, calibrated data, temperature recovery, bad input, the figure."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,16 @@ import json
 import numpy as np
 import pytest
 
-from ferviz.calibration import (apply_temperature, bin_index, ece, fit_temperature, nll, reliability,
-                                scaled_nll, temperature_calibration)
+from ferviz.analysis.calibration import (
+    apply_temperature,
+    bin_index,
+    ece,
+    fit_temperature,
+    nll,
+    reliability,
+    scaled_nll,
+    temperature_calibration,
+)
 
 
 def _rows(top: np.ndarray, k: int = 7) -> np.ndarray:

@@ -80,9 +80,12 @@ def test_parse_cell_names_its_option():
 
 
 def test_literal_copies_agree_with_the_core():
-    from ferviz import attribution, feature_maps, model_export, overlay
+    from ferviz import attribution
+    from ferviz.analysis import feature_maps
+    from ferviz.models import on_device as model_export
+    from ferviz.figures import overlay
     from ferviz.cli import duplicates, embed, export_model, features
-    from ferviz.duplicates import NEAR_DISTANCE
+    from ferviz.data.duplicates import NEAR_DISTANCE
     from ferviz.export import FORMATS
     from ferviz.export.embedding import COLOR_BY
 
@@ -101,8 +104,8 @@ def nothing_loads(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("loaded something before the arguments were checked")
 
-    for target in ("ferviz.data.load_fer2013", "ferviz.data.load_all", "ferviz.models.find_card",
-                   "ferviz.models.load_model", "ferviz.train.train"):
+    for target in ("ferviz.data.splits.load_fer2013", "ferviz.data.splits.load_all", "ferviz.models.find_card",
+                   "ferviz.models.load_model", "ferviz.models.training.train"):
         monkeypatch.setattr(target, boom)
 
 

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_hex
 
-from ferviz.display import CONFUSION_CMAP, OTHER_COLOR, PRED_COLOR, TRUE_COLOR, ConfusionDisplay, ProbsDisplay
+from ferviz.figures.display import (
+    CONFUSION_CMAP,
+    OTHER_COLOR,
+    PRED_COLOR,
+    TRUE_COLOR,
+    ConfusionDisplay,
+    ProbsDisplay,
+)
 from ferviz.export import annotated_figure, confusion_figure
 from ferviz.labels import EMOTIONS
 from ferviz.ui import charts

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ferviz import duplicates as dup
-from ferviz.data import FERSplit
-from ferviz.evaluation import Evaluation
+from ferviz.data import duplicates as dup
+from ferviz.data.splits import FERSplit
+from ferviz.analysis.evaluation import Evaluation
 from ferviz.labels import EMOTIONS
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferviz import embedding as emb
-from ferviz.data import FERSplit
+from ferviz.analysis import embedding as emb
+from ferviz.data.splits import FERSplit
 from ferviz.labels import EMOTIONS
 from ferviz.models import InputSpec, ModelCard, ModelError
 
@@ -98,7 +98,7 @@ def test_tta_views_are_averaged_single_is_the_face_alone():
     np.testing.assert_allclose(emb.penultimate_features(model, _card(), faces),
                                emb.penultimate_features(model, _card(), faces, views="single"))
     # 10 views: the mean of the 10 views' features (each view's features by hand)
-    from ferviz.evaluation import tta_views
+    from ferviz.analysis.evaluation import tta_views
 
     card10 = _card(tta="mirror+shift")
     views = tta_views(faces[..., None].astype(np.float64), "mirror+shift")
@@ -107,7 +107,7 @@ def test_tta_views_are_averaged_single_is_the_face_alone():
 
 
 def test_probs_of_the_same_pass_equal_predict_probs():
-    from ferviz.evaluation import predict_probs
+    from ferviz.analysis.evaluation import predict_probs
 
     model = _pool_model()
     card = ModelCard(name="pool", file="pool.keras", input=InputSpec(height=8, width=8), tta="mirror",
@@ -224,7 +224,7 @@ def pool_setup(tmp_path, monkeypatch):
 
 
 def test_cached_embedding_table_and_second_call_from_cache(pool_setup, monkeypatch):
-    from ferviz.evaluation import evaluate
+    from ferviz.analysis.evaluation import evaluate
 
     model, card, split = pool_setup
     df = emb.cached_embedding(model, card, split, "pca", 0)
@@ -241,7 +241,7 @@ def test_cached_embedding_table_and_second_call_from_cache(pool_setup, monkeypat
         raise AssertionError("features were computed again")
     monkeypatch.setattr(emb, "penultimate_features", boom)
     monkeypatch.setattr(emb, "load_model", boom)
-    monkeypatch.setattr("ferviz.evaluation.load_model", boom)
+    monkeypatch.setattr("ferviz.analysis.evaluation.load_model", boom)
     again = emb.cached_embedding(None, card, split, "pca", 0)  # no model: nothing is loaded
     assert again.attrs["from_cache"]
     pd.testing.assert_frame_equal(again, df, check_like=False)
@@ -267,7 +267,7 @@ def test_cache_keys_separate_what_changes_the_result(pool_setup):
 
 
 def test_a_cold_embedding_fills_the_prediction_cache_consistently(pool_setup):
-    from ferviz.evaluation import evaluate, prediction_cache_path
+    from ferviz.analysis.evaluation import evaluate, prediction_cache_path
 
     model, card, split = pool_setup
     assert not prediction_cache_path(card, split).exists()
@@ -344,7 +344,7 @@ def test_cli_embed_writes_csv_and_figures(pool_setup, monkeypatch, tmp_path, cap
     from ferviz.cli import main
 
     _, card, split = pool_setup
-    monkeypatch.setattr("ferviz.data.load_fer2013", lambda path=None, s="PrivateTest", **k: split)
+    monkeypatch.setattr("ferviz.data.splits.load_fer2013", lambda path=None, s="PrivateTest", **k: split)
     out = tmp_path / "out"
     rc = main(["embed", "--model", str(card.path), "--split", "PrivateTest", "--method", "pca",
                "--format", "png", "svg", "--out", str(out)])

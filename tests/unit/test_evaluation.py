@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ferviz.evaluation import Evaluation
+from ferviz.analysis.evaluation import Evaluation
 from ferviz.labels import EMOTIONS
 
 
@@ -62,7 +62,7 @@ def test_predictions_frame_roundtrip():
 
 
 def test_macro_f1_leaves_out_classes_absent_from_labels_and_predictions():
-    from ferviz.evaluation import Evaluation
+    from ferviz.analysis.evaluation import Evaluation
 
     labels = np.array([0, 0, 3, 3])
     probs = np.eye(7, dtype=np.float32)[[0, 3, 3, 3]]

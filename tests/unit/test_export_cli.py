@@ -107,9 +107,9 @@ def test_cell_sheet_with_limit(setup, tmp_path, capsys):
 
 def test_errors_csv_in_the_galleries_label_issue_view(setup, tmp_path, capsys):
     """--sort label-issue --show label-issues: the dashboard's view, with its quality columns."""
-    from ferviz.data import load_fer2013
-    from ferviz.evaluation import evaluate
-    from ferviz.label_issues import evaluation_issues
+    from ferviz.data.splits import load_fer2013
+    from ferviz.analysis.evaluation import evaluate
+    from ferviz.analysis.label_issues import evaluation_issues
     from ferviz.models import load_card
 
     code, paths, _ = run(setup, tmp_path, "--errors-csv", "--sort", "label-issue", "--show", "label-issues",

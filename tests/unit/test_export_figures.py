@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from ferviz.export import (ExportError, annotated_figure, cell_sheet, comparison_figure,
                            confusion_figure, figure_bytes, pixel_size)
 from tests.filecheck import file_kind, pdf_image_count, pdf_text, png_size, svg_text
-from ferviz.overlay import overlay
+from ferviz.figures.overlay import overlay
 from tests.conftest import ROOT
 
 PROBS = np.array([0.05, 0.01, 0.10, 0.02, 0.62, 0.05, 0.15], np.float32)  # sad, neutral, fear

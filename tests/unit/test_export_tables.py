@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferviz.evaluation import Evaluation
+from ferviz.analysis.evaluation import Evaluation
 from ferviz.export import ERROR_COLUMNS, ExportError, errors_csv, per_class_csv, predictions_csv, read_errors_csv
 from ferviz.labels import EMOTIONS
 

@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferviz import faces
-from ferviz.faces import Face, FaceError, analyse_photo, crop_face, whole_image_box, whole_image_crop
+from ferviz.faces import detection as faces
+from ferviz.faces.detection import (
+    Face,
+    FaceError,
+    analyse_photo,
+    crop_face,
+    whole_image_box,
+    whole_image_crop,
+)
 
 
 def png(rgb: np.ndarray) -> bytes:

@@ -6,8 +6,13 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from ferviz.faithfulness import (Faithfulness, deletion_insertion, faithfulness,  # noqa: E402
-                                 method_faithfulness, summarise)
+from ferviz.attribution.faithfulness import (  # noqa: E402
+    Faithfulness,
+    deletion_insertion,
+    faithfulness,
+    method_faithfulness,
+    summarise,
+)
 from ferviz.models import ModelCard  # noqa: E402
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferviz import feature_maps as F
+from ferviz.analysis import feature_maps as F
 from ferviz.models import card_from_dict
 
 C1_KERNEL = np.array([1.0, 2.0, -1.0], np.float32)  # r1 = relu(x), relu(2x), relu(1 - x)
@@ -279,7 +279,7 @@ def cli_env(tmp_path_factory):
 
 def test_features_command_writes_png_and_npz(cli_env, tmp_path, capsys):
     from ferviz.cli import main
-    from ferviz.data import load_fer2013
+    from ferviz.data.splits import load_fer2013
     from ferviz.models import find_card, load_model
 
     out = tmp_path / "out"

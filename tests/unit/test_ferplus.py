@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferviz import ferplus as fp
-from ferviz.data import load_all
+from ferviz.data import ferplus as fp
+from ferviz.analysis.agreement import ferplus_metrics
+from ferviz.data.splits import align_votes
+from ferviz.data.splits import load_all
 from ferviz.errors import DataError
-from ferviz.evaluation import Evaluation
+from ferviz.analysis.evaluation import Evaluation
 
 HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
 # row: (usage, FER2013 label, FER+ image name, votes in file order)
@@ -48,7 +50,7 @@ def csv_form(tmp_path):
 
 def test_synthetic_csv_votes_align(csv_form):
     splits, votes = csv_form
-    a = fp.align_votes(splits["PrivateTest"], votes)
+    a = align_votes(splits["PrivateTest"], votes)
     assert a.ids.tolist() == ["4", "5", "6"] and a.rows.tolist() == [4, 5, 6]
     names = np.array(fp.VOTE_CLASSES)
     assert names[a.majority].tolist() == ["surprise", "sad", "contempt"]
@@ -57,10 +59,10 @@ def test_synthetic_csv_votes_align(csv_form):
     assert row == {"angry": 0, "disgust": 0, "fear": 2, "happy": 0, "sad": 6, "surprise": 1,
                    "neutral": 1, "contempt": 0, "unknown": 0, "NF": 0}
     assert a.ambiguous.tolist() == [False, False, False] and a.not_a_face.tolist() == [False] * 3
-    pub = fp.align_votes(splits["PublicTest"], votes)
+    pub = align_votes(splits["PublicTest"], votes)
     assert pub.not_a_face.tolist() == [True, False]
     assert names[pub.majority].tolist() == ["NF", "neutral"]  # tie neutral/happiness: file order
-    tr = fp.align_votes(splits["Training"], votes)
+    tr = align_votes(splits["Training"], votes)
     assert names[tr.majority].tolist() == ["happy", "angry"] and tr.ambiguous.tolist() == [False, True]
     f = a.frame()
     assert f.columns.tolist()[:3] == ["id", "row", "angry"] and f["majority"].tolist()[0] == "surprise"
@@ -71,10 +73,10 @@ def test_usage_mismatch_is_refused(tmp_path):
     swapped = [ROWS[0], ROWS[1], ("PrivateTest",) + ROWS[2][1:]] + ROWS[3:]
     votes = fp.load_votes(_ferplus_csv(tmp_path / "new.csv", swapped), expected_rows=len(ROWS))
     with pytest.raises(DataError, match=r"line 4 \(row 2\) is PrivateTest but it is a PublicTest image"):
-        fp.align_votes(splits["PublicTest"], votes)
+        align_votes(splits["PublicTest"], votes)
     short = fp.load_votes(_ferplus_csv(tmp_path / "short.csv", ROWS[:5]), expected_rows=None)
     with pytest.raises(DataError, match="5 rows, but .* has row 6"):
-        fp.align_votes(splits["PrivateTest"], short)
+        align_votes(splits["PrivateTest"], short)
 
 
 def test_shipped_votes():
@@ -122,11 +124,11 @@ def test_image_folder_forms_are_refused(tmp_path):
     splits = load_all(z)
     with pytest.raises(DataError, match="FER\\+ votes cannot be aligned to the image-folder form: its file "
                                         "names carry no row order; load fer2013.csv or the FER\\+ folders"):
-        fp.align_votes(splits["PrivateTest"])
+        align_votes(splits["PrivateTest"])
     folder = tmp_path / "fer"
     zipfile.ZipFile(z).extractall(folder)
     with pytest.raises(DataError, match="cannot be aligned to the image-folder form"):
-        fp.align_votes(load_all(folder)["Training"])
+        align_votes(load_all(folder)["Training"])
 
 
 def _ferplus_folders(root):
@@ -163,7 +165,7 @@ def test_ferplus_folder_form_loads_and_aligns(tmp_path):
         s = splits[split]
         assert s.ids.tolist() == [str(r) for r in sorted(faces)]  # fer2013.csv row numbers
         assert s.labels.tolist() == fp.majority(v.votes[sorted(faces)]).tolist()
-        a = fp.align_votes(s)
+        a = align_votes(s)
         np.testing.assert_array_equal(a.votes, v.votes[sorted(faces)])
         assert str(other[0]) not in s.ids
     pixels = np.asarray(Image.open(root / "FER2013Train" / v.names[int(splits["Training"].ids[0])]))
@@ -215,20 +217,20 @@ def test_badges():
 
 def test_ferplus_metrics_by_hand(csv_form):
     splits, votes = csv_form
-    a = fp.align_votes(splits["PrivateTest"], votes)  # majorities: surprise, sad, contempt
+    a = align_votes(splits["PrivateTest"], votes)  # majorities: surprise, sad, contempt
     labels = splits["PrivateTest"].labels  # 5 surprise, 2 fear, 1 disgust
     preds = np.array([5, 4, 1])  # right, wrong (but FER+ says sad), right
     ev = Evaluation("m", "PrivateTest", np.eye(7, dtype=np.float32)[preds], labels, splits["PrivateTest"].ids)
-    m = fp.ferplus_metrics(ev, a)
+    m = ferplus_metrics(ev, a)
     assert m["n"] == 3 and m["n_used"] == 2 and m["n_contempt_or_unknown"] == 1 and m["n_not_a_face"] == 0
     assert m["accuracy_vs_ferplus"] == 1.0 and m["accuracy"] == 0.5 and m["label_agreement"] == 0.5
     assert m["errors_ferplus_agrees_with_model"] == 1
     cm = np.array(m["confusion_matrix"])
     assert cm.sum() == 2 and cm[5, 5] == 1 and cm[4, 4] == 1
     assert a.badges("5", true=2, pred=4) == ["FER+ agrees with the model"]
-    pub = fp.align_votes(splits["PublicTest"], votes)
+    pub = align_votes(splits["PublicTest"], votes)
     ev = Evaluation("m", "PublicTest", np.eye(7, dtype=np.float32)[[4, 3]], splits["PublicTest"].labels,
                     splits["PublicTest"].ids)
-    m = fp.ferplus_metrics(ev, pub)
+    m = ferplus_metrics(ev, pub)
     # the neutral/happiness tie has no majority: left out like the not-a-face image
     assert m["n_not_a_face"] == 1 and m["n_tied"] == 1 and m["n_used"] == 0 and m["accuracy_vs_ferplus"] is None

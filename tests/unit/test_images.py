@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferviz.images import PhotoError, load_photo
+from ferviz.faces.images import PhotoError, load_photo
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 

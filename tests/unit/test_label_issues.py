@@ -1,4 +1,4 @@
-"""ferviz.label_issues: flags identical to cleanlab's find_label_issues defaults, scores, ranking."""
+"""ferviz.analysis.label_issues: flags identical to cleanlab's find_label_issues defaults, scores, ranking."""
 from __future__ import annotations
 
 import warnings
@@ -6,8 +6,14 @@ import warnings
 import numpy as np
 import pytest
 
-from ferviz.label_issues import (KINDS, confident_joint, confident_thresholds, find_label_issues,
-                                 label_issues, mean_evaluation)
+from ferviz.analysis.label_issues import (
+    KINDS,
+    confident_joint,
+    confident_thresholds,
+    find_label_issues,
+    label_issues,
+    mean_evaluation,
+)
 
 from tests.conftest import require
 
@@ -168,7 +174,7 @@ def test_bad_input(probs, labels, match):
 
 
 def test_mean_evaluation():
-    from ferviz.evaluation import Evaluation
+    from ferviz.analysis.evaluation import Evaluation
 
     rng = np.random.default_rng(0)
     ids, y = np.array([f"i{k}" for k in range(50)]), rng.integers(0, 7, 50)

@@ -9,9 +9,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferviz import faces
+from ferviz.faces import detection as faces
 from ferviz.labels import EMOTIONS
-from ferviz.live import IOU_MATCH, FaceTracker, FpsCounter, HaarDetector, LiveAnalyser, draw_message, ema, iou
+from ferviz.faces.live import (
+    IOU_MATCH,
+    FaceTracker,
+    FpsCounter,
+    HaarDetector,
+    LiveAnalyser,
+    draw_message,
+    ema,
+    iou,
+)
 
 
 @pytest.fixture(scope="module")

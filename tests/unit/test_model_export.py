@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from ferviz import model_export
+from ferviz.models import on_device as model_export
 from ferviz.cli import export_model as cli_export_model
 from ferviz.cli import main
 from ferviz.models import ModelError, load_card, load_model, preprocess

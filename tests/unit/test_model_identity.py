@@ -12,10 +12,11 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from ferviz import attribution, embedding, evaluation  # noqa: E402
+from ferviz import attribution  # noqa: E402
+from ferviz.analysis import embedding, evaluation  # noqa: E402
 from ferviz.attribution import cache as acache  # noqa: E402
 from ferviz.attribution.trust import trust_cache_path  # noqa: E402
-from ferviz.data import FERSplit  # noqa: E402
+from ferviz.data.splits import FERSplit  # noqa: E402
 from ferviz.models import InputSpec, ModelCard, ModelIdentity, ModelMemo, load_card  # noqa: E402
 
 from .tiny_models import brightness_model  # noqa: E402
@@ -225,19 +226,19 @@ def _use_everything(tmp_path) -> tuple[weakref.ref, int, int, int]:
         attribution.get_explainer(model, replace(card, tta="mirror"), method)
     attribution.explain(model, card, split.images[:1], 0, "gradcam")
     counts = (evaluation._FORWARD.entries(model), embedding._FEATURE_FUNCTIONS.entries(model),
-              attribution._EXPLAINERS.entries(model))
+              attribution.methods._EXPLAINERS.entries(model))
     return weakref.ref(model), *counts
 
 
 def test_memos_are_released_with_the_model(tmp_path):
     gc.collect()
-    held = (evaluation._FORWARD.models(), embedding._FEATURE_FUNCTIONS.models(), attribution._EXPLAINERS.models())
+    held = (evaluation._FORWARD.models(), embedding._FEATURE_FUNCTIONS.models(), attribution.methods._EXPLAINERS.models())
     ref, n_fwd, n_feat, n_expl = _use_everything(tmp_path)
     assert (n_fwd, n_feat, n_expl) == (1, 1, 10)  # 5 methods x 2 card identities
     gc.collect()
     assert ref() is None, "a memo keeps the model alive"
     assert (evaluation._FORWARD.models(), embedding._FEATURE_FUNCTIONS.models(),
-            attribution._EXPLAINERS.models()) == held
+            attribution.methods._EXPLAINERS.models()) == held
 
 
 def test_model_memo_rules():

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from ferviz.evaluation import evaluate, predict_probs
-from ferviz.data import FERSplit
+from ferviz.analysis.evaluation import evaluate, predict_probs
+from ferviz.data.splits import FERSplit
 from ferviz.labels import EMOTIONS
 from ferviz.models import (InputSpec, ModelError, card_from_dict, find_card, list_cards, load_card,
                            load_model, preprocess)
@@ -179,7 +179,7 @@ def test_models_command_shows_both_stages_of_a_fine_tuned_model(tmp_path, monkey
 
 
 def test_mirror_shift_tta_views_and_average(tmp_path):
-    from ferviz.evaluation import tta_views
+    from ferviz.analysis.evaluation import tta_views
 
     x = np.arange(2 * 32 * 32, dtype=np.float32).reshape(2, 32, 32, 1)
     views = tta_views(x, "mirror+shift")
@@ -255,7 +255,7 @@ def test_compute_key_follows_the_card_fields_predictions_depend_on(tmp_path):
 def test_logits_and_other_heads_are_turned_into_probabilities():
     import keras
 
-    from ferviz.evaluation import predict_probs
+    from ferviz.analysis.evaluation import predict_probs
     from ferviz.models import output_head
     from ferviz.models import ModelCard
 

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferviz import regions as R
-from ferviz.landmarks import TEMPLATE, Landmarks, detect_landmarks, plausible
+from ferviz.attribution import regions as R
+from ferviz.data.landmarks import TEMPLATE, Landmarks, detect_landmarks, plausible
 from ferviz.models import ModelCard
 
 SIZE = (48, 48)

@@ -5,13 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferviz.architectures import ARCHITECTURES
-from ferviz.data import DataError
-from ferviz.evaluation import evaluate
-from ferviz.data import load_fer2013
+from ferviz.models.architectures import ARCHITECTURES
+from ferviz.data.splits import DataError
+from ferviz.analysis.evaluation import evaluate
+from ferviz.data.splits import load_fer2013
 from ferviz.models import load_card, load_model
 from ferviz.cache import file_hash
-from ferviz.train import Recipe, TrainError, cosine_lr, train
+from ferviz.models.training import Recipe, TrainError, cosine_lr, train
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +167,8 @@ def test_fine_tune_bad_input(tmp_path, tiny_csv):
 def test_distillation_targets_mix_labels_with_the_teachers(tmp_path, tiny_csv):
     from dataclasses import replace
 
-    from ferviz.evaluation import predict_probs
-    from ferviz.train import teacher_targets
+    from ferviz.analysis.evaluation import predict_probs
+    from ferviz.models.training import teacher_targets
 
     train(Recipe(arch="baseline_cnn", epochs=1, batch_size=32, augment=False), tmp_path,
           data=str(tiny_csv), verbose=0)
@@ -218,7 +218,7 @@ def test_resume_restores_the_checkpoint_and_early_stopping_counters(tmp_path, ti
 
 
 def test_a_crash_after_fitting_finishes_on_rerun_without_training_again(tmp_path, tiny_csv, monkeypatch):
-    import ferviz.evaluation
+    import ferviz.analysis.evaluation
 
     recipe = Recipe(arch="baseline_cnn", epochs=2, batch_size=32, augment=False)
     real = ferviz.evaluation.card_metrics
@@ -264,8 +264,8 @@ def test_a_missing_test_split_is_reported_before_training(tmp_path, tiny_csv):
 def test_mixed_precision_models_are_saved_in_float32():
     import keras
 
-    from ferviz.architectures import build
-    from ferviz.train import float32_copy
+    from ferviz.models.architectures import build
+    from ferviz.models.training import float32_copy
 
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16")

@@ -7,13 +7,13 @@ import pytest
 
 from ferviz.labels import EMOTIONS
 from ferviz.models import ModelCard, ModelError
-from ferviz.tta import from_view, to_view, views
+from ferviz.models.tta import from_view, to_view, views
 
 keras = pytest.importorskip("keras")
 
 from ferviz.attribution import (METHODS, blank_maps, blank_message, cached_explain, explain,  # noqa: E402
                                 gradcam_layer, resolve_targets, views_label)
-from ferviz.evaluation import predict_probs, tta_views  # noqa: E402
+from ferviz.analysis.evaluation import predict_probs, tta_views  # noqa: E402
 
 from .test_attribution import FAST, faces, square_model  # noqa: E402
 
@@ -189,7 +189,7 @@ def test_default_gradcam_layer_is_the_activation_after_the_last_conv():
 
 
 def test_shipped_model_architectures_default_to_their_relu():
-    from ferviz.architectures import build
+    from ferviz.models.architectures import build
 
     card = ModelCard(name="c", file="c.keras")
     assert gradcam_layer(build("vgg_small"), card) == "block4_relu2"
@@ -207,8 +207,8 @@ def _nan_model():
 
 
 def test_a_model_with_nan_outputs_is_refused_and_nothing_is_cached(tmp_path, monkeypatch):
-    from ferviz.data import FERSplit
-    from ferviz.evaluation import evaluate, prediction_cache_path
+    from ferviz.data.splits import FERSplit
+    from ferviz.analysis.evaluation import evaluate, prediction_cache_path
 
     monkeypatch.setenv("FERVIZ_CACHE", str(tmp_path))
     model = _nan_model()

@@ -5,34 +5,36 @@ import streamlit as st
 
 from ferviz.ui import charts, context, gallery, resources
 
-ctx = context.current()
-st.title("Compare models")
-if context.require_data(ctx) and context.require_model(ctx):
-    if ctx.card2 is None:
-        st.info("Pick a second model under **Compare with** in the sidebar.")
-        st.stop()
-    try:
-        a = resources.evaluation(ctx.card, ctx.split, ctx.data_path)
-        b = resources.evaluation(ctx.card2, ctx.split, ctx.data_path)
-    except Exception as e:
-        context.show_error(e)
-        st.stop()
-    c1, c2, c3 = st.columns(3)
-    c1.metric(ctx.card.name, f"{a.accuracy:.2%}", help="accuracy")
-    c2.metric(ctx.card2.name, f"{b.accuracy:.2%}", delta=f"{(b.accuracy - a.accuracy) * 100:+.2f} pts")
-    ra, rb = a.preds == a.labels, b.preds == b.labels
-    c3.metric("Agree on", f"{(a.preds == b.preds).mean():.1%}", help="share of images with the same prediction")
-    st.plotly_chart(charts.diff_heatmap(a.confusion() - b.confusion(),
-                                        f"{ctx.card.name} minus {ctx.card2.name} (counts)"),
-                    width="stretch", key="cmp_diff")
-    st.caption("Blue on the diagonal: the first model gets more of that class right; red off the diagonal: "
-               "the first model makes that mistake more often.")
-    tab_a, tab_b = st.tabs([f"{ctx.card.name} right, {ctx.card2.name} wrong ({int((ra & ~rb).sum())})",
-                            f"{ctx.card2.name} right, {ctx.card.name} wrong ({int((rb & ~ra).sum())})"])
-    for tab, right, wrong_ev, key in ((tab_a, ra & ~rb, b, "cmp_a"), (tab_b, rb & ~ra, a, "cmp_b")):
-        with tab:
-            rows = wrong_ev.table()[right].sort_values("confidence", ascending=False, kind="stable")
-            st.caption(f"Tiles show the wrong model's prediction ({wrong_ev.model_name}), most confident first.")
-            page_rows, _, pages = gallery.paged(rows, f"{key}_page", 18)
-            gallery.show(page_rows, ctx.split, key_prefix=key, order=list(rows["id"]))
-            gallery.pager(f"{key}_page", pages)
+
+def render(ctx: context.Context) -> None:
+    """Draw the page for the sidebar's context `ctx`."""
+    st.title("Compare models")
+    if context.require_data(ctx) and context.require_model(ctx):
+        if ctx.card2 is None:
+            st.info("Pick a second model under **Compare with** in the sidebar.")
+            st.stop()
+        try:
+            a = resources.evaluation(ctx.card, ctx.split, ctx.data_path)
+            b = resources.evaluation(ctx.card2, ctx.split, ctx.data_path)
+        except Exception as e:
+            context.show_error(e)
+            st.stop()
+        c1, c2, c3 = st.columns(3)
+        c1.metric(ctx.card.name, f"{a.accuracy:.2%}", help="accuracy")
+        c2.metric(ctx.card2.name, f"{b.accuracy:.2%}", delta=f"{(b.accuracy - a.accuracy) * 100:+.2f} pts")
+        ra, rb = a.preds == a.labels, b.preds == b.labels
+        c3.metric("Agree on", f"{(a.preds == b.preds).mean():.1%}", help="share of images with the same prediction")
+        st.plotly_chart(charts.diff_heatmap(a.confusion() - b.confusion(),
+                                            f"{ctx.card.name} minus {ctx.card2.name} (counts)"),
+                        width="stretch", key="cmp_diff")
+        st.caption("Blue on the diagonal: the first model gets more of that class right; red off the diagonal: "
+                   "the first model makes that mistake more often.")
+        tab_a, tab_b = st.tabs([f"{ctx.card.name} right, {ctx.card2.name} wrong ({int((ra & ~rb).sum())})",
+                                f"{ctx.card2.name} right, {ctx.card.name} wrong ({int((rb & ~ra).sum())})"])
+        for tab, right, wrong_ev, key in ((tab_a, ra & ~rb, b, "cmp_a"), (tab_b, rb & ~ra, a, "cmp_b")):
+            with tab:
+                rows = wrong_ev.table()[right].sort_values("confidence", ascending=False, kind="stable")
+                st.caption(f"Tiles show the wrong model's prediction ({wrong_ev.model_name}), most confident first.")
+                page_rows, _, pages = gallery.paged(rows, f"{key}_page", 18)
+                gallery.show(page_rows, ctx, key_prefix=key, order=list(rows["id"]))
+                gallery.pager(f"{key}_page", pages)

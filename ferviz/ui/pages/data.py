@@ -6,23 +6,8 @@ import hashlib
 import streamlit as st
 
 from ferviz import cache, config
-from ferviz.data import DataError, load_all, resolve_data_path
-from ferviz.ui import serving
-
-MAX_UPLOAD = 400 << 20
-SHARED = serving.shared()  # a shared instance: no server paths or dataset uploads from visitors
-ctx_path = None if SHARED else st.session_state.get("data_path")
-st.title("Dataset")
-st.markdown("""
-ferviz analyses models on **FER2013** (35,887 grayscale 48x48 faces, 7 emotions). Its licence does
-not allow redistribution, so get it yourself from Kaggle, in either form:
-
-* the original challenge file **`fer2013.csv`** (`emotion,pixels,Usage`), or
-* the image-folder download **`archive.zip`** (`train/<class>/*.jpg`, `test/<class>/*.jpg`).
-
-Put it in the project's `data/` folder (as `data/fer2013.csv`, `data/archive.zip` or unpacked in
-`data/fer2013/`), or set `FERVIZ_DATA` to its path before starting the app, or use it here.
-""")
+from ferviz.data.splits import DataError, load_all, resolve_data_path
+from ferviz.ui import context, serving
 
 
 def quality(path: str | None) -> None:
@@ -67,54 +52,67 @@ def quality(path: str | None) -> None:
             st.markdown(f"**{row['split']}**: not aligned: {row['why']}.")
 
 
-try:
-    current = resolve_data_path(ctx_path)
-    splits = load_all(current)
-    st.success(f"Using `{current}`: " + ", ".join(f"{k} {len(v):,}" for k, v in splits.items()))
-except DataError as e:
-    st.warning(str(e))
-else:
-    quality(ctx_path)
+def render(ctx: context.Context) -> None:
+    """Draw the page for the sidebar's context `ctx`."""
+    max_upload = 400 << 20
+    shared = serving.shared()  # a shared instance: no server paths or dataset uploads from visitors
+    ctx_path = None if shared else st.session_state.get("data_path")
+    st.title("Dataset")
+    st.markdown("""
+ferviz analyses models on **FER2013** (35,887 grayscale 48x48 faces, 7 emotions). Its licence does
+not allow redistribution, so get it yourself from Kaggle, in either form:
 
-if SHARED:
-    st.info("This is a shared instance: it analyses the dataset it was started with (`FERVIZ_DATA`). "
-            "Run ferviz on your own machine to use another copy of FER2013.")
-    st.stop()
+* the original challenge file **`fer2013.csv`** (`emotion,pixels,Usage`), or
+* the image-folder download **`archive.zip`** (`train/<class>/*.jpg`, `test/<class>/*.jpg`).
 
-st.subheader("Upload")
-up = st.file_uploader("archive.zip or fer2013.csv", type=["zip", "csv"], key="data_upload",
-                      help="Stored only in ferviz's cache folder")
-if up is not None:
-    if up.size > MAX_UPLOAD:
-        st.error(f"{up.name}: {up.size / 2**20:.0f} MB is over the {MAX_UPLOAD >> 20} MB limit")
-    else:
-        data = up.getvalue()
-        digest = hashlib.sha256(data).hexdigest()[:24]
-        ext = "zip" if up.name.lower().endswith(".zip") else "csv"
-        target = config.cache_dir() / "uploads" / f"{digest}.{ext}"
-        if not target.exists():
-            cache.atomic_write_bytes(target, data)
-        try:
-            with st.spinner("Reading the upload ..."):
-                splits = load_all(target)
-        except DataError as e:
-            st.error(str(e).replace(str(target), up.name))
-        else:
-            if st.session_state.get("data_path") != str(target):
-                st.session_state["data_path"] = str(target)
-                st.rerun()
-
-st.subheader("Or a path on this machine")
-c1, c2 = st.columns([4, 1])
-path = c1.text_input("Path to fer2013.csv, archive.zip or the unpacked folder", key="data_path_input")
-if c2.button("Use path", key="data_use_path", width="stretch") and path.strip():
+Put it in the project's `data/` folder (as `data/fer2013.csv`, `data/archive.zip` or unpacked in
+`data/fer2013/`), or set `FERVIZ_DATA` to its path before starting the app, or use it here.
+""")
     try:
-        load_all(path.strip())
+        current = resolve_data_path(ctx_path)
+        splits = load_all(current)
+        st.success(f"Using `{current}`: " + ", ".join(f"{k} {len(v):,}" for k, v in splits.items()))
     except DataError as e:
-        st.error(str(e))
+        st.warning(str(e))
     else:
-        st.session_state["data_path"] = path.strip()
+        quality(ctx_path)
+    if shared:
+        st.info("This is a shared instance: it analyses the dataset it was started with (`FERVIZ_DATA`). "
+                "Run ferviz on your own machine to use another copy of FER2013.")
+        st.stop()
+    st.subheader("Upload")
+    up = st.file_uploader("archive.zip or fer2013.csv", type=["zip", "csv"], key="data_upload",
+                          help="Stored only in ferviz's cache folder")
+    if up is not None:
+        if up.size > max_upload:
+            st.error(f"{up.name}: {up.size / 2**20:.0f} MB is over the {max_upload >> 20} MB limit")
+        else:
+            data = up.getvalue()
+            digest = hashlib.sha256(data).hexdigest()[:24]
+            ext = "zip" if up.name.lower().endswith(".zip") else "csv"
+            target = config.cache_dir() / "uploads" / f"{digest}.{ext}"
+            if not target.exists():
+                cache.atomic_write_bytes(target, data)
+            try:
+                with st.spinner("Reading the upload ..."):
+                    splits = load_all(target)
+            except DataError as e:
+                st.error(str(e).replace(str(target), up.name))
+            else:
+                if st.session_state.get("data_path") != str(target):
+                    st.session_state["data_path"] = str(target)
+                    st.rerun()
+    st.subheader("Or a path on this machine")
+    c1, c2 = st.columns([4, 1])
+    path = c1.text_input("Path to fer2013.csv, archive.zip or the unpacked folder", key="data_path_input")
+    if c2.button("Use path", key="data_use_path", width="stretch") and path.strip():
+        try:
+            load_all(path.strip())
+        except DataError as e:
+            st.error(str(e))
+        else:
+            st.session_state["data_path"] = path.strip()
+            st.rerun()
+    if st.session_state.get("data_path") and st.button("Back to the default location", key="data_reset"):
+        st.session_state["data_path"] = None
         st.rerun()
-if st.session_state.get("data_path") and st.button("Back to the default location", key="data_reset"):
-    st.session_state["data_path"] = None
-    st.rerun()

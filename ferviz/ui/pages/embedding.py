@@ -9,78 +9,83 @@ from ferviz.ui import charts, context, gallery, resources, state
 
 COLOURS = {"true": "true class", "pred": "predicted class", "correct": "correct / wrong",
            "confidence": "confidence", "issue": "label issue / model error"}
+
+
 METHODS = {"umap": "UMAP (neighbourhoods)", "pca": "PCA (fast, linear)"}
-ctx = context.current()
-st.title("Embedding map")
-st.caption("Each point is a face, placed by what the model computes just before its classification layer "
-           "(averaged over the card's test-time views, like the prediction shown). Faces the model sees "
-           "alike sit together: a cluster of errors is a blind spot, a lone error in another class's cluster "
-           "a likely mislabelled face. Drag a box or lasso to open those faces; click a point to inspect it.")
-if context.require_data(ctx) and context.require_model(ctx):
-    c1, c2 = st.columns(2)
-    method = c1.radio("Projection", list(METHODS), format_func=METHODS.get, horizontal=True, key="emb_method")
-    color_by = c2.radio("Colour by", list(COLOURS), format_func=COLOURS.get, horizontal=True, key="emb_color")
-    try:
-        ev = resources.evaluation(ctx.card, ctx.split, ctx.data_path)
-        df = resources.embedding(ctx.card, ctx.split, ctx.data_path, method).copy()
-    except Exception as e:
-        context.show_error(e)
-        st.stop()
-    quality = gallery.Quality(ctx)
-    if color_by == "issue":
-        if quality.issues is None:
-            st.warning("No label-issue scores for this split: " + "; ".join(quality.notes))
-            color_by = "correct"
+
+
+def render(ctx: context.Context) -> None:
+    """Draw the page for the sidebar's context `ctx`."""
+    st.title("Embedding map")
+    st.caption("Each point is a face, placed by what the model computes just before its classification layer "
+               "(averaged over the card's test-time views, like the prediction shown). Faces the model sees "
+               "alike sit together: a cluster of errors is a blind spot, a lone error in another class's cluster "
+               "a likely mislabelled face. Drag a box or lasso to open those faces; click a point to inspect it.")
+    if context.require_data(ctx) and context.require_model(ctx):
+        c1, c2 = st.columns(2)
+        method = c1.radio("Projection", list(METHODS), format_func=METHODS.get, horizontal=True, key="emb_method")
+        color_by = c2.radio("Colour by", list(COLOURS), format_func=COLOURS.get, horizontal=True, key="emb_color")
+        try:
+            ev = resources.evaluation(ctx.card, ctx.split, ctx.data_path)
+            df = resources.embedding(ctx.card, ctx.split, ctx.data_path, method).copy()
+        except Exception as e:
+            context.show_error(e)
+            st.stop()
+        quality = gallery.Quality(ctx)
+        if color_by == "issue":
+            if quality.issues is None:
+                st.warning("No label-issue scores for this split: " + "; ".join(quality.notes))
+                color_by = "correct"
+            else:
+                flagged = quality.issues.flagged
+                df["issue"] = np.where(df["correct"], "correct",
+                                       np.where(flagged, "likely label issue", "likely model error"))
+        title = f"{ctx.card.name} · {ctx.split.title} · {method.upper()} · {len(df):,} faces"
+        event = st.plotly_chart(charts.embedding_scatter(df, color_by, title=title), key="emb_chart",
+                                on_select="rerun", selection_mode=("points", "box", "lasso"), width="stretch")
+        sel = (event or {}).get("selection", {}) if event else {}
+        ids = [str(p["customdata"][0]) for p in sel.get("points", []) if p.get("customdata")]
+        boxes, lassos = sel.get("box", []), sel.get("lasso", [])
+        if ids and not boxes and not lassos:  # a click on one point
+            if st.session_state.get("emb_opened") != ids[0]:
+                st.session_state["emb_opened"] = ids[0]
+                state.set_gallery(ids, state.gallery_key(ctx))
+                state.open_image(ids[0])
         else:
-            flagged = quality.issues.flagged
-            df["issue"] = np.where(df["correct"], "correct",
-                                   np.where(flagged, "likely label issue", "likely model error"))
-    title = f"{ctx.card.name} · {ctx.split.title} · {method.upper()} · {len(df):,} faces"
-    event = st.plotly_chart(charts.embedding_scatter(df, color_by, title=title), key="emb_chart",
-                            on_select="rerun", selection_mode=("points", "box", "lasso"), width="stretch")
-    sel = (event or {}).get("selection", {}) if event else {}
-    ids = [str(p["customdata"][0]) for p in sel.get("points", []) if p.get("customdata")]
-    boxes, lassos = sel.get("box", []), sel.get("lasso", [])
-    if ids and not boxes and not lassos:  # a click on one point
-        if st.session_state.get("emb_opened") != ids[0]:
-            st.session_state["emb_opened"] = ids[0]
-            state.set_gallery(ids, state.gallery_key(ctx))
-            state.open_image(ids[0])
-    else:
-        st.session_state.pop("emb_opened", None)
+            st.session_state.pop("emb_opened", None)
 
-    from ferviz.export import figure_bytes
-    from ferviz.export.embedding import embedding_figure
-    from ferviz.ui import downloads
+        from ferviz.export import figure_bytes
+        from ferviz.export.embedding import embedding_figure
+        from ferviz.ui import downloads
 
-    with st.expander("Export", icon=":material/download:"):
-        fmt = downloads.format_picker("fmt_embedding")
-        stem = f"{ctx.card.key}_{ctx.split.split}_embedding_{method}_{color_by}"
-        downloads.file_button(f"Embedding map ({fmt.upper()})",
-                              lambda: figure_bytes(embedding_figure(
-                                  df, color_by, model_name=ctx.card.name, split=ctx.split.title, method=method), fmt),
-                              f"{stem}.{fmt}", "emb_fig")
-        downloads.file_button("embedding.csv", lambda: df.to_csv(index=False, float_format="%.6f").encode(),
-                              f"{ctx.card.key}_{ctx.split.split}_embedding_{method}.csv", "emb_csv")
+        with st.expander("Export", icon=":material/download:"):
+            fmt = downloads.format_picker("fmt_embedding")
+            stem = f"{ctx.card.key}_{ctx.split.split}_embedding_{method}_{color_by}"
+            downloads.file_button(f"Embedding map ({fmt.upper()})",
+                                  lambda: figure_bytes(embedding_figure(
+                                      df, color_by, model_name=ctx.card.name, split=ctx.split.title, method=method), fmt),
+                                  f"{stem}.{fmt}", "emb_fig")
+            downloads.file_button("embedding.csv", lambda: df.to_csv(index=False, float_format="%.6f").encode(),
+                                  f"{ctx.card.key}_{ctx.split.split}_embedding_{method}.csv", "emb_csv")
 
-    if boxes or lassos:
-        table = ev.table()
-        rows = quality.annotate(table[table["id"].isin(set(ids))]).sort_values(
-            ["correct", "confidence"], ascending=[True, False]).reset_index(drop=True)
-        n_err = int((~rows["correct"]).sum()) if len(rows) else 0
-        shape = "box" if boxes else "lasso"
-        if boxes:
-            b = boxes[0]
-            st.caption(f"box x {min(b['x']):.4f} to {max(b['x']):.4f}, y {min(b['y']):.4f} to {max(b['y']):.4f}")
-        st.subheader(f"{len(rows):,} faces in the {shape}")
-        if len(rows):
-            by_true = rows["true"].value_counts()
-            st.markdown(f"{n_err:,} errors ({n_err / len(rows):.0%}) · true classes: "
-                        + ", ".join(f"{k} {v}" for k, v in by_true.items()))
-        page_rows, _, pages = gallery.paged(rows, "emb_page", 24)
-        gallery.show(page_rows, ctx.split, key_prefix="emb", order=list(rows["id"]),
-                     empty="No faces in the selection.")
-        gallery.pager("emb_page", pages)
-    else:
-        st.info("Drag a box or a lasso on the map (the toolbar switches between them) to open the faces in it "
-                "as a gallery; click one point to open it in the inspector.")
+        if boxes or lassos:
+            table = ev.table()
+            rows = quality.annotate(table[table["id"].isin(set(ids))]).sort_values(
+                ["correct", "confidence"], ascending=[True, False]).reset_index(drop=True)
+            n_err = int((~rows["correct"]).sum()) if len(rows) else 0
+            shape = "box" if boxes else "lasso"
+            if boxes:
+                b = boxes[0]
+                st.caption(f"box x {min(b['x']):.4f} to {max(b['x']):.4f}, y {min(b['y']):.4f} to {max(b['y']):.4f}")
+            st.subheader(f"{len(rows):,} faces in the {shape}")
+            if len(rows):
+                by_true = rows["true"].value_counts()
+                st.markdown(f"{n_err:,} errors ({n_err / len(rows):.0%}) · true classes: "
+                            + ", ".join(f"{k} {v}" for k, v in by_true.items()))
+            page_rows, _, pages = gallery.paged(rows, "emb_page", 24)
+            gallery.show(page_rows, ctx, key_prefix="emb", order=list(rows["id"]),
+                         empty="No faces in the selection.")
+            gallery.pager("emb_page", pages)
+        else:
+            st.info("Drag a box or a lasso on the map (the toolbar switches between them) to open the faces in it "
+                    "as a gallery; click one point to open it in the inspector.")

@@ -9,94 +9,97 @@ from ferviz.labels import EMOTIONS
 from ferviz.ui import context, gallery, resources
 
 ANY = "(any)"
-ctx = context.current()
-st.title("Errors")
-if context.require_data(ctx) and context.require_model(ctx):
-    try:
-        ev = resources.evaluation(ctx.card, ctx.split, ctx.data_path)
-    except Exception as e:
-        context.show_error(e)
-        st.stop()
-    # the selectboxes mirror the selected cell (keyboard twin of the confusion-matrix click)
-    st.session_state["err_true"] = st.session_state.get("sel_true") or ANY
-    st.session_state["err_pred"] = st.session_state.get("sel_pred") or ANY
 
-    def _changed():
-        t, p = st.session_state["err_true"], st.session_state["err_pred"]
-        st.session_state["sel_true"] = None if t == ANY else t
-        st.session_state["sel_pred"] = None if p == ANY else p
-        st.session_state["gallery_page"] = 1
 
-    def _first_page():
-        st.session_state["gallery_page"] = 1
+def render(ctx: context.Context) -> None:
+    """Draw the page for the sidebar's context `ctx`."""
+    st.title("Errors")
+    if context.require_data(ctx) and context.require_model(ctx):
+        try:
+            ev = resources.evaluation(ctx.card, ctx.split, ctx.data_path)
+        except Exception as e:
+            context.show_error(e)
+            st.stop()
+        # the selectboxes mirror the selected cell (keyboard twin of the confusion-matrix click)
+        st.session_state["err_true"] = st.session_state.get("sel_true") or ANY
+        st.session_state["err_pred"] = st.session_state.get("sel_pred") or ANY
 
-    c1, c2, c3, c4 = st.columns([2, 2, 3, 1])
-    c1.selectbox("True class", [ANY, *EMOTIONS], key="err_true", on_change=_changed)
-    c2.selectbox("Predicted class", [ANY, *EMOTIONS], key="err_pred", on_change=_changed)
-    if st.session_state.get("err_sort") not in gallery.SORTS:
-        st.session_state.pop("err_sort", None)
-    sort = c3.radio("Sort by", list(gallery.SORTS), key="err_sort", horizontal=True, help=gallery.SORT_HELP)
-    st.session_state.setdefault("err_per_page", 24)
-    per_page = c4.selectbox("Per page", [12, 24, 48], key="err_per_page")
-    t = EMOTIONS.index(st.session_state["sel_true"]) if st.session_state.get("sel_true") else None
-    p = EMOTIONS.index(st.session_state["sel_pred"]) if st.session_state.get("sel_pred") else None
+        def _changed():
+            t, p = st.session_state["err_true"], st.session_state["err_pred"]
+            st.session_state["sel_true"] = None if t == ANY else t
+            st.session_state["sel_pred"] = None if p == ANY else p
+            st.session_state["gallery_page"] = 1
 
-    quality = gallery.Quality(ctx)
-    cell_rows = quality.annotate(ev.errors(t, p, sort="loss" if sort == "loss" else "confidence"))
-    verdicts = cell_rows["verdict"]
-    counts = {gallery.ALL: len(cell_rows), gallery.ISSUES_ONLY: int((verdicts == gallery.LABEL_ISSUE).sum()),
-              gallery.MODEL_ONLY: int((verdicts == gallery.MODEL_ERROR).sum())}
-    diagonal = t is not None and t == p
-    if st.session_state.get("err_filter") not in gallery.FILTERS:
-        st.session_state.pop("err_filter", None)
-    show = st.radio("Show", list(gallery.FILTERS), key="err_filter", horizontal=True, on_change=_first_page,
-                    disabled=diagonal or quality.issues is None,
-                    format_func=lambda f: f"{f} ({counts[f]:,})",
-                    help="Confident learning (cleanlab's default rule) flags an error as a likely label "
-                         "issue when the model is confidently sure of another class than the label, given "
-                         "how often the model confuses the two; an unflagged error is a likely model error.")
-    if diagonal or quality.issues is None:  # nothing to filter by: every image of the view
-        show = gallery.ALL
-    rows = gallery.arrange(cell_rows, sort, show)
+        def _first_page():
+            st.session_state["gallery_page"] = 1
 
-    title = (f"true **{EMOTIONS[t]}** → predicted **{EMOTIONS[p]}**" if t is not None and p is not None
-             else "true **" + EMOTIONS[t] + "**, any wrong prediction" if t is not None
-             else "predicted **" + EMOTIONS[p] + "**, wrongly" if p is not None else "all errors")
-    if diagonal:
-        title = f"correct **{EMOTIONS[t]}** (the diagonal cell), least confident last"
-    split_of = f"{ctx.card.name} · {ctx.split.title}"
-    if diagonal or quality.issues is None:
-        st.markdown(f"{title}: **{len(cell_rows):,}** images · {split_of}")
-    else:
-        st.markdown(f"{title}: **{len(cell_rows):,}** images · "
-                    f"{gallery.plural(counts[gallery.ISSUES_ONLY], 'likely label issue')}, "
-                    f"{gallery.plural(counts[gallery.MODEL_ONLY], 'likely model error')} · {split_of}")
-    if show != gallery.ALL:
-        st.caption(f"Showing the {len(rows):,} {show}{'s' if len(rows) != 1 else ''} of these "
-                   f"{len(cell_rows):,} images.")
-    n_copies = int((cell_rows["training_copy"] != "").sum())
-    extra = [f"{n_copies:,} of these {len(cell_rows):,} images {'has' if n_copies == 1 else 'have'} a copy in "
-             "Training (badge: also in Training as ..., or near copy in Training as ...)"] if n_copies else []
-    if quality.ferplus_why:
-        extra.append(f"no FER+ badges: {quality.ferplus_why}")
-    for note in extra + quality.notes:
-        st.caption(note)
+        c1, c2, c3, c4 = st.columns([2, 2, 3, 1])
+        c1.selectbox("True class", [ANY, *EMOTIONS], key="err_true", on_change=_changed)
+        c2.selectbox("Predicted class", [ANY, *EMOTIONS], key="err_pred", on_change=_changed)
+        if st.session_state.get("err_sort") not in gallery.SORTS:
+            st.session_state.pop("err_sort", None)
+        sort = c3.radio("Sort by", list(gallery.SORTS), key="err_sort", horizontal=True, help=gallery.SORT_HELP)
+        st.session_state.setdefault("err_per_page", 24)
+        per_page = c4.selectbox("Per page", [12, 24, 48], key="err_per_page")
+        t = EMOTIONS.index(st.session_state["sel_true"]) if st.session_state.get("sel_true") else None
+        p = EMOTIONS.index(st.session_state["sel_pred"]) if st.session_state.get("sel_pred") else None
 
-    show_cam = st.toggle("Grad-CAM thumbnails", key="err_gradcam")
-    page_rows, page, pages = gallery.paged(rows, "gallery_page", per_page)
-    maps = None
-    if show_cam and not page_rows.empty:
-        from ferviz.ui import attributions
+        quality = gallery.Quality(ctx)
+        cell_rows = quality.annotate(ev.errors(t, p, sort="loss" if sort == "loss" else "confidence"))
+        verdicts = cell_rows["verdict"]
+        counts = {gallery.ALL: len(cell_rows), gallery.ISSUES_ONLY: int((verdicts == gallery.LABEL_ISSUE).sum()),
+                  gallery.MODEL_ONLY: int((verdicts == gallery.MODEL_ERROR).sum())}
+        diagonal = t is not None and t == p
+        if st.session_state.get("err_filter") not in gallery.FILTERS:
+            st.session_state.pop("err_filter", None)
+        show = st.radio("Show", list(gallery.FILTERS), key="err_filter", horizontal=True, on_change=_first_page,
+                        disabled=diagonal or quality.issues is None,
+                        format_func=lambda f: f"{f} ({counts[f]:,})",
+                        help="Confident learning (cleanlab's default rule) flags an error as a likely label "
+                             "issue when the model is confidently sure of another class than the label, given "
+                             "how often the model confuses the two; an unflagged error is a likely model error.")
+        if diagonal or quality.issues is None:  # nothing to filter by: every image of the view
+            show = gallery.ALL
+        rows = gallery.arrange(cell_rows, sort, show)
 
-        maps = attributions.maps_for_rows(ctx, page_rows, "gradcam", "pred")
-    gallery.show(page_rows, ctx.split, maps=maps, key_prefix="err", order=list(rows["id"]),
-                 empty="No images here." if show == gallery.ALL else f"No {show}s here.")
-    gallery.pager("gallery_page", pages)
-    if not rows.empty:
-        from ferviz.ui import attributions, downloads
-        from ferviz.ui import regions as region_panel
+        title = (f"true **{EMOTIONS[t]}** → predicted **{EMOTIONS[p]}**" if t is not None and p is not None
+                 else "true **" + EMOTIONS[t] + "**, any wrong prediction" if t is not None
+                 else "predicted **" + EMOTIONS[p] + "**, wrongly" if p is not None else "all errors")
+        if diagonal:
+            title = f"correct **{EMOTIONS[t]}** (the diagonal cell), least confident last"
+        split_of = f"{ctx.card.name} · {ctx.split.title}"
+        if diagonal or quality.issues is None:
+            st.markdown(f"{title}: **{len(cell_rows):,}** images · {split_of}")
+        else:
+            st.markdown(f"{title}: **{len(cell_rows):,}** images · "
+                        f"{gallery.plural(counts[gallery.ISSUES_ONLY], 'likely label issue')}, "
+                        f"{gallery.plural(counts[gallery.MODEL_ONLY], 'likely model error')} · {split_of}")
+        if show != gallery.ALL:
+            st.caption(f"Showing the {len(rows):,} {show}{'s' if len(rows) != 1 else ''} of these "
+                       f"{len(cell_rows):,} images.")
+        n_copies = int((cell_rows["training_copy"] != "").sum())
+        extra = [f"{n_copies:,} of these {len(cell_rows):,} images {'has' if n_copies == 1 else 'have'} a copy in "
+                 "Training (badge: also in Training as ..., or near copy in Training as ...)"] if n_copies else []
+        if quality.ferplus_why:
+            extra.append(f"no FER+ badges: {quality.ferplus_why}")
+        for note in extra + quality.notes:
+            st.caption(note)
 
-        attributions.cell_mean_panel(ctx, rows, t, p)
-        region_panel.cell_panel(ctx, t, p)
-        attributions.method_trust_panel(ctx, rows)
-        downloads.errors_buttons(ctx, ev, rows, t, p, sort=sort, show=show)
+        show_cam = st.toggle("Grad-CAM thumbnails", key="err_gradcam")
+        page_rows, page, pages = gallery.paged(rows, "gallery_page", per_page)
+        maps = None
+        if show_cam and not page_rows.empty:
+            from ferviz.ui import attributions
+
+            maps = attributions.maps_for_rows(ctx, page_rows, "gradcam", "pred")
+        gallery.show(page_rows, ctx, maps=maps, key_prefix="err", order=list(rows["id"]),
+                     empty="No images here." if show == gallery.ALL else f"No {show}s here.")
+        gallery.pager("gallery_page", pages)
+        if not rows.empty:
+            from ferviz.ui import attributions, downloads
+            from ferviz.ui import regions as region_panel
+
+            attributions.cell_mean_panel(ctx, rows, t, p)
+            region_panel.cell_panel(ctx, t, p)
+            attributions.method_trust_panel(ctx, rows)
+            downloads.errors_buttons(ctx, ev, rows, t, p, sort=sort, show=show)

@@ -5,134 +5,145 @@ import numpy as np
 import streamlit as st
 
 from ferviz.attribution import views_label as attribution_views
+from ferviz.figures.overlay import face_rgb
 from ferviz.labels import EMOTIONS
-from ferviz.overlay import face_rgb
+from ferviz.ui import (
+    attributions,
+    charts,
+    context,
+    downloads,
+    feature_maps,
+    gallery,
+    resources,
+    serving,
+    state,
+)
 from ferviz.ui import regions as region_panel
-from ferviz.ui import attributions, charts, context, downloads, gallery, resources, serving, state
-from ferviz.ui import feature_maps
 
-ctx = context.current()
-st.title("Inspector")
-if context.require_data(ctx) and context.require_model(ctx):
-    try:
-        ev = resources.evaluation(ctx.card, ctx.split, ctx.data_path)
-        ev2 = resources.evaluation(ctx.card2, ctx.split, ctx.data_path) if ctx.card2 else None
-    except Exception as e:
-        context.show_error(e)
-        st.stop()
-    # the gallery the image was opened from, unless models, split or data changed since
-    order = state.gallery_order(state.gallery_key(ctx)) or list(ev.errors()["id"])
-    image_id = st.session_state.get("sel_id") or (order[0] if order else ctx.split.ids[0])
-    if image_id not in set(ctx.split.ids):
-        st.warning(f"No image {image_id!r} in {ctx.split.title}; showing the first error instead.")
-        image_id = order[0] if order else ctx.split.ids[0]
-    st.session_state["sel_id"] = image_id
 
-    nav = st.columns([1, 1, 4, 2])
-    at = order.index(image_id) if image_id in order else -1
-    def _select(i: int) -> None:
-        st.session_state["sel_id"] = order[i]
+def render(ctx: context.Context) -> None:
+    """Draw the page for the sidebar's context `ctx`."""
+    st.title("Inspector")
+    if context.require_data(ctx) and context.require_model(ctx):
+        try:
+            ev = resources.evaluation(ctx.card, ctx.split, ctx.data_path)
+            ev2 = resources.evaluation(ctx.card2, ctx.split, ctx.data_path) if ctx.card2 else None
+        except Exception as e:
+            context.show_error(e)
+            st.stop()
+        # the gallery the image was opened from, unless models, split or data changed since
+        order = state.gallery_order(state.gallery_key(ctx)) or list(ev.errors()["id"])
+        image_id = st.session_state.get("sel_id") or (order[0] if order else ctx.split.ids[0])
+        if image_id not in set(ctx.split.ids):
+            st.warning(f"No image {image_id!r} in {ctx.split.title}; showing the first error instead.")
+            image_id = order[0] if order else ctx.split.ids[0]
+        st.session_state["sel_id"] = image_id
 
-    nav[0].button("◀ Previous", key="insp_prev", disabled=at <= 0, width="stretch", on_click=_select,
-                  args=(at - 1,))
-    nav[1].button("Next ▶", key="insp_next", disabled=at < 0 or at >= len(order) - 1, width="stretch",
-                  on_click=_select, args=(at + 1,))
-    nav[2].markdown(f"**{image_id}**" + (f" · {at + 1} of {len(order)} in the gallery" if at >= 0 else ""))
-    if nav[3].button("Back to gallery", key="insp_back", width="stretch"):
-        state.go("errors")
+        nav = st.columns([1, 1, 4, 2])
+        at = order.index(image_id) if image_id in order else -1
+        def _select(i: int) -> None:
+            st.session_state["sel_id"] = order[i]
 
-    pos = ctx.split.index_of(image_id)
-    face, true = ctx.split.images[pos], int(ctx.split.labels[pos])
-    probs = ev.probs[pos]
-    pred = int(np.argmax(probs))
+        nav[0].button("◀ Previous", key="insp_prev", disabled=at <= 0, width="stretch", on_click=_select,
+                      args=(at - 1,))
+        nav[1].button("Next ▶", key="insp_next", disabled=at < 0 or at >= len(order) - 1, width="stretch",
+                      on_click=_select, args=(at + 1,))
+        nav[2].markdown(f"**{image_id}**" + (f" · {at + 1} of {len(order)} in the gallery" if at >= 0 else ""))
+        if nav[3].button("Back to gallery", key="insp_back", width="stretch"):
+            state.go("errors")
 
-    left, right = st.columns([1, 2])
-    with left:
-        st.image(face_rgb(face, (288, 288)), caption=f"{image_id} · true {EMOTIONS[true]}")
-    with right:
-        verdict = f"{gallery.RIGHT} correct" if pred == true else f"{gallery.WRONG} wrong"
-        st.markdown(f"**{ctx.card.name}** predicts **{EMOTIONS[pred]}** ({probs[pred]:.1%}) · {verdict}")
-        quality = gallery.Quality(ctx)
-        tile_badges = quality.badges(image_id, true, pred)
-        if tile_badges:
-            st.markdown(gallery.badge_markdown(tile_badges))
-        model_col, votes_col = st.columns([3, 2])
-        model_col.plotly_chart(charts.probs_bar(probs, true=true, title=f"{ctx.card.name}"), width="stretch",
-                               key="insp_probs")
-        with votes_col:
-            if quality.aligned is not None:
-                k = quality.aligned.index_of(image_id)
-                st.plotly_chart(charts.votes_bar(quality.aligned.votes[k], title="FER+ votes (10 people)"),
-                                width="stretch", key="insp_votes")
-                st.caption(f"FER+ votes: {gallery.vote_text(quality.aligned.votes[k])}")
-            else:
-                st.caption(f"No FER+ votes: {quality.ferplus_why}.")
-        for note in quality.notes:
-            st.caption(note)
+        pos = ctx.split.index_of(image_id)
+        face, true = ctx.split.images[pos], int(ctx.split.labels[pos])
+        probs = ev.probs[pos]
+        pred = int(np.argmax(probs))
 
-    c1, c2, c3 = st.columns([3, 2, 2])
-    methods = c1.multiselect("Methods", list(attributions.DISPLAY_METHODS), default=list(attributions.DISPLAY_METHODS),
-                             format_func=attributions.METHOD_LABELS.get, key="insp_methods")
-    which = c2.radio("Explain the class", ["predicted", "true", "other"], horizontal=True, key="insp_target")
-    other = c3.selectbox("Other class", EMOTIONS, key="insp_other", disabled=which != "other")
+        left, right = st.columns([1, 2])
+        with left:
+            st.image(face_rgb(face, (288, 288)), caption=f"{image_id} · true {EMOTIONS[true]}")
+        with right:
+            verdict = f"{gallery.RIGHT} correct" if pred == true else f"{gallery.WRONG} wrong"
+            st.markdown(f"**{ctx.card.name}** predicts **{EMOTIONS[pred]}** ({probs[pred]:.1%}) · {verdict}")
+            quality = gallery.Quality(ctx)
+            tile_badges = quality.badges(image_id, true, pred)
+            if tile_badges:
+                st.markdown(gallery.badge_markdown(tile_badges))
+            model_col, votes_col = st.columns([3, 2])
+            model_col.plotly_chart(charts.probs_bar(probs, true=true, title=f"{ctx.card.name}"), width="stretch",
+                                   key="insp_probs")
+            with votes_col:
+                if quality.aligned is not None:
+                    k = quality.aligned.index_of(image_id)
+                    st.plotly_chart(charts.votes_bar(quality.aligned.votes[k], title="FER+ votes (10 people)"),
+                                    width="stretch", key="insp_votes")
+                    st.caption(f"FER+ votes: {gallery.vote_text(quality.aligned.votes[k])}")
+                else:
+                    st.caption(f"No FER+ votes: {quality.ferplus_why}.")
+            for note in quality.notes:
+                st.caption(note)
 
-    def target_for(p: np.ndarray) -> int:
-        return {"predicted": int(np.argmax(p)), "true": true}.get(which, EMOTIONS.index(other))
+        c1, c2, c3 = st.columns([3, 2, 2])
+        methods = c1.multiselect("Methods", list(attributions.DISPLAY_METHODS), default=list(attributions.DISPLAY_METHODS),
+                                 format_func=attributions.METHOD_LABELS.get, key="insp_methods")
+        which = c2.radio("Explain the class", ["predicted", "true", "other"], horizontal=True, key="insp_target")
+        other = c3.selectbox("Other class", EMOTIONS, key="insp_other", disabled=which != "other")
 
-    @st.fragment
-    def overlays_panel() -> None:
-        alpha = st.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="insp_alpha")
-        has_tta = any(c is not None and c.tta for c in (ctx.card, ctx.card2))
-        views = st.radio("Maps from", list(attributions.VIEW_CHOICES), format_func=attributions.VIEW_CHOICES.get,
-                         horizontal=True, key="insp_views", disabled=not has_tta,
-                         help="The predictions average the card's test-time views (e.g. the face, its mirror "
-                              "and shifts); by default the maps do the same, so they explain the prediction "
-                              "shown. A single view explains one forward pass on the face, which may predict "
-                              "something else.") if has_tta else "single"
-        show_faith = st.toggle("Faithfulness (deletion / insertion)", key="insp_faith",
-                               help="Delete the most-attributed pixels first and follow the class probability: "
-                                    "a faithful map makes it fall faster than a random order (lower deletion AUC).")
-        rows = [(ctx.card, probs)] + ([(ctx.card2, ev2.probs[pos])] if ctx.card2 else [])
-        all_maps = []
-        for card, p in rows:
-            tgt = target_for(p)
-            st.markdown(f"**{card.name}** — explaining **{EMOTIONS[tgt]}** "
-                        f"(p = {p[tgt]:.1%}) · maps: {attribution_views(card, views)}")
-            maps = {}
-            cols = st.columns(max(1, len(methods)))
-            for col, m in zip(cols, methods):
-                try:
-                    maps[m] = attributions.maps_for(ctx, card, np.array([pos]), np.array([tgt]), m, views=views)[0]
-                except serving.Busy as e:  # a shared server's XRAI slots are taken: say so, never hang
-                    col.warning(f"{attributions.METHOD_LABELS[m]}: {e}", icon=":material/hourglass_top:")
-                    col.button("Try again", key=f"insp_retry_{card.key}_{m}")
-                    continue
-                except Exception as e:  # one method failing must not take the others down
-                    col.error(f"{attributions.METHOD_LABELS[m]}: {e}")
-                    continue
-                with col:
-                    blank = attributions.show_map(face, maps[m], m, tgt, alpha, card)
-                    if show_faith and not blank:
-                        f = attributions.faithfulness(card, face, maps[m], tgt, views)
-                        better = "beats" if f.deletion_auc < f.random_deletion_auc else "does not beat"
-                        st.caption(f"deletion AUC {f.deletion_auc:.3f} vs random {f.random_deletion_auc:.3f} "
-                                   f"({better} random) · insertion AUC {f.insertion_auc:.3f}")
-            suffix = " [single view]" if views == "single" and card.tta else ""
-            all_maps.append((card, p, {attributions.METHOD_LABELS[k] + suffix: v for k, v in maps.items()}))
-        if all_maps:
-            second = None
-            if len(all_maps) > 1:
-                second = (all_maps[1][0].name, all_maps[1][1], all_maps[1][2])
-            downloads.image_button(ctx, face, probs, all_maps[0][2], true=true, image_id=image_id,
-                                   split=ctx.split.split, alpha=alpha, methods=methods, second=second,
-                                   second_key=ctx.card2.key if ctx.card2 else None,
-                                   target={"predicted": "pred", "true": "true"}.get(which, other)
-                                   + ("" if views == "tta" else "-single-view"))
-            region_panel.image_panel(ctx, pos, all_maps[0][2])
+        def target_for(p: np.ndarray) -> int:
+            return {"predicted": int(np.argmax(p)), "true": true}.get(which, EMOTIONS.index(other))
 
-    tab_maps, tab_features = st.tabs(["Attributions", "Feature maps"], key="insp_tab", on_change="rerun")
-    with tab_maps:
-        overlays_panel()
-    if tab_features.open:  # computed only when shown
-        with tab_features:
-            feature_maps.panel(ctx.card, face, target_for(probs), "insp", image_id=image_id, split=ctx.split.split)
+        @st.fragment
+        def overlays_panel() -> None:
+            alpha = st.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="insp_alpha")
+            has_tta = any(c is not None and c.tta for c in (ctx.card, ctx.card2))
+            views = st.radio("Maps from", list(attributions.VIEW_CHOICES), format_func=attributions.VIEW_CHOICES.get,
+                             horizontal=True, key="insp_views", disabled=not has_tta,
+                             help="The predictions average the card's test-time views (e.g. the face, its mirror "
+                                  "and shifts); by default the maps do the same, so they explain the prediction "
+                                  "shown. A single view explains one forward pass on the face, which may predict "
+                                  "something else.") if has_tta else "single"
+            show_faith = st.toggle("Faithfulness (deletion / insertion)", key="insp_faith",
+                                   help="Delete the most-attributed pixels first and follow the class probability: "
+                                        "a faithful map makes it fall faster than a random order (lower deletion AUC).")
+            rows = [(ctx.card, probs)] + ([(ctx.card2, ev2.probs[pos])] if ctx.card2 else [])
+            all_maps = []
+            for card, p in rows:
+                tgt = target_for(p)
+                st.markdown(f"**{card.name}** — explaining **{EMOTIONS[tgt]}** "
+                            f"(p = {p[tgt]:.1%}) · maps: {attribution_views(card, views)}")
+                maps = {}
+                cols = st.columns(max(1, len(methods)))
+                for col, m in zip(cols, methods):
+                    try:
+                        maps[m] = attributions.maps_for(ctx, card, np.array([pos]), np.array([tgt]), m, views=views)[0]
+                    except serving.Busy as e:  # a shared server's XRAI slots are taken: say so, never hang
+                        col.warning(f"{attributions.METHOD_LABELS[m]}: {e}", icon=":material/hourglass_top:")
+                        col.button("Try again", key=f"insp_retry_{card.key}_{m}")
+                        continue
+                    except Exception as e:  # one method failing must not take the others down
+                        col.error(f"{attributions.METHOD_LABELS[m]}: {e}")
+                        continue
+                    with col:
+                        blank = attributions.show_map(face, maps[m], m, tgt, alpha, card)
+                        if show_faith and not blank:
+                            f = attributions.faithfulness(card, face, maps[m], tgt, views)
+                            better = "beats" if f.deletion_auc < f.random_deletion_auc else "does not beat"
+                            st.caption(f"deletion AUC {f.deletion_auc:.3f} vs random {f.random_deletion_auc:.3f} "
+                                       f"({better} random) · insertion AUC {f.insertion_auc:.3f}")
+                suffix = " [single view]" if views == "single" and card.tta else ""
+                all_maps.append((card, p, {attributions.METHOD_LABELS[k] + suffix: v for k, v in maps.items()}))
+            if all_maps:
+                second = None
+                if len(all_maps) > 1:
+                    second = (all_maps[1][0].name, all_maps[1][1], all_maps[1][2])
+                downloads.image_button(ctx, face, probs, all_maps[0][2], true=true, image_id=image_id,
+                                       split=ctx.split.split, alpha=alpha, methods=methods, second=second,
+                                       second_key=ctx.card2.key if ctx.card2 else None,
+                                       target={"predicted": "pred", "true": "true"}.get(which, other)
+                                       + ("" if views == "tta" else "-single-view"))
+                region_panel.image_panel(ctx, pos, all_maps[0][2])
+
+        tab_maps, tab_features = st.tabs(["Attributions", "Feature maps"], key="insp_tab", on_change="rerun")
+        with tab_maps:
+            overlays_panel()
+        if tab_features.open:  # computed only when shown
+            with tab_features:
+                feature_maps.panel(ctx.card, face, target_for(probs), "insp", image_id=image_id, split=ctx.split.split)

@@ -19,15 +19,10 @@ from typing import Callable
 
 import numpy as np
 
-from . import architectures
-from .data import load_all
-from .labels import EMOTIONS
-from .models import TTA_MODES, InputSpec, ModelCard, ModelError
-
-
-class TrainError(ValueError):
-    """Training cannot start; the message says why."""
-
+from ..data.splits import load_all
+from ..errors import TrainError
+from ..labels import EMOTIONS
+from . import TTA_MODES, InputSpec, ModelCard, ModelError, architectures
 
 SCHEDULES = ("plateau", "cosine")
 TTA_CHOICES = (False, True, None, "mirror", "mirror+shift", "auto")
@@ -180,8 +175,8 @@ def teacher_targets(recipe: Recipe, train_split) -> np.ndarray:
     image whatever the card's test-time augmentation (cheap, and keeps reruns exact after a
     card's ``tta`` changes).
     """
-    from .evaluation import predict_probs
-    from .models import load_card, load_model
+    from ..analysis.evaluation import predict_probs
+    from . import load_card, load_model
 
     onehot = np.eye(len(EMOTIONS), dtype=np.float32)[train_split.labels]
     paths = _teacher_paths(recipe)
@@ -214,7 +209,7 @@ def _load_init(model, recipe: Recipe) -> None:
 
 def _init_info(path: str) -> dict:
     """What a fine-tuned card records about its starting point: file, hash, how it was made."""
-    from .cache import file_hash
+    from ..cache import file_hash
 
     info = {"file": path, "sha256": file_hash(path)}
     card = Path(path).with_suffix(".json")
@@ -393,7 +388,7 @@ def float32_copy(model, recipe: Recipe):
 def choose_tta(recipe: Recipe, card: ModelCard, public, model) -> tuple[str | None, dict | None]:
     """The card's test-time augmentation: as the recipe says, or with ``tta="auto"`` the mode with
     the best PublicTest accuracy (ties go to fewer views). PrivateTest is never looked at."""
-    from .evaluation import evaluate
+    from ..analysis.evaluation import evaluate
 
     if recipe.tta != "auto":
         return ("mirror" if recipe.tta is True else (recipe.tta or None)), None
@@ -413,7 +408,7 @@ def _finish(recipe, out, name, work, state, splits, finish_command=None, title=N
     import keras
     import pandas as pd
 
-    from .evaluation import card_metrics
+    from ..analysis.evaluation import card_metrics
 
     final = float32_copy(keras.models.load_model(work / "best.keras", compile=False), recipe)
     final.save(out / f"{name}.keras")

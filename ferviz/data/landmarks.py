@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import cache
+from .. import cache
+from ..errors import DataError
 
 POINTS: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 ONET_THRESHOLD = 0.8
@@ -79,7 +80,7 @@ def onet_input(images: np.ndarray) -> np.ndarray:
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3, 4) or min(x.shape[1:3]) < 1:
-        raise ValueError(f"expected faces shaped (N, H, W) or (N, H, W, 1|3|4), got {np.asarray(images).shape}")
+        raise DataError(f"expected faces shaped (N, H, W) or (N, H, W, 1|3|4), got {np.asarray(images).shape}")
     x = x[..., :3].astype(np.float32)
     if x.shape[-1] == 1:
         x = np.repeat(x, 3, axis=-1)
@@ -122,7 +123,7 @@ def detect_landmarks(images: np.ndarray, *, threshold: float = ONET_THRESHOLD, b
 
 def cached_landmarks(images: np.ndarray, data_hash: str, *, use_cache: bool = True) -> Landmarks:
     """:func:`detect_landmarks` for a split, cached on disk by the split's data hash."""
-    from . import config
+    from .. import config
 
     path = config.cache_dir() / "landmarks" / f"{cache.key_hash(data_hash, _VERSION, ONET_THRESHOLD)}.npz"
     hit = cache.load_arrays(path) if use_cache else None
@@ -136,5 +137,5 @@ def cached_landmarks(images: np.ndarray, data_hash: str, *, use_cache: bool = Tr
 def template_from(landmarks: Landmarks) -> np.ndarray:
     """The median points of the detected faces: how :data:`TEMPLATE` was made."""
     if not landmarks.detected.any():
-        raise ValueError("no detected faces to build a template from")
+        raise DataError("no detected faces to build a template from")
     return np.median(landmarks.points[landmarks.detected], axis=0).astype(np.float32)

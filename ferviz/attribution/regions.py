@@ -36,7 +36,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .labels import EMOTIONS
+from ..errors import AttributionError
+from ..labels import EMOTIONS
 
 REGIONS: tuple[str, ...] = ("brows", "eyes", "nose", "mouth", "face", "background")
 PRIORITY: tuple[str, ...] = ("eyes", "brows", "mouth", "nose", "face")  # background: the rest
@@ -99,7 +100,7 @@ def region_shares(maps: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(N, R) share of each map's positive mass per region (rows sum to 1; NaN for blank maps)."""
     m = np.clip(np.nan_to_num(np.asarray(maps, np.float64), nan=0.0, posinf=0.0, neginf=0.0), 0, None)
     if m.shape != labels.shape:
-        raise ValueError(f"maps {m.shape} and region maps {labels.shape} differ in shape")
+        raise AttributionError(f"maps {m.shape} and region maps {labels.shape} differ in shape")
     n, r = len(m), len(REGIONS)
     flat_m = m.reshape(n, -1)
     flat_l = labels.reshape(n, -1).astype(np.int64) + (np.arange(n) * r)[:, None]
@@ -264,7 +265,7 @@ def cell_report(true: np.ndarray, pred: np.ndarray, points: np.ndarray, detected
     and shown predictions, `points`/`detected` its landmarks; `maps_for(pos, targets)` returns the
     maps (N, H, W) of those faces towards those classes (each group towards its predicted class)."""
     if not (0 <= t < len(EMOTIONS) and 0 <= p < len(EMOTIONS)):
-        raise ValueError(f"classes must be 0-{len(EMOTIONS) - 1}, got {t}:{p}")
+        raise AttributionError(f"classes must be 0-{len(EMOTIONS) - 1}, got {t}:{p}")
     groups = []
     for name, (gt, gp, pos) in group_positions(np.asarray(true), np.asarray(pred), t, p, max_faces=max_faces,
                                                seed=seed).items():
@@ -276,5 +277,5 @@ def cell_report(true: np.ndarray, pred: np.ndarray, points: np.ndarray, detected
             shares = np.zeros((0, len(REGIONS)))
         groups.append(Group(name, gt, gp, pos, shares, np.asarray(detected)[pos].astype(bool)))
     if not len(groups[0].pos):
-        raise ValueError(f"no faces in the cell true {EMOTIONS[t]} → predicted {EMOTIONS[p]}")
+        raise AttributionError(f"no faces in the cell true {EMOTIONS[t]} → predicted {EMOTIONS[p]}")
     return RegionReport(groups, method, views, n_boot)

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from .attribution.base import check_images, fer_targets, output_indices
-from .attribution.gradients import score_model
-from .models import ModelCard, preprocess
+from ..errors import AttributionError
+from ..models import ModelCard, preprocess
+from .base import check_images, fer_targets, output_indices
+from .gradients import score_model
 
 FILLS = ("mean", "blur")
 
@@ -60,7 +61,7 @@ def _probs(model, card: ModelCard, faces: np.ndarray, out_idx: np.ndarray, batch
            tta: str | None = None) -> np.ndarray:
     import tensorflow as tf
 
-    from .evaluation import tta_views
+    from ..analysis.evaluation import tta_views
 
     scores = score_model(model)
     out = []
@@ -77,7 +78,7 @@ def deletion_insertion(model, card: ModelCard, images: np.ndarray, maps: np.ndar
                        steps: int = 16, fill: str = "mean", n_random: int = 1, seed: int = 0,
                        blur_sigma: float = 4.0, batch_size: int = 512, views: str = "tta") -> list[Faithfulness]:
     """Deletion/insertion results for uint8 faces (N, H, W), their maps (N, H, W) and FER targets."""
-    from .attribution.base import check_views
+    from .base import check_views
 
     tta = card.tta if check_views(views) == "tta" else None
     faces = check_images(images)
@@ -85,11 +86,11 @@ def deletion_insertion(model, card: ModelCard, images: np.ndarray, maps: np.ndar
     if m.ndim == 2:
         m = m[None]
     if m.shape != faces.shape:
-        raise ValueError(f"maps have shape {m.shape}, faces {faces.shape}")
+        raise AttributionError(f"maps have shape {m.shape}, faces {faces.shape}")
     if fill not in FILLS:
-        raise ValueError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
+        raise AttributionError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
     if steps < 1 or n_random < 1:
-        raise ValueError("steps and n_random must be at least 1")
+        raise AttributionError("steps and n_random must be at least 1")
     out_idx = output_indices(card, fer_targets(targets, len(faces)))
     rng = np.random.default_rng(seed)
     n_pix = faces.shape[1] * faces.shape[2]
@@ -129,7 +130,7 @@ def faithfulness(model, card: ModelCard, image: np.ndarray, attribution: np.ndar
 def summarise(results: list[Faithfulness]) -> FaithfulnessSummary:
     """Mean AUCs over images and the share of images where the map beat random order."""
     if not results:
-        raise ValueError("no faithfulness results to summarise")
+        raise AttributionError("no faithfulness results to summarise")
     a = np.array([[r.deletion_auc, r.insertion_auc, r.random_deletion_auc, r.random_insertion_auc]
                   for r in results])
     return FaithfulnessSummary(len(results), *map(float, a.mean(axis=0)),
@@ -140,7 +141,7 @@ def method_faithfulness(model, card: ModelCard, images: np.ndarray, targets: Any
                         *, views: str = "tta", check: dict[str, Any] | None = None,
                         **params: Any) -> FaithfulnessSummary:
     """Per-model aggregate: explain `images` with `method`, then summarise their deletion/insertion."""
-    from .attribution import explain
+    from . import explain
 
     maps = explain(model, card, images, targets, method, views=views, **params)
     return summarise(deletion_insertion(model, card, images, maps, targets, views=views, **(check or {})))

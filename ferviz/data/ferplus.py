@@ -25,17 +25,12 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .labels import EMOTIONS, NUM_CLASSES, normalise_split
-
-if TYPE_CHECKING:
-    from .data import FERSplit
-    from .evaluation import Evaluation
+from ..errors import DataError, NotFoundError
+from ..labels import EMOTIONS, NUM_CLASSES, normalise_split
 
 SHIPPED = Path(__file__).resolve().parent / "ferplus_data" / "fer2013new.csv"
 N_ROWS = 35887
@@ -248,7 +243,7 @@ class AlignedVotes:
     def index_of(self, image_id: str) -> int:
         hits = np.flatnonzero(self.ids == str(image_id))
         if hits.size == 0:
-            raise KeyError(f"no FER+ votes for image {image_id!r} in {self.split}")
+            raise NotFoundError(f"no FER+ votes for image {image_id!r} in {self.split}")
         return int(hits[0])
 
     def badges(self, image_id: str, true: int, pred: int) -> list[str]:
@@ -266,68 +261,3 @@ class AlignedVotes:
         df["ambiguous"] = self.ambiguous
         df["not_a_face"] = self.not_a_face
         return df
-
-
-def align_votes(split: "FERSplit", votes: FerPlusVotes | None = None) -> AlignedVotes:
-    """The FER+ votes of each image of `split` (default votes: the shipped file).
-
-    Works for the fer2013.csv form (id = row number; the FER+ Usage of every row must equal the
-    split) and the FER+ folder form; the Kaggle image-folder form is refused with DataError.
-    """
-    from .data import source_kind
-
-    kind = source_kind(split.source)
-    if kind not in ("csv", "ferplus"):
-        raise DataError(f"{split.source}: {REFUSAL}")
-    votes = votes if votes is not None else load_votes()
-    ids = np.asarray(split.ids, str)
-    bad = [str(i) for i in ids if not i.isdigit()]
-    if bad:
-        raise DataError(f"{split.source}: image id {bad[0]!r} is not a fer2013.csv row number")
-    rows = ids.astype(np.int64)
-    if rows.size and rows.max() >= len(votes):
-        raise DataError(f"{votes.source}: {len(votes):,} rows, but {split.source} has row {rows.max()} "
-                        "(the FER+ file must have one row per fer2013.csv row)")
-    wrong = np.flatnonzero(votes.usage[rows] != split.split)
-    if wrong.size:
-        r = int(rows[wrong[0]])
-        raise DataError(f"{votes.source}: line {r + 2} (row {r}) is {votes.usage[r]} but it is a "
-                        f"{split.split} image in {split.source}; the FER+ votes follow the original "
-                        "fer2013.csv's rows")
-    return AlignedVotes(ids, split.split, rows, votes.votes[rows].astype(np.int64), votes.names[rows] != "")
-
-
-def ferplus_metrics(evaluation: "Evaluation", aligned: AlignedVotes) -> dict:
-    """A model's predictions against the FER+ majority.
-
-    Left out: not-a-face images, those whose FER+ majority is contempt or unknown (no FER2013
-    class) and those whose top vote is tied (no majority). Keys: n, n_used, n_not_a_face,
-    n_contempt_or_unknown, n_tied,
-    ``accuracy_vs_ferplus`` (prediction == FER+ majority), ``accuracy`` (against the FER2013
-    labels, same images), ``label_agreement`` (FER2013 label == FER+ majority),
-    ``errors_ferplus_agrees_with_model`` (model errors where FER+ sides with the model),
-    ``confusion_matrix`` (rows FER+ majority, columns prediction, 7x7) and ``classes``.
-    A rate over no images is None.
-    """
-    pos = {k: i for i, k in enumerate(aligned.ids)}
-    missing = [str(i) for i in evaluation.ids if str(i) not in pos]
-    if missing:
-        raise KeyError(f"no FER+ votes for image {missing[0]!r} of {evaluation.split}")
-    idx = np.array([pos[str(i)] for i in evaluation.ids], np.int64)
-    maj = aligned.majority[idx]
-    naf = aligned.not_a_face[idx]
-    other = ~naf & (maj >= NUM_CLASSES)
-    tie = ~naf & ~other & aligned.tied[idx]
-    use = ~naf & ~other & ~tie
-    pred, lab, m = evaluation.preds[use], evaluation.labels[use], maj[use]
-    cm = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
-    np.add.at(cm, (m, pred), 1)
-    rate = lambda x: float(x.mean()) if x.size else None  # noqa: E731
-    return {
-        "n": int(len(idx)), "n_used": int(use.sum()), "n_not_a_face": int(naf.sum()),
-        "n_contempt_or_unknown": int(other.sum()), "n_tied": int(tie.sum()),
-        "accuracy_vs_ferplus": rate(pred == m), "accuracy": rate(pred == lab),
-        "label_agreement": rate(lab == m),
-        "errors_ferplus_agrees_with_model": int(((pred != lab) & (pred == m)).sum()),
-        "confusion_matrix": cm.tolist(), "classes": list(EMOTIONS),
-    }

@@ -8,10 +8,18 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import cache, config
-from .data import FERSplit
-from .labels import EMOTIONS, NUM_CLASSES
-from .models import ModelCard, ModelError, ModelMemo, load_model, output_head, preprocess
+from .. import cache, config
+from ..data.splits import FERSplit
+from ..errors import AnalysisError
+from ..labels import EMOTIONS, NUM_CLASSES
+from ..models import (
+    ModelCard,
+    ModelError,
+    ModelMemo,
+    load_model,
+    output_head,
+    preprocess,
+)
 
 Progress = Callable[[float, str], None]
 _PRED_VERSION = "3"  # 2: logits heads turned into probabilities; 3: keyed by ModelCard.identity
@@ -66,7 +74,7 @@ def tta_views(x: np.ndarray, tta: str | None) -> list[np.ndarray]:
     by 1/16 of the face size up, down, left and right (edges replicated), 10 views
     (:mod:`ferviz.tta` defines them, and maps attributions back from them).
     """
-    from .tta import to_view, views
+    from ..models.tta import to_view, views
 
     if tta is None:
         return [x]  # the face itself, not a copy
@@ -179,7 +187,7 @@ class Evaluation:
         if pred is not None:
             m &= self.preds == pred
         if sort not in ("confidence", "loss"):
-            raise ValueError(f"sort must be 'confidence' or 'loss', got {sort!r}")
+            raise AnalysisError(f"sort must be 'confidence' or 'loss', got {sort!r}")
         return df[m].sort_values(sort, ascending=False, kind="stable").reset_index(drop=True)
 
     def predictions_frame(self) -> pd.DataFrame:

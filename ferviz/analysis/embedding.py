@@ -45,10 +45,11 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from . import cache, config
-from .data import FERSplit
-from .labels import EMOTIONS, NUM_CLASSES
-from .models import ModelCard, ModelError, ModelMemo, load_model, preprocess
+from .. import cache, config
+from ..data.splits import FERSplit
+from ..errors import AnalysisError
+from ..labels import EMOTIONS, NUM_CLASSES
+from ..models import ModelCard, ModelError, ModelMemo, load_model, preprocess
 
 Progress = Callable[[float, str], None]
 METHODS: tuple[str, ...] = ("umap", "pca")
@@ -155,7 +156,7 @@ def _trace_features(model):
 
 def _check_views(views: str) -> str:
     if views not in VIEWS:
-        raise ValueError(f"views must be 'tta' (the card's test-time views, averaged) or 'single', got {views!r}")
+        raise AnalysisError(f"views must be 'tta' (the card's test-time views, averaged) or 'single', got {views!r}")
     return views
 
 
@@ -171,16 +172,16 @@ def penultimate_features(model, card: ModelCard, images: np.ndarray, *, batch_si
     the same views), so a cold embedding need not run the model twice."""
     import tensorflow as tf
 
+    from ..models import output_head
     from .evaluation import as_probabilities, check_finite, tta_views
-    from .models import output_head
 
     _check_views(views)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise AnalysisError(f"batch_size must be a positive integer, got {batch_size!r}")
     imgs = np.asarray(images)
     n = len(imgs)
     if n == 0:
-        raise ValueError("no images given")
+        raise AnalysisError("no images given")
     fn = feature_function(model)
     head = output_head(model)
     tta = card.tta if views == "tta" else None
@@ -218,13 +219,13 @@ def penultimate_features(model, card: ModelCard, images: np.ndarray, *, batch_si
 def _check_method(method: str) -> str:
     m = str(method).strip().lower() if isinstance(method, str) else method
     if m not in METHODS:
-        raise ValueError(f"unknown embedding method {method!r}; use one of {', '.join(METHODS)}")
+        raise AnalysisError(f"unknown embedding method {method!r}; use one of {', '.join(METHODS)}")
     return m
 
 
 def _check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
-        raise ValueError(f"seed must be an integer in 0..2**32-1, got {seed!r}")
+        raise AnalysisError(f"seed must be an integer in 0..2**32-1, got {seed!r}")
     return int(seed)
 
 
@@ -246,17 +247,17 @@ def embed(features: np.ndarray, method: str = "umap", seed: int = 0, **params) -
     seed = _check_seed(seed)
     f = np.asarray(features)
     if f.ndim != 2 or f.shape[1] < 1:
-        raise ValueError(f"features must be a 2-D array (N, D), got shape {f.shape}")
+        raise AnalysisError(f"features must be a 2-D array (N, D), got shape {f.shape}")
     if not np.issubdtype(f.dtype, np.number) or np.issubdtype(f.dtype, np.complexfloating):
-        raise ValueError(f"features must be real numbers, got dtype {f.dtype}")
+        raise AnalysisError(f"features must be real numbers, got dtype {f.dtype}")
     n = f.shape[0]
     need = 3 if method == "umap" else 2
     if n < need:
-        raise ValueError(f"{method.upper()} needs at least {need} faces, got {n}")
+        raise AnalysisError(f"{method.upper()} needs at least {need} faces, got {n}")
     bad = ~np.isfinite(f)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
-        raise ValueError(f"features contain {int(bad.sum())} non-finite values (NaN or infinite) in "
+        raise AnalysisError(f"features contain {int(bad.sum())} non-finite values (NaN or infinite) in "
                          f"{len(rows)} of {n} rows (first: {rows[:5].tolist()})")
     z = standardise(f)
     if method == "pca":
@@ -265,17 +266,17 @@ def embed(features: np.ndarray, method: str = "umap", seed: int = 0, **params) -
         xy = _umap(z, seed, params)
     xy = np.asarray(xy, np.float32)
     if xy.shape != (n, 2) or not np.isfinite(xy).all():
-        raise ValueError(f"{method.upper()} gave no finite 2-D layout for these features")
+        raise AnalysisError(f"{method.upper()} gave no finite 2-D layout for these features")
     return xy
 
 
 def _check_params(cls, params: dict, method: str) -> None:
     fixed = {"random_state", "n_components"} & set(params)
     if fixed:
-        raise ValueError(f"{', '.join(sorted(fixed))} cannot be set: the map is 2-D and `seed` sets the random state")
+        raise AnalysisError(f"{', '.join(sorted(fixed))} cannot be set: the map is 2-D and `seed` sets the random state")
     unknown = set(params) - set(cls().get_params())
     if unknown:
-        raise ValueError(f"unknown {method.upper()} parameter(s): {', '.join(sorted(unknown))}")
+        raise AnalysisError(f"unknown {method.upper()} parameter(s): {', '.join(sorted(unknown))}")
 
 
 def _pca(z: np.ndarray, seed: int, params: dict) -> np.ndarray:
@@ -314,7 +315,7 @@ def _umap(z: np.ndarray, seed: int, params: dict) -> np.ndarray:
         try:
             return umap.UMAP(**kw).fit_transform(x)
         except TypeError as e:
-            raise ValueError(f"bad UMAP parameter: {e}") from None
+            raise AnalysisError(f"bad UMAP parameter: {e}") from None
 
 
 # ------------------------------------------------------------------ cache

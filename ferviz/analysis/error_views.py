@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .labels import EMOTIONS
+from ..errors import AnalysisError
+from ..labels import EMOTIONS
 
 LABEL_ISSUE, MODEL_ERROR = "likely label issue", "likely model error"
 #: the sorts: the first two are `Evaluation.errors`' own
@@ -34,7 +35,8 @@ def annotate(rows: pd.DataFrame, issues=None, copies: pd.DataFrame | None = None
     (confident learning's order over the whole split), the Training-copy badge and, with
     aligned FER+ votes, the FER+ majority, votes and badges. Results come from the core
     (`label_issues`, `duplicates`, `ferplus`); this only looks them up by position and id."""
-    from .ferplus import VOTE_CLASSES, badges as fp_badges
+    from ..data.ferplus import VOTE_CLASSES
+    from ..data.ferplus import badges as fp_badges
 
     out = rows.copy()
     pos = out["pos"].to_numpy(dtype=np.int64)
@@ -68,7 +70,7 @@ def annotate(rows: pd.DataFrame, issues=None, copies: pd.DataFrame | None = None
 
 def vote_text(votes: np.ndarray) -> str:
     """'happy 6 · neutral 3 · surprise 1': the non-zero FER+ votes, most first (NF: not a face)."""
-    from .ferplus import VOTE_CLASSES
+    from ..data.ferplus import VOTE_CLASSES
 
     v = np.asarray(votes)
     order = np.argsort(-v, kind="stable")
@@ -104,11 +106,11 @@ def error_view(evaluation, true: int | None, pred: int | None, *, sort: str = "c
                issues=None, copies: pd.DataFrame | None = None, aligned=None) -> pd.DataFrame:
     """The annotated rows of a cell (or row, column, all errors) in a sort and filter."""
     if sort not in SORTS:
-        raise ValueError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
+        raise AnalysisError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
     if show not in FILTERS:
-        raise ValueError(f"show must be one of {', '.join(FILTERS)}, got {show!r}")
+        raise AnalysisError(f"show must be one of {', '.join(FILTERS)}, got {show!r}")
     if issues is None and (sort == "label-issue score" or show != ALL):
-        raise ValueError(f"sorting or filtering by label issues needs label-issue scores ({sort}, {show})")
+        raise AnalysisError(f"sorting or filtering by label issues needs label-issue scores ({sort}, {show})")
     rows = evaluation.errors(true, pred, sort="loss" if sort == "loss" else "confidence")
     return arrange(annotate(rows, issues, copies, aligned), sort, show)
 
@@ -116,7 +118,7 @@ def error_view(evaluation, true: int | None, pred: int | None, *, sort: str = "c
 def errors_table(rows: pd.DataFrame, true: int | None, pred: int | None) -> pd.DataFrame:
     """The columns the errors CSV carries for annotated rows: the export columns, `correct` for a
     diagonal cell, then the quality (and FER+) columns present."""
-    from .export.tables import ERROR_COLUMNS
+    from ..export.tables import ERROR_COLUMNS
 
     cols = list(ERROR_COLUMNS) + (["correct"] if true is not None and true == pred else [])
     cols += [c for c in (*QUALITY_COLUMNS, *FERPLUS_COLUMNS) if c in rows.columns]
@@ -134,7 +136,7 @@ def view_sheet(images: np.ndarray, probs: np.ndarray, rows: pd.DataFrame, true: 
                cols: int = 10, **style):
     """The cell sheet of a view: the first `limit` rows' faces (`images`/`probs` are the split's,
     indexed by the rows' `pos`; `overlays` are already those rows' maps)."""
-    from .export.sheets import cell_sheet
+    from ..export.sheets import cell_sheet
 
     pos = rows["pos"].to_numpy()[:limit]
     return cell_sheet(images[pos], probs[pos], list(rows["id"].astype(str))[:len(pos)], true=true, pred=pred,

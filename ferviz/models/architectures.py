@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from ..errors import ModelError
+
 if TYPE_CHECKING:  # keras is imported when a model is built, so the CLI starts fast
     import keras
 
@@ -78,8 +80,8 @@ def build(arch: str, input_shape=(48, 48, 1), num_classes: int = 7, dropout: flo
     ValueError lists the known names.
     """
     if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise ModelError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     lo, hi = DROPOUT_SCALES
     if not lo <= dropout <= hi:
-        raise ValueError(f"dropout scale must be between {lo} and {hi}, got {dropout}")
+        raise ModelError(f"dropout scale must be between {lo} and {hi}, got {dropout}")
     return ARCHITECTURES[arch](input_shape, num_classes, dropout=dropout)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ModelError
+
 TTA_MODES = ("mirror", "mirror+shift")
 INVERSE_MODES = ("sum", "mean")
 
@@ -39,7 +41,7 @@ class View:
 def views(tta: str | None, height: int, width: int) -> list[View]:
     """The views a card's ``tta`` averages over, for images of (height, width)."""
     if tta is not None and tta not in TTA_MODES:
-        raise ValueError(f"unknown test-time augmentation {tta!r}; use mirror or mirror+shift")
+        raise ModelError(f"unknown test-time augmentation {tta!r}; use mirror or mirror+shift")
     r, c = np.arange(height), np.arange(width)
     out = [View("face", r, c)]
     if tta is None:
@@ -62,7 +64,7 @@ def to_view(x: np.ndarray, view: View) -> np.ndarray:
 def from_view(maps: np.ndarray, view: View, how: str = "sum") -> np.ndarray:
     """Per-view maps (N, h, w[, c]) back on the face's pixels (see the module docstring)."""
     if how not in INVERSE_MODES:
-        raise ValueError(f"how must be one of {', '.join(INVERSE_MODES)}, got {how!r}")
+        raise ModelError(f"how must be one of {', '.join(INVERSE_MODES)}, got {how!r}")
     m = np.asarray(maps)
     n, h, w = m.shape[:3]
     rest = m.shape[3:]

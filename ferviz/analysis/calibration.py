@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .labels import EMOTIONS
+from ..errors import AnalysisError
+from ..labels import EMOTIONS
 
 N_BINS = 15
 PROB_FLOOR = 1e-12  # probabilities below this are treated as this before taking logs
@@ -37,32 +38,32 @@ def check_probs(probs: np.ndarray, labels: np.ndarray | None = None) -> tuple[np
     integer labels (N,) in 0..K-1; ValueError naming the problem otherwise."""
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] < 1 or p.shape[1] < 2:
-        raise ValueError(f"probs must be (N, K) with N >= 1 and K >= 2, got shape {p.shape}")
+        raise AnalysisError(f"probs must be (N, K) with N >= 1 and K >= 2, got shape {p.shape}")
     if not np.isfinite(p).all():
-        raise ValueError("probs contain NaN or infinite values")
+        raise AnalysisError("probs contain NaN or infinite values")
     if (p < 0).any():
-        raise ValueError("probs must be non-negative")
+        raise AnalysisError("probs must be non-negative")
     sums = p.sum(axis=1)
     if np.abs(sums - 1).max() > SUM_TOL:
         i = int(np.abs(sums - 1).argmax())
-        raise ValueError(f"probs rows must sum to 1 (row {i} sums to {sums[i]:.6g})")
+        raise AnalysisError(f"probs rows must sum to 1 (row {i} sums to {sums[i]:.6g})")
     if labels is None:
         return p, None
     y = np.asarray(labels)
     if y.shape != (len(p),):
-        raise ValueError(f"labels must be ({len(p)},), one per row of probs, got shape {y.shape}")
+        raise AnalysisError(f"labels must be ({len(p)},), one per row of probs, got shape {y.shape}")
     if y.dtype.kind not in "iu":
         if y.dtype.kind != "f" or not np.isfinite(y).all() or (y != np.round(y)).any():
-            raise ValueError(f"labels must be integer class indices, got dtype {y.dtype}")
+            raise AnalysisError(f"labels must be integer class indices, got dtype {y.dtype}")
     y = y.astype(np.int64)
     if y.min() < 0 or y.max() >= p.shape[1]:
-        raise ValueError(f"labels must lie in 0-{p.shape[1] - 1}, got {y.min()}..{y.max()}")
+        raise AnalysisError(f"labels must lie in 0-{p.shape[1] - 1}, got {y.min()}..{y.max()}")
     return p, y
 
 
 def _check_bins(n_bins: int) -> int:
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or not 1 <= n_bins <= 1000:
-        raise ValueError(f"the number of bins must be an integer in 1-1000, got {n_bins!r}")
+        raise AnalysisError(f"the number of bins must be an integer in 1-1000, got {n_bins!r}")
     return int(n_bins)
 
 
@@ -133,7 +134,7 @@ def reliability(probs: np.ndarray, labels: np.ndarray, *, n_bins: int = N_BINS,
     if cls is None:
         return _reliability(p.max(axis=1), p.argmax(axis=1) == y, n_bins, None)
     if isinstance(cls, bool) or not isinstance(cls, (int, np.integer)) or not 0 <= cls < p.shape[1]:
-        raise ValueError(f"class must be an index in 0-{p.shape[1] - 1}, got {cls!r}")
+        raise AnalysisError(f"class must be an index in 0-{p.shape[1] - 1}, got {cls!r}")
     return _reliability(p[:, cls], y == cls, n_bins, int(cls))
 
 
@@ -166,7 +167,7 @@ def _logits(p: np.ndarray) -> np.ndarray:
 
 def _check_temperature(t: float) -> float:
     if isinstance(t, bool) or not isinstance(t, (int, float, np.floating)) or not math.isfinite(t) or t <= 0:
-        raise ValueError(f"temperature must be a finite number > 0, got {t!r}")
+        raise AnalysisError(f"temperature must be a finite number > 0, got {t!r}")
     return float(t)
 
 
@@ -252,7 +253,7 @@ def temperature_calibration(fit_probs: np.ndarray, fit_labels: np.ndarray, probs
     fp, fy = check_probs(fit_probs, fit_labels)
     p, y = check_probs(probs, labels)
     if fp.shape[1] != p.shape[1] or len(classes) != p.shape[1]:
-        raise ValueError(f"both splits need the same {len(classes)} classes, got {fp.shape[1]} and {p.shape[1]}")
+        raise AnalysisError(f"both splits need the same {len(classes)} classes, got {fp.shape[1]} and {p.shape[1]}")
     n_bins = _check_bins(n_bins)
     t = fit_temperature(fp, fy)
     rel, pc = {}, {}
@@ -273,7 +274,7 @@ def temperature_calibration(fit_probs: np.ndarray, fit_labels: np.ndarray, probs
 def calibrate_evaluations(fit, test, *, n_bins: int = N_BINS, per_class: bool = False) -> CalibrationResult:
     """`temperature_calibration` of two `evaluation.Evaluation`s of one model (e.g. PublicTest, PrivateTest)."""
     if fit.model_name != test.model_name:
-        raise ValueError(f"fit and test evaluations come from different models: {fit.model_name} vs {test.model_name}")
+        raise AnalysisError(f"fit and test evaluations come from different models: {fit.model_name} vs {test.model_name}")
     return temperature_calibration(fit.probs, fit.labels, test.probs, test.labels, n_bins=n_bins,
                                    per_class=per_class, model=test.model_name, fit_split=fit.split,
                                    split=test.split)

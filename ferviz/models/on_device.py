@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from . import cache
-from .models import ModelCard, ModelError
+from .. import cache
+from ..errors import ModelError
+from . import ModelCard
 
 FORMATS = ("tflite", "onnx")
 LABELS = {"tflite": "TensorFlow Lite", "onnx": "ONNX"}
@@ -75,10 +76,10 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
 
 def parity_faces(data: str | os.PathLike | None, n: int = 256) -> tuple[np.ndarray, dict[str, Any]]:
     """The first n PrivateTest faces (uint8) and a record of where they came from."""
-    from .data import DataError, load_fer2013
+    from ..data.splits import DataError, load_fer2013
 
     if n < 1:
-        raise ValueError(f"--n must be at least 1, got {n}")
+        raise ModelError(f"--n must be at least 1, got {n}")
     try:
         split = load_fer2013(data, PARITY_SPLIT)
     except DataError as e:
@@ -194,8 +195,8 @@ def parity(model, content: bytes, fmt: str, card: ModelCard, faces: np.ndarray) 
     """Largest |p_keras - p_exported| over the faces' class probabilities (single view)."""
     import tensorflow as tf
 
-    from .evaluation import _forward, as_probabilities
-    from .models import output_head, preprocess
+    from ..analysis.evaluation import _forward, as_probabilities
+    from . import output_head, preprocess
 
     head, fwd, run = output_head(model), _forward(model), _runner(fmt)
     worst = 0.0
@@ -224,12 +225,12 @@ def export_model(card: ModelCard, fmt: str, out_dir: str | os.PathLike, faces: n
     import keras
     import tensorflow as tf
 
-    from .models import load_model
+    from . import load_model
 
     check_format(fmt)
     out = check_out_dir(out_dir)
     if len(faces) == 0:
-        raise ValueError("the parity check needs at least one face")
+        raise ModelError("the parity check needs at least one face")
     model = load_model(card) if model is None else model
     t = time.perf_counter()
     shape = (card.input.height, card.input.width, card.input.channels)

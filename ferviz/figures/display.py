@@ -15,9 +15,11 @@ The region chart and the embedding map share their colours the same way
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import numpy as np
 
-from .labels import EMOTIONS, NUM_CLASSES
+from ..errors import ExportError
+from ..labels import EMOTIONS, NUM_CLASSES
 
 #: the confusion matrix's colour scale: ColorBrewer "Blues" (plotly and matplotlib both name it so)
 CONFUSION_CMAP = "Blues"
@@ -47,14 +49,14 @@ class ConfusionDisplay:
         c = np.asarray(self.counts, dtype=np.float64)
         k = len(self.classes)
         if c.shape != (k, k) or k != NUM_CLASSES:
-            raise ValueError(f"cm must be {NUM_CLASSES}x{NUM_CLASSES} with one class name per row, got shape {c.shape}")
+            raise ExportError(f"cm must be {NUM_CLASSES}x{NUM_CLASSES} with one class name per row, got shape {c.shape}")
         if not np.isfinite(c).all() or (c < 0).any():
-            raise ValueError("cm must hold finite, non-negative values")
+            raise ExportError("cm must hold finite, non-negative values")
         acc = self.accuracy
         if acc is None and self.integral and c.sum() > 0:
             acc = float(np.trace(c) / c.sum())
         if acc is not None and not 0.0 <= acc <= 1.0:
-            raise ValueError(f"accuracy must lie in [0, 1], got {acc!r}")
+            raise ExportError(f"accuracy must lie in [0, 1], got {acc!r}")
         object.__setattr__(self, "counts", c)
         object.__setattr__(self, "accuracy", acc)
         if self.normalize:
@@ -112,11 +114,11 @@ class ProbsDisplay:
     def __post_init__(self) -> None:
         p = np.asarray(self.probs, dtype=np.float64)
         if p.shape != (NUM_CLASSES,):
-            raise ValueError(f"probs must have {NUM_CLASSES} class probabilities, got shape {p.shape}")
+            raise ExportError(f"probs must have {NUM_CLASSES} class probabilities, got shape {p.shape}")
         if not np.isfinite(p).all() or (p < 0).any():
-            raise ValueError("probs must be finite and non-negative")
+            raise ExportError("probs must be finite and non-negative")
         if not 1 <= int(self.top_k) <= NUM_CLASSES:
-            raise ValueError(f"top_k must be 1-{NUM_CLASSES}, got {self.top_k!r}")
+            raise ExportError(f"top_k must be 1-{NUM_CLASSES}, got {self.top_k!r}")
         object.__setattr__(self, "probs", p)
 
     @property

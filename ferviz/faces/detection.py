@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..errors import FaceError
 from .images import PhotoError, load_photo
 
 FRAME_MARGIN = 0.0  # side = max(w, h) * (1 + margin)
@@ -38,9 +39,6 @@ __all__ = ["FaceError", "PhotoError", "Face", "Photo", "FaceDetector", "get_dete
 
 Box = tuple[int, int, int, int]
 
-
-class FaceError(ValueError):
-    """A face box that cannot be used (outside the image, empty, not four numbers)."""
 
 
 @dataclass(frozen=True)
@@ -236,7 +234,7 @@ def analyse_photo(data: bytes | np.ndarray, *, box: Sequence[float] | None = Non
 
 def predict_faces(model, card, crops: np.ndarray) -> np.ndarray:
     """Probabilities (K, 7) in FER2013 order for uint8 crops (K, H, W) (resized to the card's input)."""
-    from .evaluation import predict_probs
+    from ..analysis.evaluation import predict_probs
 
     crops = np.asarray(crops)
     if crops.ndim != 3 or crops.dtype != np.uint8:

@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from . import cache, config
-from .labels import EMOTIONS, SPLITS
+from .. import cache, config
+from ..errors import DataError
+from ..labels import EMOTIONS, SPLITS
 
 if TYPE_CHECKING:
-    from .data import FERSplit
-    from .evaluation import Evaluation
+    from ..analysis.evaluation import Evaluation
+    from .splits import FERSplit
 
 NEAR_DISTANCE = 6
 COLUMNS = ("id", "split", "label", "duplicate_id", "duplicate_split", "duplicate_label", "kind")
@@ -129,7 +130,7 @@ def find_duplicates(splits: Mapping[str, "FERSplit"], *, max_distance: int = NEA
     keyed by every split's data hash and `max_distance`.
     """
     if not 0 <= int(max_distance) <= 64:
-        raise ValueError(f"max_distance must lie in 0-64, got {max_distance}")
+        raise DataError(f"max_distance must lie in 0-64, got {max_distance}")
     parts = [splits[s] for s in SPLITS if s in splits]
     key = cache.key_hash("duplicates", _VERSION, [(p.split, p.data_hash) for p in parts], int(max_distance))
     path = config.cache_dir() / "duplicates" / f"pairs-{key}.csv"

@@ -12,6 +12,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..errors import PhotoError
+
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 32
@@ -20,9 +22,6 @@ FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 _FORMAT_NAMES = "JPEG, PNG, WebP, BMP, GIF or TIFF"
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 
-
-class PhotoError(ValueError):
-    """A photo that cannot be used; the one-line message says why."""
 
 
 def load_photo(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,

@@ -16,8 +16,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from .errors import DataError
-from .labels import EMOTIONS, SPLITS, emotion_index, normalise_split
+from ..errors import DataError
+from ..labels import EMOTIONS, SPLITS, emotion_index, normalise_split
 
 IMAGE_SIZE = 48
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}

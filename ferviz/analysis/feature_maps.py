@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from .models import ModelCard, preprocess
+from ..errors import AnalysisError
+from ..models import ModelCard, preprocess
 
 RANKS: dict[str, str] = {"mean": "mean activation", "gradxact": "gradient x activation"}
 MAX_TOP = 32
@@ -44,19 +45,24 @@ _PROBES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 def check_rank(rank: str) -> str:
     if rank not in RANKS:
-        raise ValueError(f"rank must be one of {', '.join(RANKS)}, got {rank!r}")
+        raise AnalysisError(f"rank must be one of {', '.join(RANKS)}, got {rank!r}")
     return rank
 
 
 def check_top(top: Any) -> int:
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 1 <= top <= MAX_TOP:
-        raise ValueError(f"top-k must be an integer in 1-{MAX_TOP}, got {top!r}")
+        raise AnalysisError(f"top-k must be an integer in 1-{MAX_TOP}, got {top!r}")
     return int(top)
 
 
 def block_layers(model) -> list[str]:
     """The layer name of each block (see the module docstring), largest resolution first."""
-    from .attribution.gradients import _is_conv, layer_output, rectified_layer, spatial_layers
+    from ..attribution.gradients import (
+        _is_conv,
+        layer_output,
+        rectified_layer,
+        spatial_layers,
+    )
 
     last: dict[tuple, object] = {}
     for layer in spatial_layers(model):
@@ -146,8 +152,8 @@ class _Probe:
         import keras
         import tensorflow as tf
 
-        from .attribution.gradients import layer_output, score_model
-        from .labels import NUM_CLASSES
+        from ..attribution.gradients import layer_output, score_model
+        from ..labels import NUM_CLASSES
 
         self.layers = layers
         self._score = score_model(model)  # its head turns the pre-softmax tensor into logits
@@ -182,15 +188,15 @@ def feature_maps(model, card: ModelCard, faces: np.ndarray, targets: Any, *, bat
     (N, H, W) and FER targets (one per face, or one for all), single view."""
     import tensorflow as tf
 
-    from .attribution.base import check_images, fer_targets, output_indices
-    from .attribution.gradients import gradcam_layer, one_hot
+    from ..attribution.base import check_images, fer_targets, output_indices
+    from ..attribution.gradients import gradcam_layer, one_hot
 
     faces = check_images(faces)
     fer = fer_targets(targets, len(faces))
     blocks = block_layers(model)
     cam = gradcam_layer(model, card)
     if not blocks:
-        raise ValueError(f"{card.name}: the model has no conv layer with a spatial output, so it has no "
+        raise AnalysisError(f"{card.name}: the model has no conv layer with a spatial output, so it has no "
                          "feature-map blocks")
     names = list(dict.fromkeys([*blocks, cam]))
     probe = _probe(model, names)
@@ -248,7 +254,7 @@ def to_arrays(feats: list[FaceFeatures]) -> dict[str, np.ndarray]:
     ``gradcam_index``, ``gradcam_share``, ``gradcam_contribution``, ``gradcam_weight`` (N,) and
     ``gradcam_map`` (N, h, w); ``targets`` and ``rank``."""
     if not feats:
-        raise ValueError("no faces to save")
+        raise AnalysisError("no faces to save")
     out: dict[str, np.ndarray] = {"layers": np.array([b.layer for b in feats[0].blocks]),
                                   "rank": np.array(feats[0].rank), "views": np.array(VIEWS_NOTE),
                                   "targets": np.array([f.target for f in feats]),

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .labels import EMOTIONS
+from ..errors import AnalysisError
+from ..labels import EMOTIONS
 
 _EPS = 1e-6  # cleanlab's floating-point slack: thresholds and the final agreement check
 _MIN_THRESHOLD = 2 * _EPS
@@ -53,18 +54,18 @@ def check_inputs(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
         p = p.astype(np.float64)
     y = np.asarray(labels)
     if p.ndim != 2 or p.shape[1] < 2 or p.shape[0] < 1:
-        raise ValueError(f"probs must be (N, K) with N >= 1 and K >= 2, got shape {p.shape}")
+        raise AnalysisError(f"probs must be (N, K) with N >= 1 and K >= 2, got shape {p.shape}")
     if y.shape != (len(p),):
-        raise ValueError(f"labels must be ({len(p)},), one per row of probs, got shape {y.shape}")
+        raise AnalysisError(f"labels must be ({len(p)},), one per row of probs, got shape {y.shape}")
     if not np.isfinite(p).all() or p.min() < -_EPS or p.max() > 1 + _EPS:
-        raise ValueError("probs must be finite probabilities in [0, 1]")
+        raise AnalysisError("probs must be finite probabilities in [0, 1]")
     if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and np.all(y == np.round(y))):
-        raise ValueError(f"labels must be integer class indices, got dtype {y.dtype}")
+        raise AnalysisError(f"labels must be integer class indices, got dtype {y.dtype}")
     y = y.astype(np.int64)
     if y.min() < 0 or y.max() >= p.shape[1]:
-        raise ValueError(f"labels must lie in 0-{p.shape[1] - 1}, got {y.min()}..{y.max()}")
+        raise AnalysisError(f"labels must lie in 0-{p.shape[1] - 1}, got {y.min()}..{y.max()}")
     if len(np.unique(y)) < 2:
-        raise ValueError("confident learning needs at least two different labels")
+        raise AnalysisError("confident learning needs at least two different labels")
     return p, y
 
 
@@ -216,7 +217,7 @@ def label_issues(probs: np.ndarray, labels: np.ndarray, ids: Sequence[str] | Non
     p, y = check_inputs(probs, labels)
     ids = np.asarray([str(i) for i in range(len(y))] if ids is None else ids).astype(str)
     if ids.shape != y.shape:
-        raise ValueError(f"ids must be ({len(y)},), one per image, got shape {ids.shape}")
+        raise AnalysisError(f"ids must be ({len(y)},), one per image, got shape {ids.shape}")
     preds = p.argmax(axis=1)
     return LabelIssues(labels=y, preds=preds, suggested=preds, score=self_confidence(p, y),
                        flagged=find_label_issues(p, y), ids=ids,
@@ -235,12 +236,12 @@ def mean_evaluation(evaluations: Sequence):
 
     evs = list(evaluations)
     if not evs:
-        raise ValueError("mean_evaluation needs at least one evaluation")
+        raise AnalysisError("mean_evaluation needs at least one evaluation")
     first = evs[0]
     for ev in evs[1:]:
         if ev.split != first.split or not np.array_equal(ev.ids, first.ids) \
                 or not np.array_equal(ev.labels, first.labels):
-            raise ValueError(f"cannot average {ev.model_name} on {ev.split} with {first.model_name} "
+            raise AnalysisError(f"cannot average {ev.model_name} on {ev.split} with {first.model_name} "
                              f"on {first.split}: not the same images")
     if len(evs) == 1:
         return first

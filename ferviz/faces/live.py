@@ -32,8 +32,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .faces import FACE_SIZE, Box, crop_face
-from .labels import EMOTIONS
+from ..errors import FaceError
+from ..labels import EMOTIONS
+from .detection import FACE_SIZE, Box, crop_face
 
 DETECT_SIDE = 320  # Haar runs on a copy this long (5 ms at 320x240 vs 9 ms at 640x480 here)
 HAAR_FILE = "haarcascade_frontalface_default.xml"
@@ -69,7 +70,7 @@ class FpsCounter:
 
     def __init__(self, window: int = 30, clock: Callable[[], float] = time.perf_counter):
         if window < 2:
-            raise ValueError(f"window must be at least 2 frames, got {window}")
+            raise FaceError(f"window must be at least 2 frames, got {window}")
         self._times: deque[float] = deque(maxlen=int(window))
         self._clock = clock
 
@@ -136,7 +137,7 @@ class FaceTracker:
     def __init__(self, *, alpha: float = 0.4, box_alpha: float = 0.6, max_age: int = 5,
                  iou_match: float = IOU_MATCH, max_jump: float = 1.0):
         if not 0.0 < alpha <= 1.0 or not 0.0 < box_alpha <= 1.0:
-            raise ValueError(f"smoothing factors must lie in (0, 1], got {alpha}, {box_alpha}")
+            raise FaceError(f"smoothing factors must lie in (0, 1], got {alpha}, {box_alpha}")
         self.alpha, self.box_alpha, self.max_age, self.iou_match = alpha, box_alpha, int(max_age), iou_match
         self.max_jump = float(max_jump)
         self.tracks: list[Track] = []
@@ -231,7 +232,7 @@ class LiveAnalyser:
                  tta: bool = True, cmap: str = "viridis", overlay_alpha: float = 0.45,
                  clock: Callable[[], float] = time.perf_counter):
         if detect_every < 1:
-            raise ValueError(f"detect_every must be at least 1, got {detect_every}")
+            raise FaceError(f"detect_every must be at least 1, got {detect_every}")
         self.model, self.card = model, card
         self.detector = detector or HaarDetector(min_size=min(40, int(min_face)))
         self.detect_every, self.min_face = int(detect_every), int(min_face)
@@ -255,7 +256,7 @@ class LiveAnalyser:
 
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"expected an (H, W, 3) uint8 frame, got {frame.dtype} {frame.shape}")
+            raise FaceError(f"expected an (H, W, 3) uint8 frame, got {frame.dtype} {frame.shape}")
         rgb = np.ascontiguousarray(frame[..., ::-1] if bgr else frame)
         with self._lock:
             self._last_frame = rgb.copy()
@@ -315,8 +316,13 @@ class LiveAnalyser:
         of every face in one traced model call (`tta=False`: the faces alone)."""
         import tensorflow as tf
 
-        from .evaluation import _forward, as_probabilities, check_finite, tta_views
-        from .models import output_head, preprocess
+        from ..analysis.evaluation import (
+            _forward,
+            as_probabilities,
+            check_finite,
+            tta_views,
+        )
+        from ..models import output_head, preprocess
 
         x = preprocess(crops, self.card.input)
         views = tta_views(x, self.card.tta if self.tta else None)
@@ -330,7 +336,7 @@ class LiveAnalyser:
 
     def explain(self, crop: np.ndarray, target: int) -> np.ndarray:
         """Grad-CAM (48, 48) in [0, 1] of one crop for a FER class, single view."""
-        from .attribution import get_explainer
+        from ..attribution import get_explainer
 
         return get_explainer(self.model, self.card, "gradcam")(crop[None], np.array([target]), views="single")[0]
 
@@ -395,7 +401,7 @@ class LiveAnalyser:
         if box is None:
             return
         if self._lut is None:
-            from .overlay import colormap_lut
+            from ..figures.overlay import colormap_lut
 
             self._lut = colormap_lut(self._cmap)
         x0, y0, side, _ = box

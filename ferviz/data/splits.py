@@ -15,17 +15,22 @@ import zipfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import cache, config, readers
-from .errors import DataError
-from .labels import SPLITS, normalise_split
+from .. import cache, config
+from ..errors import DataError, NotFoundError
+from ..labels import SPLITS, normalise_split
+from . import readers
 from .readers import decode_face  # noqa: F401  (public: decode one face image)
+
+if TYPE_CHECKING:
+    from . import ferplus
 
 _CACHE_VERSION = "1"
 __all__ = ["DataError", "FERSplit", "decode_face", "load_all", "load_fer2013", "resolve_data_path",
-           "source_kind"]
+           "source_kind", "align_votes"]
 #: where each form's labels come from
 FOLDER_NAMES = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 LABEL_SOURCES = {"csv": "FER2013", "zip": "FER2013", "folder": "FER2013",
@@ -56,7 +61,7 @@ class FERSplit:
         """Position of an image id in this split."""
         hits = np.flatnonzero(self.ids == str(image_id))
         if hits.size == 0:
-            raise KeyError(f"no image with id {image_id!r} in {self.split}")
+            raise NotFoundError(f"no image with id {image_id!r} in {self.split}")
         return int(hits[0])
 
     def subset(self, idx: np.ndarray) -> "FERSplit":
@@ -79,11 +84,10 @@ def resolve_data_path(path: str | os.PathLike | None = None) -> Path:
         if not p.exists():
             raise DataError(f"{p}: no such file or folder")
         return p
-    env = os.environ.get("FERVIZ_DATA")
-    if env:
-        p = Path(env).expanduser()
+    p = config.data_path()
+    if p is not None:
         if not p.exists():
-            raise DataError(f"FERVIZ_DATA={env}: no such file or folder")
+            raise DataError(f"FERVIZ_DATA={p}: no such file or folder")
         return p
     for cand in config.DEFAULT_DATA_CANDIDATES:
         if cand.is_file() or (cand.is_dir() and _looks_like_folder(cand)):
@@ -156,7 +160,7 @@ class _SplitDict(dict):
             return normalise_split(name)
         except ValueError:
             own = [self.names[s] for s in SPLITS if s in self]
-            raise ValueError(f"unknown split {name!r}; this dataset has {', '.join(own) or 'no splits'}"
+            raise DataError(f"unknown split {name!r}; this dataset has {', '.join(own) or 'no splits'}"
                              + ("" if own == [s for s in SPLITS if s in self] else
                                 f" (FER2013's {', '.join(s for s in SPLITS if s in self)})")) from None
 
@@ -190,7 +194,37 @@ def _identify(p: Path) -> tuple[str, str]:
     if kind == "folder":
         return kind, cache.tree_hash(p, readers.folder_files(p))
     if kind == "ferplus":  # its ids come from the shipped FER+ votes file: hash that too
-        from .ferplus import SHIPPED
+        from . import ferplus
 
-        return kind, cache.key_hash(cache.tree_hash(p, readers.ferplus_files(p)), cache.file_hash(SHIPPED))
+        return kind, cache.key_hash(cache.tree_hash(p, readers.ferplus_files(p)),
+                                    cache.file_hash(ferplus.SHIPPED))
     return kind, cache.file_hash(p)
+
+
+def align_votes(split: FERSplit, votes: ferplus.FerPlusVotes | None = None) -> ferplus.AlignedVotes:
+    """The FER+ votes of each image of `split` (default votes: the shipped file).
+
+    Works for the fer2013.csv form (id = row number; the FER+ Usage of every row must equal the
+    split) and the FER+ folder form; the Kaggle image-folder form is refused with DataError.
+    """
+    from . import ferplus
+
+    kind = source_kind(split.source)
+    if kind not in ("csv", "ferplus"):
+        raise DataError(f"{split.source}: {ferplus.REFUSAL}")
+    votes = votes if votes is not None else ferplus.load_votes()
+    ids = np.asarray(split.ids, str)
+    bad = [str(i) for i in ids if not i.isdigit()]
+    if bad:
+        raise DataError(f"{split.source}: image id {bad[0]!r} is not a fer2013.csv row number")
+    rows = ids.astype(np.int64)
+    if rows.size and rows.max() >= len(votes):
+        raise DataError(f"{votes.source}: {len(votes):,} rows, but {split.source} has row {rows.max()} "
+                        "(the FER+ file must have one row per fer2013.csv row)")
+    wrong = np.flatnonzero(votes.usage[rows] != split.split)
+    if wrong.size:
+        r = int(rows[wrong[0]])
+        raise DataError(f"{votes.source}: line {r + 2} (row {r}) is {votes.usage[r]} but it is a "
+                        f"{split.split} image in {split.source}; the FER+ votes follow the original "
+                        "fer2013.csv's rows")
+    return ferplus.AlignedVotes(ids, split.split, rows, votes.votes[rows].astype(np.int64), votes.names[rows] != "")

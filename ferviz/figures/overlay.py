@@ -10,6 +10,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
+from ..errors import ExportError
+
 DEFAULT_CMAP = "viridis"
 CMAPS = ("viridis", "cividis", "magma", "inferno", "plasma", "turbo", "jet")
 
@@ -22,7 +24,7 @@ def colormap_lut(name: str = DEFAULT_CMAP) -> np.ndarray:
     try:
         cmap = matplotlib.colormaps[name]
     except KeyError:
-        raise ValueError(f"unknown colormap {name!r}; try one of {', '.join(CMAPS)}") from None
+        raise ExportError(f"unknown colormap {name!r}; try one of {', '.join(CMAPS)}") from None
     return (cmap(np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
 
 
@@ -46,7 +48,7 @@ def heatmap_rgba(m: np.ndarray, cmap: str = DEFAULT_CMAP, alpha: float = 0.5,
                  size: tuple[int, int] | None = None) -> np.ndarray:
     """Map in [0,1] -> (H, W, 4) uint8 RGBA with constant opacity `alpha`."""
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"opacity must lie in [0, 1], got {alpha}")
+        raise ExportError(f"opacity must lie in [0, 1], got {alpha}")
     m = normalise_map(m)
     if size:
         m = resize_map(m, size)
