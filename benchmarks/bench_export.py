@@ -5,7 +5,7 @@
 Faces: FER2013 PrivateTest (FERVIZ_DATA, --data or the default location); with --model, the
 model's most-confused cell and its Grad-CAM maps (precomputed, not timed); otherwise the
 first N fear faces with random probabilities and smooth synthetic maps. Without FER2013,
-synthetic faces. Timed (best of --repeat): ferviz.overlay.overlay for every face (the
+synthetic faces. Timed (best of --repeat): ferviz.figures.overlay.overlay for every face (the
 baseline), building the sheet Figure, and rendering it to PNG/SVG/PDF. Prints JSON; writes
 the PNG sheet to --figure (default in /tmp: it shows FER2013 faces, do not commit it).
 """

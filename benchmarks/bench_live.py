@@ -1,4 +1,4 @@
-"""Benchmark: the live webcam analysis (`ferviz.live.LiveAnalyser`) on a synthetic 640x480 video (prints JSON).
+"""Benchmark: the live webcam analysis (`ferviz.faces.live.LiveAnalyser`) on a synthetic 640x480 video (prints JSON).
 
     python benchmarks/bench_live.py [--model models/vgg_small_ft.json] [--frames 300] [--faces 1]
 

@@ -44,7 +44,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FERVIZ_XRAI_WAIT", "5", "seconds a visitor waits for an XRAI slot before \"busy, try again\""),
     Setting("FERVIZ_TF_THREADS", "TensorFlow's own (shared mode: half the cores)",
             "TensorFlow's intra- and inter-op threads per app process"),
-    Setting("FERVIZ_STRICT", "0", "1 (CI): a test that would skip for want of data or Chromium fails instead"),
+    Setting("FERVIZ_STRICT", "0", "tests: 1 (CI) makes a test that would skip for want of data or Chromium fail"),
+    Setting("FERVIZ_CHROMIUM", "chromium on the PATH, else /usr/bin/chromium", "tests: the browser the browser tests drive"),
+    Setting("FERVIZ_SCREENSHOTS", "(none)", "tests: a folder where the browser tests also save their screenshots"),
 )
 
 
@@ -69,12 +71,16 @@ def data_path() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def cache_setting() -> Path | None:
+    """FERVIZ_CACHE as a path, or None when unset."""
+    value = _env("FERVIZ_CACHE")
+    return Path(value).expanduser() if value else None
+
+
 def cache_dir() -> Path:
     """Root of ferviz's disk cache: FERVIZ_CACHE, else $XDG_CACHE_HOME/ferviz, else ~/.cache/ferviz."""
-    env = _env("FERVIZ_CACHE")
-    if env:
-        root = Path(env).expanduser()
-    else:
+    root = cache_setting()
+    if root is None:
         root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ferviz"
     root.mkdir(parents=True, exist_ok=True)
     return root
@@ -121,3 +127,16 @@ def tf_threads() -> int | None:
 def strict() -> bool:
     """True when tests that need real data or a browser must not skip (CI: FERVIZ_STRICT=1)."""
     return _env("FERVIZ_STRICT").lower() not in ("", "0", "false", "no")
+
+
+def chromium() -> str:
+    """The Chromium the browser tests drive (FERVIZ_CHROMIUM, else chromium on the PATH)."""
+    import shutil
+
+    return _env("FERVIZ_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def screenshots_dir() -> Path | None:
+    """FERVIZ_SCREENSHOTS: where browser tests also save their screenshots (None: unset)."""
+    value = _env("FERVIZ_SCREENSHOTS")
+    return Path(value).expanduser() if value else None

@@ -21,19 +21,18 @@
    local neighbourhoods) maps them to 2-D. Both are deterministic for a given ``seed``
    (UMAP with ``random_state`` set runs single-threaded). Below 4,096 faces UMAP uses exact
    neighbours; ferviz hands it the exact euclidean distance matrix computed by scikit-learn,
-   which is what UMAP would compute itself, in a fraction of a second instead of ~10 s for
-   3,589 faces (UMAP loops over the pairs in Python). Above that, UMAP's approximate
-   nearest-neighbour search is used as usual.
+   which is what UMAP would compute itself, only faster (timings: docs/regions-and-embedding.md).
+   Above that, UMAP's approximate nearest-neighbour search is used as usual.
 
 3. **Cache** (:func:`cached_embedding`): features are cached per model identity
    (:meth:`ferviz.models.ModelCard.identity`: file, card input, classes, TTA, Grad-CAM layer), data
    and views; coordinates per those plus method, parameters, seed and library version. A second
    call with the same arguments reads both from disk and computes nothing (and loads no model).
    Computing the features also yields the model's outputs, so when the split's predictions are
-   not cached yet the same pass fills :mod:`ferviz.evaluation`'s prediction cache (same views,
+   not cached yet the same pass fills :mod:`ferviz.analysis.evaluation`'s prediction cache (same views,
    same probabilities) instead of running the model a second time.
    The table joins the coordinates with the evaluation's shown prediction
-   (:func:`ferviz.evaluation.evaluate`): ``id, x, y, true, pred, confidence, correct``.
+   (:func:`ferviz.analysis.evaluation.evaluate`): ``id, x, y, true, pred, confidence, correct``.
 """
 from __future__ import annotations
 
@@ -168,7 +167,7 @@ def penultimate_features(model, card: ModelCard, images: np.ndarray, *, batch_si
     (as the shown prediction); ``"single"``: the face alone. ModelError if any is non-finite.
 
     ``with_probs=True`` returns ``(features, probs)``: the same pass's class probabilities
-    (N, 7) in FER order, as :func:`ferviz.evaluation.predict_probs` computes them (averaged over
+    (N, 7) in FER order, as :func:`ferviz.analysis.evaluation.predict_probs` computes them (averaged over
     the same views), so a cold embedding need not run the model twice."""
     import tensorflow as tf
 

@@ -23,6 +23,10 @@ ALL, ISSUES_ONLY, MODEL_ONLY = "all errors", LABEL_ISSUE, MODEL_ERROR
 FILTERS = (ALL, ISSUES_ONLY, MODEL_ONLY)
 #: file-name parts of the filters (the "all errors" view adds none)
 FILTER_PARTS = {LABEL_ISSUE: "label-issues", MODEL_ERROR: "model-errors"}
+#: short names of the sorts and filters, as a link's ``sort=``/``show=`` and the command's
+#: ``--sort``/``--show`` spell them
+SORT_NAMES = {"confidence": "confidence", "loss": "loss", "label-issue score": "label-issue"}
+FILTER_NAMES = {ALL: "all", ISSUES_ONLY: "label-issues", MODEL_ONLY: "model-errors"}
 #: extra columns `annotate` adds (and the errors CSV carries)
 QUALITY_COLUMNS = ("label_issue_score", "likely_label_issue", "verdict", "issue_rank", "training_copy")
 FERPLUS_COLUMNS = ("ferplus_majority", "ferplus_votes", "ferplus_badges")
@@ -89,6 +93,24 @@ def arrange(rows: pd.DataFrame, sort: str, show: str = ALL) -> pd.DataFrame:
     elif show == MODEL_ONLY:
         rows = rows[rows["verdict"] == MODEL_ERROR]
     return rows.reset_index(drop=True)
+
+
+def sort_named(name: str) -> str:
+    """The sort a short name (or the sort's own name) stands for; AnalysisError when none."""
+    return _named(name, SORT_NAMES, "sort")
+
+
+def filter_named(name: str) -> str:
+    """The filter a short name (or the filter's own name) stands for; AnalysisError when none."""
+    return _named(name, FILTER_NAMES, "show")
+
+
+def _named(name: str, names: dict[str, str], what: str) -> str:
+    key = str(name).strip().lower()
+    for value, short in names.items():
+        if key in (value, short):
+            return value
+    raise AnalysisError(f"{what} must be one of {', '.join(names.values())}, got {name!r}")
 
 
 def name_parts(sort: str, show: str = ALL) -> list[str]:

@@ -72,7 +72,7 @@ def tta_views(x: np.ndarray, tta: str | None) -> list[np.ndarray]:
 
     "mirror": the face and its mirror image. "mirror+shift": those and each of them translated
     by 1/16 of the face size up, down, left and right (edges replicated), 10 views
-    (:mod:`ferviz.tta` defines them, and maps attributions back from them).
+    (:mod:`ferviz.models.tta` defines them, and maps attributions back from them).
     """
     from ..models.tta import to_view, views
 

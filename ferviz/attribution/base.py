@@ -8,8 +8,10 @@ target indices.
 
 Maps explain what is shown. With ``views="tta"`` (the default) a card's test-time
 augmentation is followed: the method runs on every view the prediction averages over
-(:mod:`ferviz.tta`), each view's map is mapped back onto the face (mirror and shift undone)
-and the maps are averaged. ``views="single"`` explains one forward pass on the face as given.
+(:mod:`ferviz.models.tta`), each view's map is mapped back onto the face (mirror and shift undone)
+and each face pixel averages the views that showed it: a shifted view's padding (its replicated
+edge) carries no evidence back, and a face pixel it pushed out is not averaged with a zero (either
+drew a frame at the border). ``views="single"`` explains one forward pass on the face as given.
 
 A map with no positive evidence (zero, constant or non-finite everywhere) comes back as all
 zeros; :func:`blank_maps` finds them, so callers can say so instead of drawing a flat overlay.
@@ -23,7 +25,7 @@ import numpy as np
 from ..errors import AttributionError
 from ..labels import NUM_CLASSES, emotion_index
 from ..models import ModelCard, preprocess
-from ..models.tta import from_view, to_view
+from ..models.tta import mean_over_views, to_view
 from ..models.tta import views as tta_views
 
 VIEW_MODES = ("tta", "single")
@@ -148,7 +150,8 @@ class Explainer:
 
     def raw_views(self, x: np.ndarray, out_idx: np.ndarray, faces: np.ndarray, tta: str | None,
                   **params: Any) -> np.ndarray:
-        """The raw map averaged over the views of `tta`, each mapped back onto the input's pixels."""
+        """The raw map averaged over the views of `tta`, each mapped back onto the input's pixels
+        (:func:`ferviz.models.tta.mean_over_views`: per pixel over the views that showed it)."""
         vs = tta_views(tta, x.shape[1], x.shape[2])
         if len(vs) == 1:
             return self.raw(x, out_idx, faces, **params)
@@ -156,11 +159,7 @@ class Explainer:
         xv = np.concatenate([to_view(x, v) for v in vs])
         raw = self.raw(xv, np.tile(out_idx, len(vs)), np.tile(faces, (len(vs), 1, 1)), **params)
         raw = resize_maps(np.asarray(raw, np.float32), x.shape[1:3])
-        return sum(from_view(raw[k * n:(k + 1) * n], v, self.inverse) for k, v in enumerate(vs)) / len(vs)
-
-    #: how a view's map goes back onto the face (:func:`ferviz.tta.from_view`): "sum" for
-    #: gradient-based maps (the chain rule), "mean" for region maps such as Grad-CAM
-    inverse = "sum"
+        return mean_over_views([raw[k * n:(k + 1) * n] for k in range(len(vs))], vs)
 
     def check(self, faces: np.ndarray, params: dict[str, Any]) -> None:
         """Reject inputs the method cannot explain (override)."""

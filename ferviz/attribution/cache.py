@@ -21,7 +21,8 @@ from ..errors import AttributionError
 from ..models import ModelCard
 
 Progress = Callable[[float, str], None]
-_VERSION = "4"  # 2-3: maps follow the card's test-time views; non-finite maps blank; 4: ModelCard.identity
+_VERSION = "5"  # 2-3: maps follow the card's test-time views; non-finite maps blank; 4: ModelCard.identity;
+# 5: views averaged per pixel over the views that showed it, padding dropped (no frame at the border)
 _MEMORY: "OrderedDict[Path, np.ndarray]" = OrderedDict()  # recently used maps of this process
 MEMORY_ENTRIES = 4096  # ~38 MB of 48x48 float32 maps
 

@@ -22,7 +22,6 @@ class GradCAM(Explainer):
 
     method = "gradcam"
     defaults = {"batch_size": 128}
-    inverse = "mean"  # a region map: each view's CAM is shifted/mirrored back, not summed
 
     def __init__(self, model, card: ModelCard):
         import tensorflow as tf

@@ -1,5 +1,5 @@
 """Where the model looks, by facial region: brows, eyes, nose, mouth, the rest of the face and the
-background, built from five landmarks (:mod:`ferviz.landmarks`).
+background, built from five landmarks (:mod:`ferviz.data.landmarks`).
 
 **Regions.** In a frame aligned with the eye line (origin between the eyes, ``u`` along the eye
 line, ``v`` towards the mouth, ``d`` the distance between the eyes):

@@ -2,7 +2,7 @@
 maps and cost, one row per method (``python -m ferviz trust``); and the same faithfulness per
 candidate Grad-CAM layer (``python -m ferviz layers``).
 
-* **Faithfulness**: deletion and insertion AUC (:mod:`ferviz.faithfulness`) of each map and of a
+* **Faithfulness**: deletion and insertion AUC (:mod:`ferviz.attribution.faithfulness`) of each map and of a
   random pixel order, with bootstrap 95% intervals of the mean over faces.
 * **Sanity check** (Adebayo et al. 2018, "Sanity checks for saliency maps", cascading model
   parameter randomisation): the weights are re-initialised layer by layer from the top (output)

@@ -1,37 +1,21 @@
-"""XRAI (Kapishnikov et al., https://arxiv.org/abs/1906.02825) via ``saliency.core.XRAI``.
+"""XRAI (Kapishnikov et al., https://arxiv.org/abs/1906.02825) via ``saliency.core.XRAI``, with
+settings for 48x48 faces instead of saliency's 224x224-photo defaults (how they were chosen, with
+the measurements: docs/attribution.md, "XRAI on 48x48 faces"):
 
-saliency's defaults are tuned for 224x224 photos: each face is resized to 224x224 for
-six Felzenszwalb runs (scales 50-1200, sigma 0.8, min_size 150), the ~240 masks are
-resized back and dilated by a radius-5 disk, and IG runs 100 steps per baseline at batch
-1 (200 model calls). Measured on 48x48 PrivateTest faces with a baseline CNN (deletion
-AUC, lower is better): the 224 segmentation (~250 ms) and the skimage dilation of its
-masks (~0.25 ms each) dominate; 16 IG steps rank segments as well as 100 (0.167 vs 0.165, 24 faces).
-ferviz therefore uses:
+* Felzenszwalb on the face itself (no resize), scales (5, 10, 20, 40, 80, 160), sigma 0.8,
+  min_size 8; identical masks across scales dropped, the rest dilated by a radius-5 disk
+  (OpenCV); segments computed once per face (LRU-cached by content) and passed as ``segments=``;
+* integrated gradients with 16 steps per baseline (the face's min and max constant images),
+  computed by ferviz in batches inside ``tf.function`` (:mod:`.gradients`) and handed to
+  saliency as ``base_attribution``, so saliency only ranks the segments.
 
-* Felzenszwalb on the 48x48 face itself (no resize), scales (5, 10, 20, 40, 80, 160),
-  sigma 0.8 (as the defaults; 0.5 ranked worse on the shipped baseline: deletion AUC 0.201 vs
-  0.182 on 48 faces), min_size 8: segments of the same size *relative to the face* as the
-  defaults give (150 px of 224² ~ 7 px of 48²), from eye corners to face halves;
-* identical masks across scales dropped (~470 -> ~250), the rest dilated by the defaults'
-  radius 5 (with OpenCV, ~10x faster than skimage, same masks). Blobby masks matter:
-  coarser segments with radius 0-3 ranked worse (0.17-0.19 vs 0.149 on 64 faces; the
-  defaults 0.156);
-* segments computed once per face (LRU-cached by content) and passed as ``segments=``;
-* IG with 16 steps per baseline (XRAI's two baselines, the face's min and max constant
-  images; saliency's path points ``linspace(0, 1, steps)``), computed by ferviz in batches
-  (gradients in ``tf.function``, :mod:`.gradients`) and handed to saliency as
-  ``base_attribution``, so saliency only ranks the segments.
+Test-time views: the IG attributions of every view of the card's ``tta`` are mapped back onto
+the face and averaged, each face pixel over the views that showed it (a shifted view's
+replicated edge carries nothing back: :func:`ferviz.models.tta.mean_over_views`). The face is
+segmented once, on whichever of the face and its mirror sorts first, and mirrored back, so XRAI maps are mirror-equivariant like the views.
 
-Test-time augmentation: the IG attributions are computed on every view of the card's
-``tta``, mapped back onto the face (the chain rule, :func:`ferviz.tta.from_view` "sum") and
-averaged; the baselines are constant images, the same for every view, so this is IG of the
-view-averaged model. The face is segmented once. Segmentation runs on whichever of the face
-and its mirror image sorts first (by pixel bytes) and is mirrored back, so the masks of a
-mirrored face are the mirrored masks and XRAI maps are mirror-equivariant like the views.
-
-A constant face is refused: XRAI's baselines then equal the input and its segment
-normalisation divides by zero (NaN maps). For models with another input size, segments
-are made at face size and resized to the model's; the map is resized back to the face.
+A constant face is refused (its baselines equal the input: NaN maps). For models with another
+input size, segments are made at face size and resized to the model's; the map is resized back.
 """
 from __future__ import annotations
 
@@ -163,16 +147,16 @@ class XRAI(Explainer):
         """XRAI's IG (N, h, w, c): the mean over its min/max baselines, averaged over the views."""
         import tensorflow as tf
 
-        from ..models.tta import from_view, to_view, views
+        from ..models.tta import mean_over_views, to_view, views
 
         alphas = np.linspace(0.0, 1.0, steps, dtype=np.float32)  # saliency's path points
         vs = views(tta, x.shape[1], x.shape[2])
         scores = self._scores
-        total = np.zeros_like(x)
+        per_view = [np.zeros_like(x) for _ in vs]
         flat = x.reshape(len(x), -1)
         for lo_hi in (flat.min(axis=1), flat.max(axis=1)):  # saliency's two constant baselines
             base = np.broadcast_to(lo_hi[:, None, None, None], x.shape).astype(np.float32)
-            for v in vs:
+            for v, total in zip(vs, per_view):
                 xv = to_view(x, v)
                 diff = xv - base
                 per = max(1, batch_size // steps)
@@ -183,5 +167,5 @@ class XRAI(Explainer):
                     w = np.repeat(one_hot(out_idx[s:s + per]), steps, axis=0)
                     g = scores.input_gradients(tf.constant(pts.reshape((-1,) + x.shape[1:])), tf.constant(w))
                     attr[s:s + per] = g.numpy().reshape(pts.shape).mean(axis=1) * d
-                total += from_view(attr, v, "sum")
-        return (total / (2 * len(vs))).astype(np.float32)
+                total += attr / 2.0
+        return mean_over_views(per_view, vs)

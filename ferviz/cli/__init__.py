@@ -101,15 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2), already printed
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     args._argv = argv
-    from ..data.splits import DataError
-    from ..models import ModelError
+    from ..errors import FervizError
 
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (DataError, ModelError, ValueError, KeyError, OSError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"ferviz {args.cmd}: error: {msg}", file=sys.stderr)
+    except (FervizError, OSError) as e:  # every error ferviz raises for the user, and files it cannot read
+        print(f"ferviz {args.cmd}: error: {e}", file=sys.stderr)
         return 2

@@ -14,11 +14,13 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from ..errors import LabelError
+
 # literal copies of the core's names (tests/unit/test_cli_args.py checks they agree)
 METHODS: tuple[str, ...] = ("gradcam", "gradcampp", "xrai", "ig", "smoothgrad")  # ferviz.attribution.METHODS
 VIEWS: tuple[str, ...] = ("tta", "single")  # ferviz.attribution.VIEW_MODES
 FIGURE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")  # ferviz.export.FORMATS
-CMAPS: tuple[str, ...] = ("viridis", "cividis", "magma", "inferno", "plasma", "turbo", "jet")  # ferviz.overlay
+CMAPS: tuple[str, ...] = ("viridis", "cividis", "magma", "inferno", "plasma", "turbo", "jet")  # ferviz.figures.overlay
 DEFAULT_CMAP = "viridis"
 DPI_RANGE = (10.0, 2400.0)  # ferviz.export.render.check_dpi
 INCHES_RANGE = (0.5, 100.0)  # ferviz.export._common.check_size
@@ -131,7 +133,7 @@ def non_empty(text: str) -> str:
     return str(text).strip()
 
 
-FOLDER_SPLITS = ("train", "val", "test")  # a folder dataset's own names (ferviz.data.FOLDER_NAMES)
+FOLDER_SPLITS = ("train", "val", "test")  # a folder dataset's own names (ferviz.data.splits.FOLDER_NAMES)
 
 
 def split(text: str) -> str:
@@ -203,11 +205,11 @@ def _cell(text: str, allow_any: bool) -> tuple[int | None, int | None]:
 
 def parse_cell(text: str, option: str = "--cell", allow_any: bool = False) -> tuple[int | None, int | None]:
     """'fear:sad', 'Fear:SAD' or '2:4' -> (true, pred) FER indices; with `allow_any` a side may
-    be 'any' (None); ValueError naming `option` otherwise."""
+    be 'any' (None); LabelError (a ValueError) naming `option` otherwise."""
     try:
         return _cell(text, allow_any)
     except ValueError as e:
-        raise ValueError(f"{option} {e}") from None
+        raise LabelError(f"{option} {e}") from None
 
 
 def cell(text: str) -> tuple[int, int]:

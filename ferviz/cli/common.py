@@ -36,7 +36,7 @@ def progress(desc: str = "", enabled: bool = True) -> Iterator[Update]:
 
 
 def evaluated(card, split, desc: str | None = None, **kw):
-    """``ferviz.evaluation.evaluate(card, split, **kw)`` behind a progress bar."""
+    """``ferviz.analysis.evaluation.evaluate(card, split, **kw)`` behind a progress bar."""
     from ..analysis.evaluation import evaluate
 
     with progress(desc or f"{card.key} on {split.split}") as update:

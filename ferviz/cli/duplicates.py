@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import args as A
 
-NEAR_DISTANCE = 6  # literal copy of ferviz.duplicates.NEAR_DISTANCE (that module imports pandas)
+NEAR_DISTANCE = 6  # literal copy of ferviz.data.duplicates.NEAR_DISTANCE (that module imports pandas)
 
 
 def add_arguments(p) -> None:

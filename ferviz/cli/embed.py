@@ -6,7 +6,7 @@ from pathlib import Path
 
 from . import args as A
 
-# literal copies of ferviz.embedding.METHODS and export.embedding.COLOR_BY, so that building the
+# literal copies of ferviz.analysis.embedding.METHODS and export.embedding.COLOR_BY, so that building the
 # parser imports neither pandas nor matplotlib (tests check they agree)
 PROJECTIONS = ("umap", "pca")
 COLOR_BY = ("true", "pred", "correct", "confidence", "issue")

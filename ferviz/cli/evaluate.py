@@ -40,7 +40,7 @@ def run(a) -> int:
     s = ev.summary()
     from ..analysis.calibration import ece
 
-    s["ece"] = ece(ev.probs, ev.labels)  # top label, 15 bins (ferviz.calibration)
+    s["ece"] = ece(ev.probs, ev.labels)  # top label, 15 bins (ferviz.analysis.calibration)
     print(f"{card.name} on {split.title} ({ev.n} images): accuracy {ev.accuracy:.4f}, macro-F1 {ev.macro_f1:.4f}, "
           f"ECE {s['ece']:.4f}")
     pc = ev.per_class()

@@ -20,7 +20,7 @@ _WHAT = ("ids", "cell", "confusion_matrix", "errors_csv", "per_class_csv", "pred
 METHOD_LABELS = {"gradcam": "Grad-CAM", "gradcampp": "Grad-CAM++", "xrai": "XRAI"}  # fallback names
 
 
-#: option value -> the dashboard's sort and filter names (ferviz.error_views)
+#: option value -> the dashboard's sort and filter names (ferviz.analysis.error_views)
 SORT_CHOICES = {"confidence": "confidence", "loss": "loss", "label-issue": "label-issue score"}
 SHOW_CHOICES = {"all": "all errors", "label-issues": "likely label issue", "model-errors": "likely model error"}
 
@@ -107,7 +107,7 @@ def _targets(a, labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
 
 
 def _view(a, data, ev, t, p, *, badges: bool):
-    """The annotated rows of the view (`ferviz.error_views`), with the same quality columns as the
+    """The annotated rows of the view (`ferviz.analysis.error_views`), with the same quality columns as the
     dashboard: label issues always; Training copies and FER+ votes when `badges` (the CSV)."""
     from ..analysis import error_views as views
     from ..analysis.label_issues import evaluation_issues

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import args as A
 
-FORMATS = ("tflite", "onnx")  # literal copy of ferviz.model_export.FORMATS (the parser imports no TensorFlow)
+FORMATS = ("tflite", "onnx")  # literal copy of ferviz.models.on_device.FORMATS (the parser imports no TensorFlow)
 
 
 def add_arguments(p) -> None:

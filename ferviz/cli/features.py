@@ -2,7 +2,7 @@
 
 Each image gets one PNG, ``<model>_<split>_<id>_features_<rank>_target-<class>.png`` (the top-k
 channels of every block and the Grad-CAM layer's top channel, :mod:`ferviz.export.feature_maps`),
-and ``features.npz`` holds what the figures show (:func:`ferviz.feature_maps.to_arrays`, plus
+and ``features.npz`` holds what the figures show (:func:`ferviz.analysis.feature_maps.to_arrays`, plus
 ``ids``, ``labels`` and ``preds``). The maps are a single view of the face (no test-time
 augmentation); ``--target pred`` explains the prediction shown, which follows the card's views.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from . import args as A
 
-RANKS = ("mean", "gradxact")  # literal copy of ferviz.feature_maps.RANKS (no TensorFlow import to parse)
-MAX_TOP = 32  # literal copy of ferviz.feature_maps.MAX_TOP
+RANKS = ("mean", "gradxact")  # literal copy of ferviz.analysis.feature_maps.RANKS (no TensorFlow import to parse)
+MAX_TOP = 32  # literal copy of ferviz.analysis.feature_maps.MAX_TOP
 
 
 def add_arguments(p) -> None:

@@ -268,7 +268,7 @@ def read_ferplus(root: Path):
     ``label.csv`` and ``fer<number>.png`` files, as Microsoft's generate_training_data.py writes them).
 
     These folders carry FER+'s ten votes per image but not FER2013's labels: an image's label
-    here is its FER+ majority vote (see :mod:`ferviz.ferplus`), and images whose majority is
+    here is its FER+ majority vote (see :mod:`ferviz.data.ferplus`), and images whose majority is
     contempt, unknown or not-a-face (no FER2013 class) or whose top vote is tied are left out. The PNG numbers are not
     fer2013.csv row numbers (FER+ skipped its not-a-face rows), so each image's id is the row
     number of its (split, name) in the shipped fer2013new.csv, as in the CSV form; a name listed

@@ -5,7 +5,7 @@ FER2013 order (0 angry ... 6 neutral), a stable per-image id (CSV row number, fi
 for the FER+ folders the fer2013.csv row number) and the split name. The FER+ folders carry
 no FER2013 labels: their labels are the FER+ majority vote (``_SplitDict.label_source`` says
 which). Decoded sources are cached on disk keyed by content hash; the readers themselves
-live in :mod:`ferviz.readers`.
+live in :mod:`ferviz.data.readers`.
 """
 from __future__ import annotations
 

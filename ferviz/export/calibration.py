@@ -1,6 +1,6 @@
 """The reliability diagram: accuracy per confidence bin against the diagonal, one panel per stage.
 
-Takes `ferviz.calibration.Reliability` objects (already computed) and returns a matplotlib
+Takes `ferviz.analysis.calibration.Reliability` objects (already computed) and returns a matplotlib
 Figure built with the object API. Each panel's bars (``ax.patches``, non-empty bins only,
 left to right) are the bins' accuracies; the mean confidences are black ticks joined to the
 bar tops by red gap lines; a thin histogram underneath shows how many images each bin holds.
@@ -23,7 +23,7 @@ def _check(panels) -> dict:
         raise ExportError("the reliability diagram needs at least one panel")
     for label, r in items.items():
         if not all(hasattr(r, a) for a in ("bin_lo", "bin_hi", "count", "confidence", "accuracy", "ece")):
-            raise ExportError(f"panel {label!r} is not reliability data (ferviz.calibration.Reliability)")
+            raise ExportError(f"panel {label!r} is not reliability data (ferviz.analysis.calibration.Reliability)")
     return items
 
 

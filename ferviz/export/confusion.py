@@ -35,7 +35,7 @@ def confusion_figure(cm: np.ndarray, *, normalize: bool = False, accuracy: float
 
 
 def render_confusion(d, *, size_in: Sequence[float] | None = None, dpi: float = 150):
-    """The matplotlib rendering of a :class:`ferviz.display.ConfusionDisplay`."""
+    """The matplotlib rendering of a :class:`ferviz.figures.display.ConfusionDisplay`."""
     import matplotlib
 
     values, vmax, k, texts = d.values, d.vmax, len(d.classes), d.texts

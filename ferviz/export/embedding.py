@@ -1,7 +1,7 @@
 """The embedding-map scatter: one point per face (no faces drawn), coloured by the true class,
 the predicted class, correct/wrong, the confidence or the label-issue verdict.
 
-Takes the table of :func:`ferviz.embedding.cached_embedding` (columns ``x, y`` and the one
+Takes the table of :func:`ferviz.analysis.embedding.cached_embedding` (columns ``x, y`` and the one
 coloured by) and returns a matplotlib Figure built with the object API. All points are one
 scatter collection (``ax.collections[0]``, in the table's row order), so no class is drawn on
 top of another by construction; the legend lists the 7 emotions with their counts in FER2013

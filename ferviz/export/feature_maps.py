@@ -1,6 +1,6 @@
 """Feature maps of one face: the top channels of every block, and the Grad-CAM layer's top channel.
 
-`feature_maps_figure` takes a precomputed :class:`ferviz.feature_maps.FaceFeatures` (nothing
+`feature_maps_figure` takes a precomputed :class:`ferviz.analysis.feature_maps.FaceFeatures` (nothing
 here runs a model): one row per block with its top-k channel maps at the block's own
 resolution (channel index and score above each, one colour scale per row), and on the left the
 face and the channel that contributes most to the class at the Grad-CAM layer, drawn large over
@@ -88,7 +88,7 @@ def _rows(fig, gs, feats: FaceFeatures, cmap: str) -> None:
 def feature_maps_figure(face: np.ndarray, feats: FaceFeatures, *, model_name: str = "", image_id: str = "",
                         split: str = "", cmap: str = DEFAULT_CMAP, alpha: float = 0.5,
                         size_in: Sequence[float] | None = None, dpi: float = 150):
-    """One face's feature maps (see the module docstring); `feats` from :func:`ferviz.feature_maps.select`."""
+    """One face's feature maps (see the module docstring); `feats` from :func:`ferviz.analysis.feature_maps.select`."""
     face = check_face(face)
     check_style(cmap, alpha)
     if not isinstance(feats, FaceFeatures) or not feats.blocks:

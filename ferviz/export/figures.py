@@ -86,7 +86,7 @@ def _draw_row(fig, face: np.ndarray, probs: np.ndarray, overlays: Mapping[str, n
 
 
 def _draw_bars(ax, probs: np.ndarray, true: int | None, top_k: int) -> None:
-    """The matplotlib rendering of a :class:`ferviz.display.ProbsDisplay`."""
+    """The matplotlib rendering of a :class:`ferviz.figures.display.ProbsDisplay`."""
     d = ProbsDisplay(probs, true, top_k)
     ys = np.arange(len(d.order))[::-1]
     ax.barh(ys, d.values, color=d.colors, height=0.65)

@@ -1,18 +1,10 @@
 """Face detection in user photos and FER2013-style cropping (grayscale, 48x48, face filling the frame).
 
-Detector: MTCNN (`mtcnn==1.0.0`, TensorFlow, weights inside the wheel, nothing downloaded).
-Measured here (2 busy CPU cores) on astronaut (1 face) / chelsea, coffee (0) / the astronaut's
-head pasted twice (2): MTCNN 1/0/0/2 with confidences 0.999-1.0, 0.1-0.3 s per photo warm;
-Haar frontal_default 1/0/0/2 and frontal_alt2 1/0/0/1 (missed the smaller head), 0.04-0.15 s,
-with no usable confidence (cascade level weights) and square boxes. MTCNN also gives five
-landmarks. Its time grows with the pixel count (2.4 s at 2048x2048, 7.6 s at 4000x4000), so
-photos are detected on a copy whose longer side is at most `DETECT_MAX_SIDE` (0.56 s at 1024).
-
-Framing: FER2013 faces are tight. MTCNN on two random samples of FER2013 test faces (246 and
-328 faces; padded, upscaled 4x) gave frame / max(w, h) of median 0.98 and 0.96 (IQR ~0.89-1.07),
-with the box centre within 0.5 px of the frame centre (eyes at y ~19/48, mouth ~37/48). So the
-crop is the square of side max(w, h) centred on the MTCNN box: `FRAME_MARGIN = 0`,
-`FRAME_SHIFT = 0` (hairline/forehead to chin fills the frame, as in FER2013).
+Detector: MTCNN (`mtcnn==1.0.0`, TensorFlow, weights inside the wheel, nothing downloaded), run
+on a copy whose longer side is at most `DETECT_MAX_SIDE` (its time grows with the pixel count).
+Framing: the crop is the square of side max(w, h) centred on the MTCNN box (`FRAME_MARGIN = 0`,
+`FRAME_SHIFT = 0`), which is how tight FER2013's faces are. Why MTCNN and why this framing, with
+the measurements: docs/faces.md.
 """
 from __future__ import annotations
 

@@ -5,12 +5,12 @@ and returns the annotated frame and a :class:`LiveResult`. Per frame:
 
 - **detect**: OpenCV's Haar cascade (frontal faces) on a grayscale copy whose longer side is at
   most `DETECT_SIDE`, every `detect_every` frames; in between the tracked boxes are reused.
-  MTCNN (:mod:`ferviz.faces`, 0.1-0.7 s a photo here) stays the detector for still photos.
+  MTCNN (:mod:`ferviz.faces.detection`, 0.1-0.7 s a photo here) stays the detector for still photos.
 - **track**: detections are matched to tracked faces by box IoU (greedy, best pair first), then
   the rest by centre distance (under `max_jump` box sides: a face that moved further than its
   box between two detections at a low frame rate keeps its track and smoothing); a face
   missed by the detector is kept for `max_age` frames, so boxes and labels do not flicker.
-- **crop**: FER2013-style 48x48 crops (:func:`ferviz.faces.crop_face`), faces smaller than the
+- **crop**: FER2013-style 48x48 crops (:func:`ferviz.faces.detection.crop_face`), faces smaller than the
   model's input (`min_face`, 48 px) are not classified but marked "too small: move closer".
 - **predict**: one traced model call per frame for all faces and all the card's test-time views
   (the same probabilities as the still-photo analysis), then an exponential moving average per
@@ -102,7 +102,7 @@ class HaarDetector:
         path = cv2.data.haarcascades + HAAR_FILE
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
-            raise RuntimeError(f"OpenCV could not load its Haar cascade {path}")
+            raise FaceError(f"OpenCV could not load its Haar cascade {path}")
         self.max_side, self.scale_factor = int(max_side), float(scale_factor)
         self.min_neighbors, self.min_size = int(min_neighbors), int(min_size)
         self._lock = threading.Lock()  # a CascadeClassifier is not safe across threads

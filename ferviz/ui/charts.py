@@ -13,7 +13,7 @@ _AXIS = dict(tickmode="array", tickvals=list(range(7)), ticktext=list(EMOTIONS))
 def confusion_heatmap(cm: np.ndarray, counts: np.ndarray, *, normalized: bool, title: str = "",
                       issues: np.ndarray | None = None) -> go.Figure:
     """Confusion matrix heatmap, rows true, columns predicted, clickable per cell; the plotly
-    rendering of the same :class:`ferviz.display.ConfusionDisplay` the export draws (values,
+    rendering of the same :class:`ferviz.figures.display.ConfusionDisplay` the export draws (values,
     cell texts, colour scale). `cm` is accepted for compatibility; the display derives the
     shown values from `counts`. `issues` (7x7 likely label issues per cell) adds them to the hover.
 
@@ -54,7 +54,7 @@ def diff_heatmap(diff: np.ndarray, title: str) -> go.Figure:
 
 def probs_bar(probs: np.ndarray, *, true: int | None = None, title: str = "") -> go.Figure:
     """All 7 class probabilities as horizontal bars, highest first: the plotly rendering of the
-    :class:`ferviz.display.ProbsDisplay` the exported figures draw (same order, colours, labels)."""
+    :class:`ferviz.figures.display.ProbsDisplay` the exported figures draw (same order, colours, labels)."""
     d = ProbsDisplay(probs, true)
     fig = go.Figure(go.Bar(x=d.values, y=d.labels, orientation="h", marker_color=d.colors,
                            text=d.texts, textposition="auto"))

@@ -1,5 +1,5 @@
 """The feature-maps panel: the strongest channels of every block, and the channel that adds most to
-the class at the Grad-CAM layer (:mod:`ferviz.feature_maps`), for a FER2013 or an uploaded face."""
+the class at the Grad-CAM layer (:mod:`ferviz.analysis.feature_maps`), for a FER2013 or an uploaded face."""
 from __future__ import annotations
 
 import numpy as np

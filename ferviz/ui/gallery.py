@@ -4,7 +4,8 @@ Badges say whose fault an error likely is: "likely label issue" (confident learn
 label) or "likely model error"; "also in Training as happy" / "near copy in Training as ..."
 (the face, or the same photo, is a Training image); and, when FER+'s votes align with the
 data, "FER+ agrees with the model", "FER+ agrees with the label", "ambiguous (top ≤ 5/10)"
-and "not a face".
+and "not a face". Badges wrap rather than end in "…", and the Inspect buttons of a row of tiles
+line up at its bottom (`TILE_CSS`).
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from ..analysis.error_views import (  # noqa: F401  (the views' vocabulary, used
     MODEL_ONLY,
     QUALITY_COLUMNS,
     SORTS,
+    FILTER_NAMES,
+    SORT_NAMES,
     annotate,
     arrange,
     vote_text,
@@ -36,9 +39,19 @@ from .context import Context
 TILE_PX = 144
 RIGHT, WRONG = ":green[✓]", ":red[✗]"  # text marks: emoji need fonts many machines lack
 
+SCORE_NOTE = ("Label-issue score: the model's probability of the image's given label (confident "
+              "learning's self-confidence); the lower it is, the more likely the label is wrong.")
 SORT_HELP = ("confidence: most confident mistakes first; loss: highest cross-entropy first; "
              "label-issue score: most likely label issue first (lowest probability of the given label, "
              "confident learning's ranking)")
+#: tiles (containers keyed ``<prefix>_tile_<id>``) fill their column, badges wrap instead of ending
+#: in "…", and the Inspect button sits at the tile's bottom, level across a row of tiles
+TILE_CSS = """<style>
+[data-testid="stLayoutWrapper"]:has(> [class*="st-key-"][class*="_tile_"]) { flex: 1 1 auto; }
+[class*="st-key-"][class*="_tile_"] .stMarkdownBadge {
+  white-space: normal; overflow: visible; text-overflow: clip; overflow-wrap: anywhere; }
+[class*="st-key-"][class*="_tile_"] > [class*="st-key-"][class*="_inspect_"] { margin-top: auto; }
+</style>"""
 #: badge text (or its start) -> colour of Streamlit's :color-badge[] markdown
 _COLORS = {LABEL_ISSUE: "orange", MODEL_ERROR: "red", "also in Training": "violet",
            "near copy in Training": "violet", "FER+ agrees with the model": "green",
@@ -50,15 +63,29 @@ def plural(n: int, word: str) -> str:
     return f"**{n:,}** {word}{'' if n == 1 else 's'}"
 
 
-def tile_caption(row: pd.Series) -> str:
-    """'true fear → sad' and the top-3 probabilities, for one error-table row (and the
-    label-issue score when the row carries one)."""
+def tile_caption(row: pd.Series, *, cell: bool = True) -> str:
+    """The mark and 'true fear → sad' (the mark alone when `cell` is False: a one-cell gallery
+    names its cell once, in its heading), the top-3 probabilities and, when the row carries a
+    label-issue score, what it says (`issue_text`)."""
     mark = RIGHT if row["true"] == row["pred"] else WRONG
     top = " · ".join(f"{row[f'top{k}']} {row[f'top{k}_p']:.0%}" for k in (1, 2, 3))
-    text = f"{mark} true **{row['true']}** → **{row['pred']}**  \n{top}"
+    text = f"{mark} true **{row['true']}** → **{row['pred']}**  \n{top}" if cell else f"{mark} {top}"
     if "label_issue_score" in row.index and pd.notna(row["label_issue_score"]):
-        text += f"  \nlabel-issue score {row['label_issue_score']:.3f}"
+        text += "  \n" + issue_text(row)
     return text
+
+
+def issue_text(row: pd.Series) -> str:
+    """What a row's label-issue score says, and in which direction. The score is the model's
+    probability of the given label; an error confident learning flags has a label that looks
+    wrong in favour of the predicted class, an unflagged one a label it does not doubt."""
+    score = f"label-issue score {row['label_issue_score']:.3f}"
+    if row["true"] == row["pred"]:
+        return f"{score}: the model agrees with the label"
+    if row.get("likely_label_issue"):
+        return (f"{score}: the label **{row['true']}** looks wrong (the model favours **{row['pred']}**, "
+                f"{row['confidence']:.0%})")
+    return f"{score}: no reason to doubt the label **{row['true']}**"
 
 
 def badge_color(text: str) -> str:
@@ -102,16 +129,18 @@ def pager(key: str, pages: int) -> None:
 
 def show(rows: pd.DataFrame, ctx: Context, *, maps: dict[str, np.ndarray] | None = None,
          cols: int = 6, key_prefix: str = "g", alpha: float = 0.45, order: list[str] | None = None,
-         empty: str = "No images here.") -> None:
+         empty: str = "No images here.", cell: bool = True) -> None:
     """Render tiles for error-table rows; `maps` (id -> map) adds an attribution overlay and
     annotated rows (see `annotate`) get their badges.
 
-    `order` is the whole gallery's id order, which the inspector's previous/next follow.
+    `order` is the whole gallery's id order, which the inspector's previous/next follow;
+    `cell=False` leaves 'true fear → sad' off the tiles (a one-cell gallery's heading says it).
     """
     split = ctx.split
     if rows.empty:
         st.info(empty)
         return
+    st.html(TILE_CSS)  # only a style: it takes no space
     grid = None
     for i, (_, row) in enumerate(rows.iterrows()):
         if i % cols == 0:  # one row of columns at a time: tiles of a row start level, whatever their badges
@@ -125,7 +154,7 @@ def show(rows: pd.DataFrame, ctx: Context, *, maps: dict[str, np.ndarray] | None
             st.image(img, width=TILE_PX)
             if blank:
                 st.caption(":red[Grad-CAM: no positive evidence]")
-            st.markdown(tile_caption(row))
+            st.markdown(tile_caption(row, cell=cell))
             badges = row_badges(row)
             if badges:
                 st.markdown(badge_markdown(badges))

@@ -1,4 +1,4 @@
-"""Your face, live: the browser's camera streamed through :class:`ferviz.live.LiveAnalyser`.
+"""Your face, live: the browser's camera streamed through :class:`ferviz.faces.live.LiveAnalyser`.
 
 streamlit-webrtc carries the video (WebRTC between the browser and this server; frames are
 analysed in its worker thread, and frames that arrive while one is analysed are dropped).

@@ -1,5 +1,5 @@
 """Where the model looks by facial region: the Errors page's per-cell chart and the inspector's
-per-image chart (computation in ferviz.regions, figures shared with the export)."""
+per-image chart (computation in ferviz.attribution.regions, figures shared with the export)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,5 @@
 """Facial regions in the dashboard: the Errors page's per-cell chart and the inspector's per-image
-chart show the core's numbers (ferviz.regions on the same maps and landmarks)."""
+chart show the core's numbers (ferviz.attribution.regions on the same maps and landmarks)."""
 from __future__ import annotations
 
 import json

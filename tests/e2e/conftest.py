@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require
+from ferviz import config
+from ferviz.config import PROJECT_ROOT as ROOT
 
-CHROMIUM = os.environ.get("FERVIZ_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = config.chromium()
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
@@ -59,7 +60,7 @@ def server(fer_path, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def playwright_session():
+def playwright_session(require):
     """One Playwright driver for the whole session (a second sync_playwright() in the same thread
     is refused): the shared browser and any specially launched one (e.g. with a fake camera)."""
     require(os.path.exists(CHROMIUM), f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
@@ -85,7 +86,52 @@ def page(browser):
     ctx.close()
 
 
-def wait_idle(page, timeout: float = 180_000) -> None:
+def _wait_idle(page, timeout: float = 180_000) -> None:
     """Wait until the app's script run has finished (download buttons of a run still in progress
     are replaced when it ends, and a click on the old one finds no file)."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+
+
+@pytest.fixture
+def wait_idle():
+    """`wait_idle(page, timeout=180_000)`: wait until the app's script run has finished."""
+    return _wait_idle
+
+
+@pytest.fixture
+def page_1440(browser):
+    """A page at 1440x900, the size the dashboard is reviewed at."""
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(180_000)
+    yield pg
+    ctx.close()
+
+
+@pytest.fixture
+def no_exception():
+    """`no_exception(page)`: fail when the page shows a Streamlit exception or a traceback."""
+    def check(page) -> None:
+        assert page.locator('[data-testid="stException"]').count() == 0
+        body = page.inner_text("body")
+        assert "Traceback" not in body and "Error:" not in body.replace("Model problem", ""), body[:2000]
+    return check
+
+
+@pytest.fixture
+def shot(tmp_path):
+    """`shot(page, name, height=None) -> Path`: save a screenshot under the test's tmp folder and,
+    when FERVIZ_SCREENSHOTS is set, there too (the README's pictures). Streamlit scrolls inside its
+    own container, so a taller viewport shows more of a page."""
+    def take(page, name: str, height: int | None = None) -> Path:
+        if height:
+            page.set_viewport_size({"width": page.viewport_size["width"], "height": height})
+            page.wait_for_timeout(1500)
+        path = tmp_path / name
+        page.screenshot(path=str(path))
+        extra = config.screenshots_dir()
+        if extra is not None:
+            extra.mkdir(parents=True, exist_ok=True)
+            (extra / name).write_bytes(path.read_bytes())
+        return path
+    return take

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from ferviz.labels import EMOTIONS
 from ferviz.models import list_cards
-from tests.conftest import ROOT
+from ferviz.config import PROJECT_ROOT as ROOT
 from tests.e2e.conftest import wait_idle
 
 SHOTS = os.environ.get("FERVIZ_SCREENSHOTS")  # a folder: save screenshots there (for the README)

@@ -9,7 +9,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from ferviz.models import list_cards
-from tests.conftest import ROOT
+from ferviz.config import PROJECT_ROOT as ROOT
 from tests.e2e.conftest import wait_idle
 
 SHOTS = os.environ.get("FERVIZ_SCREENSHOTS")  # a folder: save screenshots there

@@ -9,7 +9,7 @@ from PIL import Image
 
 from ferviz.labels import EMOTIONS
 from ferviz.models import list_cards
-from tests.conftest import ROOT
+from ferviz.config import PROJECT_ROOT as ROOT
 from tests.e2e.conftest import ARGS, CHROMIUM
 from tests.e2e.test_browser import _no_exception, _shot
 

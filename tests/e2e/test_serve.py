@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from ferviz.models import list_cards
-from tests.conftest import ROOT, require
+from ferviz.config import PROJECT_ROOT as ROOT
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 MODEL = next(c for c in list_cards()[0] if c.model_path.parent == ROOT / "models").key
@@ -23,7 +23,7 @@ MEDIA = ("() => { const im = [...document.images].filter(i => i.src.includes('/m
 
 
 @pytest.fixture(scope="module")
-def served(fer_path, tmp_path_factory):
+def served(fer_path, tmp_path_factory, require):
     """`scripts/serve.py --workers 2` on a free port; yields (url, its folder)."""
     require(os.path.exists(NGINX), f"nginx not found at {NGINX} (apt-get install nginx)")
     folder = tmp_path_factory.mktemp("serve")

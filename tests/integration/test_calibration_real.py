@@ -18,7 +18,7 @@ import pytest
 from ferviz.analysis.calibration import calibrate_evaluations, ece
 from ferviz.analysis.evaluation import evaluate
 from ferviz.models import list_cards
-from tests.conftest import ROOT, require
+from ferviz.config import PROJECT_ROOT as ROOT
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]  # predictions: ~1 min per model and split
 CARDS = [c for c in list_cards()[0] if c.model_path.parent == ROOT / "models"]
@@ -26,7 +26,7 @@ CARDS = [c for c in list_cards()[0] if c.model_path.parent == ROOT / "models"]
 
 @pytest.fixture(scope="module")
 def results(fer_splits):
-    require(len(CARDS) >= 4, f"expected the 4 shipped models, found {len(CARDS)}")
+    assert len(CARDS) >= 4, f"expected the 4 shipped models, found {len(CARDS)}"
     return {c.key: calibrate_evaluations(evaluate(c, fer_splits["PublicTest"]), evaluate(c, fer_splits["PrivateTest"]))
             for c in CARDS}
 
@@ -48,7 +48,7 @@ def test_temperature_lowers_private_nll(card, results):
 
 def test_calibration_command(fer_path, tmp_path):
     card = next((c for c in CARDS if c.key == "vgg_small_ft"), None)
-    require(card is not None, "vgg_small_ft not shipped")
+    assert card is not None, "vgg_small_ft not shipped"
     r = subprocess.run([sys.executable, "-m", "ferviz", "calibration", "--model", str(card.path), "--data",
                         str(fer_path), "--out", str(tmp_path), "--per-class", "--format", "png", "pdf"],
                        capture_output=True, text=True, cwd=ROOT, timeout=900)
@@ -68,7 +68,7 @@ def test_calibration_command(fer_path, tmp_path):
 
 def test_evaluate_out_records_ece(fer_path, fer_splits, tmp_path):
     card = next((c for c in CARDS if c.key == "vgg_small_ft"), None)
-    require(card is not None, "vgg_small_ft not shipped")
+    assert card is not None, "vgg_small_ft not shipped"
     r = subprocess.run([sys.executable, "-m", "ferviz", "evaluate", "--model", str(card.path), "--data",
                         str(fer_path), "--split", "PrivateTest", "--out", str(tmp_path)],
                        capture_output=True, text=True, cwd=ROOT, timeout=900)

@@ -9,7 +9,7 @@ import pytest
 
 from ferviz.cli import main
 from ferviz.data.duplicates import COLUMNS, find_duplicates, training_duplicates
-from tests.conftest import ROOT
+from ferviz.config import PROJECT_ROOT as ROOT
 
 pytestmark = pytest.mark.data
 

@@ -16,8 +16,7 @@ from ferviz.cli import main
 from ferviz.analysis.evaluation import evaluate
 from ferviz.labels import EMOTIONS
 from ferviz.models import load_card
-from tests.conftest import ROOT
-from tests.integration.test_other_model import other_card  # noqa: F401  (the same 64x64 RGB .h5 model)
+from ferviz.config import PROJECT_ROOT as ROOT
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]  # ~1 min: 10-view features of 3,589 faces + UMAP
 ORDER = ["neutral", "happy", "sad", "angry", "surprise", "fear", "disgust"]

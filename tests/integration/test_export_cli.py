@@ -14,7 +14,7 @@ import pytest
 from ferviz import cli
 from ferviz.export import read_errors_csv
 from tests.filecheck import file_kind, pdf_image_count, pdf_text, png_size, svg_text
-from tests.conftest import ROOT
+from ferviz.config import PROJECT_ROOT as ROOT
 
 FORMATS = ("png", "svg", "pdf")
 

@@ -13,7 +13,7 @@ from ferviz.analysis.evaluation import evaluate
 from ferviz.analysis.label_issues import label_issues, mean_evaluation
 from ferviz.labels import EMOTIONS
 from ferviz.models import find_card
-from tests.conftest import ROOT, require
+from ferviz.config import PROJECT_ROOT as ROOT
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]  # predictions: ~1 min per model and split
 MODEL = ROOT / "models" / "vgg_small_ft.json"
@@ -24,7 +24,7 @@ def _cleanlab(labels, probs) -> np.ndarray:
     try:
         from cleanlab.filter import find_label_issues
     except ImportError:
-        require(False, "cleanlab not installed (requirements-test.txt)")
+        pytest.fail("cleanlab not installed: pip install -r requirements-test.txt (a test requirement)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return find_label_issues(labels, probs)
@@ -32,7 +32,7 @@ def _cleanlab(labels, probs) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def ev(private_test):
-    require(MODEL.exists(), f"{MODEL.name} not shipped")
+    assert MODEL.exists(), f"{MODEL.name} not shipped"
     return evaluate(find_card(str(MODEL)), private_test)
 
 
@@ -47,7 +47,7 @@ def test_flags_equal_cleanlab_on_real_probabilities(ev):
 
 
 def test_mean_of_two_models_equals_cleanlab(ev, private_test):
-    require(OTHER.exists(), f"{OTHER.name} not shipped")
+    assert OTHER.exists(), f"{OTHER.name} not shipped"
     mean = mean_evaluation([ev, evaluate(find_card(str(OTHER)), private_test)])
     res = label_issues(mean.probs, mean.labels, mean.ids)
     np.testing.assert_array_equal(res.flagged, _cleanlab(mean.labels, mean.probs))

@@ -9,14 +9,13 @@ import pytest
 
 from ferviz.cli import main
 from ferviz.models import find_card, load_card, load_model, preprocess
-from tests.unit.test_model_export import run_exported
-from tests.conftest import ROOT
+from ferviz.config import PROJECT_ROOT as ROOT
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])
-def test_shipped_model_exports_with_parity(fmt, fer_path, private_test, tmp_path, capsys):
+def test_shipped_model_exports_with_parity(fmt, fer_path, private_test, tmp_path, capsys, run_exported):
     src = find_card(str(ROOT / "models" / "vgg_small_ft.json"))
     out = tmp_path / "exports"
     rc = main(["export-model", "--model", str(src.path), "--format", fmt, "--out", str(out),

@@ -14,7 +14,7 @@ from ferviz.labels import EMOTIONS
 from ferviz.data.landmarks import TEMPLATE, cached_landmarks, template_from
 from ferviz.models import load_card
 from ferviz.attribution.regions import REGIONS
-from tests.conftest import ROOT
+from ferviz.config import PROJECT_ROOT as ROOT
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 MODEL = ROOT / "models" / "vgg_small_ft.json"

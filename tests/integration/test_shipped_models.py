@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from ferviz.models import list_cards
-from tests.conftest import ROOT
+from ferviz.config import PROJECT_ROOT as ROOT
 
 CARDS = [c for c in list_cards()[0] if c.model_path.parent == ROOT / "models"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-pytest.importorskip("tf_keras_vis")
+import keras  # noqa: E402  (a requirement: a missing keras fails, never skips)
+import tf_keras_vis  # noqa: E402,F401  (a requirement)
 
 from ferviz.attribution import explain  # noqa: E402
 from ferviz.models import ModelCard, preprocess  # noqa: E402

@@ -13,7 +13,7 @@ import pytest
 from ferviz import cli
 from ferviz.cli import args as A
 from ferviz.cli import main
-from tests.conftest import ROOT
+from ferviz.config import PROJECT_ROOT as ROOT
 
 
 # ------------------------------------------------------------------ the types

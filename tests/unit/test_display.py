@@ -1,5 +1,5 @@
 """One figure definition, two renderers: the dashboard's plotly charts and the exported matplotlib
-figures show the same values, texts, order and colours (ferviz.display)."""
+figures show the same values, texts, order and colours (ferviz.figures.display)."""
 from __future__ import annotations
 
 import numpy as np

@@ -12,7 +12,7 @@ from ferviz.export import (ExportError, annotated_figure, cell_sheet, comparison
                            confusion_figure, figure_bytes, pixel_size)
 from tests.filecheck import file_kind, pdf_image_count, pdf_text, png_size, svg_text
 from ferviz.figures.overlay import overlay
-from tests.conftest import ROOT
+from ferviz.config import PROJECT_ROOT as ROOT
 
 PROBS = np.array([0.05, 0.01, 0.10, 0.02, 0.62, 0.05, 0.15], np.float32)  # sad, neutral, fear
 

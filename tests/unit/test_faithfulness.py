@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402  (a requirement: a missing keras fails, never skips)
 
 from ferviz.attribution.faithfulness import (  # noqa: E402
     Faithfulness,

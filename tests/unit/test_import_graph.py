@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,14 @@ def test_the_core_never_imports_the_ui(forbidden):
 def test_the_package_root_holds_its_face_only():
     modules = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(modules) <= 10, modules
+
+
+def test_the_readme_layout_matches_the_tree():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    block = readme[readme.index("## Layout"):]
+    block = block[block.index("```") + 3:]
+    block = block[:block.index("```")]
+    named = set(re.findall(r"^  ([a-z_]+(?:\.py|/))", block, re.M))
+    subpackages = {p.parent.name + "/" for p in PACKAGE.glob("*/__init__.py")}
+    root = {p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    assert named == subpackages | root, (named ^ (subpackages | root))

@@ -15,7 +15,7 @@ from ferviz.analysis.label_issues import (
     mean_evaluation,
 )
 
-from tests.conftest import require
+
 
 
 def _cleanlab(module: str):
@@ -25,7 +25,7 @@ def _cleanlab(module: str):
     try:
         return importlib.import_module(f"cleanlab.{module}")
     except ImportError:
-        require(False, "cleanlab not installed: pip install -r requirements-test.txt")
+        pytest.fail("cleanlab not installed: pip install -r requirements-test.txt (a test requirement)")
 
 
 def reference(probs, labels, **kw) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Live video analysis (`ferviz.live`): Haar detection on frames, IoU tracking, smoothing, fps, messages."""
+"""Live video analysis (`ferviz.faces.live`): Haar detection on frames, IoU tracking, smoothing, fps, messages."""
 from __future__ import annotations
 
 import itertools

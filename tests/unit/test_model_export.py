@@ -75,27 +75,10 @@ def _faces(rng, n):
     return np.clip(level + ramp + rng.normal(0, 30, (n, 48, 48)), 0, 255).astype(np.uint8)
 
 
-def run_exported(fmt, path, x):
-    """An independent forward pass through the exported file (not ferviz's runner)."""
-    if fmt == "onnx":
-        import onnxruntime as ort
-
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return sess.run(None, {sess.get_inputs()[0].name: x})[0]
-    import tensorflow as tf
-
-    it = tf.lite.Interpreter(model_path=str(path))
-    inp = it.get_input_details()[0]
-    it.resize_tensor_input(inp["index"], list(x.shape))
-    it.allocate_tensors()
-    it.set_tensor(inp["index"], x)
-    it.invoke()
-    return it.get_tensor(it.get_output_details()[0]["index"])
-
-
 @pytest.mark.parametrize("stem", ["gray48", "rgb64"])
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])
-def test_cli_round_trip_matches_keras_and_writes_a_card(models_dir, fake_fer, tmp_path, capsys, fmt, stem):
+def test_cli_round_trip_matches_keras_and_writes_a_card(models_dir, fake_fer, tmp_path, capsys, fmt, stem,
+                                                         run_exported):
     out = tmp_path / "out"
     rc = main(["export-model", "--model", str(models_dir / f"{stem}.json"), "--format", fmt,
                "--out", str(out), "--data", str(fake_fer), "--n", "32"])

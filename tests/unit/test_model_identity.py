@@ -10,7 +10,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
 
 from ferviz import attribution  # noqa: E402
 from ferviz.analysis import embedding, evaluation  # noqa: E402

@@ -221,16 +221,16 @@ def test_a_crash_after_fitting_finishes_on_rerun_without_training_again(tmp_path
     import ferviz.analysis.evaluation
 
     recipe = Recipe(arch="baseline_cnn", epochs=2, batch_size=32, augment=False)
-    real = ferviz.evaluation.card_metrics
+    real = ferviz.analysis.evaluation.card_metrics
 
     def crash(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ferviz.evaluation, "card_metrics", crash)
+    monkeypatch.setattr(ferviz.analysis.evaluation, "card_metrics", crash)
     with pytest.raises(KeyboardInterrupt):
         train(recipe, tmp_path, data=str(tiny_csv), verbose=0)
     assert (tmp_path / "baseline_cnn.keras").is_file() and not (tmp_path / "baseline_cnn.json").exists()
-    monkeypatch.setattr(ferviz.evaluation, "card_metrics", real)
+    monkeypatch.setattr(ferviz.analysis.evaluation, "card_metrics", real)
     card = train(recipe, tmp_path, data=str(tiny_csv), verbose=0, command="python -m ferviz train x")
     assert list(pd.read_csv(tmp_path / "baseline_cnn.history.csv")["epoch"]) == [0, 1]  # not refitted
     assert card.training["epochs_run"] == 2 and card.metrics["PrivateTest"]["n"] == 7

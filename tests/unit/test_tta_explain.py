@@ -9,7 +9,7 @@ from ferviz.labels import EMOTIONS
 from ferviz.models import ModelCard, ModelError
 from ferviz.models.tta import from_view, to_view, views
 
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402  (a requirement: a missing keras fails, never skips)
 
 from ferviz.attribution import (METHODS, blank_maps, blank_message, cached_explain, explain,  # noqa: E402
                                 gradcam_layer, resolve_targets, views_label)

@@ -1,6 +1,7 @@
 """Errors: a paged gallery of one confusion cell (or all errors), most confident mistakes first,
 each tile badged with whose fault the error likely is (label, model) and what the data says
-(a copy in Training, FER+'s votes)."""
+(a copy in Training, FER+'s votes). The sort and the filter are in the URL (``sort=``, ``show=``:
+``ferviz.ui.state``), so a link reopens the same view."""
 from __future__ import annotations
 
 import streamlit as st
@@ -68,6 +69,7 @@ def render(ctx: context.Context) -> None:
         if diagonal:
             title = f"correct **{EMOTIONS[t]}** (the diagonal cell), least confident last"
         split_of = f"{ctx.card.name} · {ctx.split.title}"
+        one_cell = t is not None and p is not None  # the heading names the cell: the tiles need not
         if diagonal or quality.issues is None:
             st.markdown(f"{title}: **{len(cell_rows):,}** images · {split_of}")
         else:
@@ -80,6 +82,8 @@ def render(ctx: context.Context) -> None:
         n_copies = int((cell_rows["training_copy"] != "").sum())
         extra = [f"{n_copies:,} of these {len(cell_rows):,} images {'has' if n_copies == 1 else 'have'} a copy in "
                  "Training (badge: also in Training as ..., or near copy in Training as ...)"] if n_copies else []
+        if quality.issues is not None:
+            extra.append(gallery.SCORE_NOTE)
         if quality.ferplus_why:
             extra.append(f"no FER+ badges: {quality.ferplus_why}")
         for note in extra + quality.notes:
@@ -92,7 +96,7 @@ def render(ctx: context.Context) -> None:
             from ferviz.ui import attributions
 
             maps = attributions.maps_for_rows(ctx, page_rows, "gradcam", "pred")
-        gallery.show(page_rows, ctx, maps=maps, key_prefix="err", order=list(rows["id"]),
+        gallery.show(page_rows, ctx, maps=maps, key_prefix="err", order=list(rows["id"]), cell=not one_cell,
                      empty="No images here." if show == gallery.ALL else f"No {show}s here.")
         gallery.pager("gallery_page", pages)
         if not rows.empty:
