@@ -227,12 +227,15 @@ class RegionReport:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
     def differing(self) -> list[str]:
-        """Sentences naming the regions where the cell differs from a reference."""
+        """Sentences naming the regions where the cell differs from a reference. Shares are
+        fractions, so their difference is in percentage points ('mouth: 1.7 percentage points
+        more than correct fear (12.0% vs 10.3%, ...)'), not a percentage of the reference."""
         out = []
         for _, t in self.tests[self.tests["differs"]].iterrows():
             word = "more" if t["difference"] > 0 else "less"
-            out.append(f"{t['region']}: {abs(t['difference']):.1%} {word} than {t['reference']} "
-                       f"({t['cell_mean']:.1%} vs {t['reference_mean']:.1%}, Holm p = {t['p_holm']:.2g})")
+            out.append(f"{t['region']}: {abs(t['difference']) * 100:.1f} percentage points {word} than "
+                       f"{t['reference']} ({t['cell_mean']:.1%} vs {t['reference_mean']:.1%}, "
+                       f"Holm p = {t['p_holm']:.2g})")
         return out
 
 

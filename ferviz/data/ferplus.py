@@ -16,7 +16,7 @@ then contempt, unknown and NF (not a face).
 
 Alignment to a loaded dataset needs fer2013.csv row numbers: the CSV form's ids are row
 numbers, and the FER+ folder form's reader maps each image name back to its row. The Kaggle
-image-folder form has no row order and is refused.
+image-folder form has no row order and is refused (`REFUSAL` says where to get fer2013.csv).
 """
 from __future__ import annotations
 
@@ -45,8 +45,13 @@ _RENAME = {"neutral": "neutral", "happiness": "happy", "surprise": "surprise", "
 FILE_TO_VOTE = np.array([VOTE_CLASSES.index(_RENAME[c]) for c in FILE_VOTE_COLUMNS])
 NF = VOTE_CLASSES.index("NF")
 NAME_RE = re.compile(r"fer\d+\.png")
-REFUSAL = ("FER+ votes cannot be aligned to the image-folder form: its file names carry no row "
-           "order; load fer2013.csv or the FER+ folders")
+#: the challenge whose fer2013.csv the votes follow, as Kaggle names it
+KAGGLE_CHALLENGE = "Challenges in Representation Learning: Facial Expression Recognition Challenge"
+KAGGLE_URL = "https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-recognition-challenge"
+REFUSAL = ("FER+ votes need the original fer2013.csv, whose rows they follow; the Kaggle image-folder "
+           "download (archive.zip with train/ and test/ folders of JPEGs) has no row order. Get fer2013.csv from "
+           f"the FER2013 challenge on Kaggle (\"{KAGGLE_CHALLENGE}\") and put it in data/, or set "
+           "FERVIZ_DATA to its path (the FER+ folders work too)")
 AMBIGUOUS, NOT_A_FACE = "ambiguous (top ≤ 5/10)", "not a face"
 AGREES_MODEL, AGREES_LABEL = "FER+ agrees with the model", "FER+ agrees with the label"
 

@@ -26,8 +26,6 @@ from ..analysis.error_views import (  # noqa: F401  (the views' vocabulary, used
     MODEL_ONLY,
     QUALITY_COLUMNS,
     SORTS,
-    FILTER_NAMES,
-    SORT_NAMES,
     annotate,
     arrange,
     vote_text,
@@ -66,26 +64,34 @@ def plural(n: int, word: str) -> str:
 def tile_caption(row: pd.Series, *, cell: bool = True) -> str:
     """The mark and 'true fear → sad' (the mark alone when `cell` is False: a one-cell gallery
     names its cell once, in its heading), the top-3 probabilities and, when the row carries a
-    label-issue score, what it says (`issue_text`)."""
+    label-issue score, what it says (`issue_text`; without the class names in a one-cell gallery,
+    whose heading says them once: `cell_issue_note`)."""
     mark = RIGHT if row["true"] == row["pred"] else WRONG
     top = " · ".join(f"{row[f'top{k}']} {row[f'top{k}_p']:.0%}" for k in (1, 2, 3))
     text = f"{mark} true **{row['true']}** → **{row['pred']}**  \n{top}" if cell else f"{mark} {top}"
     if "label_issue_score" in row.index and pd.notna(row["label_issue_score"]):
-        text += "  \n" + issue_text(row)
+        text += "  \n:small[" + issue_text(row, named=cell) + "]"
     return text
 
 
-def issue_text(row: pd.Series) -> str:
+def issue_text(row: pd.Series, *, named: bool = True) -> str:
     """What a row's label-issue score says, and in which direction. The score is the model's
     probability of the given label; an error confident learning flags has a label that looks
-    wrong in favour of the predicted class, an unflagged one a label it does not doubt."""
+    wrong in favour of the predicted class, an unflagged one a label it does not doubt.
+    `named=False` leaves the class names out (a one-cell gallery says them once)."""
     score = f"label-issue score {row['label_issue_score']:.3f}"
+    label = f"the label **{row['true']}**" if named else "the label"
     if row["true"] == row["pred"]:
         return f"{score}: the model agrees with the label"
     if row.get("likely_label_issue"):
-        return (f"{score}: the label **{row['true']}** looks wrong (the model favours **{row['pred']}**, "
-                f"{row['confidence']:.0%})")
-    return f"{score}: no reason to doubt the label **{row['true']}**"
+        return f"{score}: {label} looks wrong" + (f" (model favours **{row['pred']}**)" if named else "")
+    return f"{score}: {label} is not in doubt"
+
+
+def cell_issue_note(true: str, pred: str) -> str:
+    """A one-cell gallery's words, said once, for the direction of its tiles' label issues."""
+    return (f"In this cell, a label that looks wrong is **{true}**, in favour of the model's **{pred}**; "
+            "a label not in doubt makes the error the model's.")
 
 
 def badge_color(text: str) -> str:

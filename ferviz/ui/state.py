@@ -5,42 +5,74 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..labels import EMOTIONS, normalise_split
+from ..analysis.error_views import ALL, FILTER_NAMES, SORT_NAMES, filter_named, sort_named
+from ..errors import FervizError
+from ..labels import EMOTIONS, emotion_index, normalise_split
 
 #: session-state key -> query-parameter name; these survive page changes and reopen from a link
+#: (the Errors page's sort and filter too: ``sort=label-issue&show=model-errors``)
 SHARED = {"sel_model": "model", "sel_model2": "model2", "sel_split": "split", "sel_true": "true",
-          "sel_pred": "pred", "sel_id": "id"}
+          "sel_pred": "pred", "sel_id": "id", "err_sort": "sort", "err_filter": "show"}
 DEFAULTS = {"sel_split": "PrivateTest", "sel_model2": "(none)"}
+#: values a link need not carry: the view without them is the same
+QUIET = {"err_sort": "confidence", "err_filter": ALL}
+
+
+def _read(key: str, value: str) -> str:
+    """The session value of a link's `value` for `key`; ValueError (or a FervizError) when bad."""
+    if key in ("sel_true", "sel_pred"):
+        return EMOTIONS[emotion_index(value)]
+    if key == "sel_split":
+        return normalise_split(value)
+    if key == "err_sort":
+        return sort_named(value)
+    if key == "err_filter":
+        return filter_named(value)
+    if not value.strip():
+        raise ValueError(f"empty {key}")
+    return value
+
+
+def _write(key: str, value) -> str:
+    """How a link spells the session value `value` of `key`."""
+    if key == "err_sort":
+        return SORT_NAMES.get(value, str(value))
+    if key == "err_filter":
+        return FILTER_NAMES.get(value, str(value))
+    return str(value)
 
 
 def init_from_url() -> None:
-    """On a session's first run, take selections from the query string, then fill defaults."""
+    """On a session's first run, take selections from the query string, then fill defaults.
+    Each value stands alone: a bad one (an unknown class, split, sort or filter, an empty id) falls
+    back to its default and the others, the cell included, are kept."""
     if st.session_state.get("_url_loaded"):
         return
     qp = st.query_params
     for key, name in SHARED.items():
         if name in qp and key not in st.session_state:
-            value = qp[name]
             try:
-                if key in ("sel_true", "sel_pred"):
-                    value = EMOTIONS[int(value)] if value.isdigit() else EMOTIONS[EMOTIONS.index(value)]
-                elif key == "sel_split":
-                    value = normalise_split(value)
-            except (ValueError, IndexError):
-                continue  # a bad link falls back to defaults
-            st.session_state[key] = value
+                st.session_state[key] = _read(key, str(qp[name]))
+            except (ValueError, IndexError, FervizError):
+                continue  # this value alone falls back
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
     st.session_state["_url_loaded"] = True
 
 
-def sync_url() -> None:
-    """Write the current selections into the query string (so a link reopens them)."""
+def url_params() -> dict[str, str]:
+    """The query string the current selections make (defaults left out)."""
     want = {}
     for key, name in SHARED.items():
         v = st.session_state.get(key)
-        if v not in (None, "", "(none)"):
-            want[name] = str(v)
+        if v not in (None, "", "(none)") and QUIET.get(key) != v:
+            want[name] = _write(key, v)
+    return want
+
+
+def sync_url() -> None:
+    """Write the current selections into the query string (so a link reopens them)."""
+    want = url_params()
     if dict(st.query_params) != want:
         st.query_params.from_dict(want)
 

@@ -33,7 +33,8 @@ def test_clicking_a_cell_opens_its_gallery(app):
     _no_exceptions(at)
     t = texts(at)
     assert "true **fear** → predicted **happy**: **2** images" in t
-    assert t.count(":red[✗] true **fear** → **happy**") == 2
+    tiles = [m.value for m in at.markdown if m.value.startswith(":red[✗]")]
+    assert len(tiles) == 2 and t.count("→ **happy**") == 0  # the heading names the cell; tiles do not
     assert at.session_state["sel_true"] == "fear" and at.session_state["sel_pred"] == "happy"
     assert at.query_params["true"] == "fear" and at.query_params["pred"] == "happy"
 
@@ -56,8 +57,8 @@ def test_errors_gallery_top3_sorting_and_empty_cell(app):
     t = texts(at)
     assert "**2** images" in t
     captions = [m.value for m in at.markdown if m.value.startswith(":red[✗]")]
-    assert len(captions) == 2 and all("sad" in c and "·" in c for c in captions)
-    probs = [float(x.split()[-1].rstrip("%")) for c in captions for x in [c.split("\n")[1].split(" · ")[0]]]
+    assert len(captions) == 2 and all(c.startswith(":red[✗] sad ") and "·" in c for c in captions)
+    probs = [float(x.split()[-1].rstrip("%")) for c in captions for x in [c.split("\n")[0].split(" · ")[0]]]
     assert probs == sorted(probs, reverse=True)  # most confident first
     at.selectbox(key="err_pred").set_value("angry").run()  # an empty cell
     assert "**0** images" in texts(at) and "No images here." in texts(at)
@@ -133,6 +134,43 @@ def test_url_query_string_reopens_selection(tiny_env, monkeypatch):
     _no_exceptions(at)
     assert at.session_state["sel_model"] == "tiny_b"
     assert "true **happy** → predicted **sad**: **8** images" in texts(at)
+
+
+def _link(tiny_env, monkeypatch, params: dict):
+    """An AppTest session opened from a link with query `params`, on the Errors page."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP
+
+    monkeypatch.setenv("FERVIZ_DATA", tiny_env["data"])
+    monkeypatch.setenv("FERVIZ_MODELS", tiny_env["models"])
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(params)
+    at = page(at.run(), "errors")
+    _no_exceptions(at)
+    return at
+
+
+@pytest.mark.parametrize("bad", [{"split": "Validation"}, {"model": "gone_model"}, {"id": ""},
+                                 {"sort": "by-magic"}, {"show": "nothing"}, {"model2": "also_gone"}])
+def test_a_deep_link_keeps_its_cell_when_another_value_is_bad(tiny_env, monkeypatch, bad):
+    at = _link(tiny_env, monkeypatch, {"model": "tiny_a", "true": "fear", "pred": "happy", **bad})
+    assert (at.session_state["sel_true"], at.session_state["sel_pred"]) == ("fear", "happy")
+    assert "true **fear** → predicted **happy**: **2** images" in texts(at)
+    assert at.query_params["true"] == "fear" and at.query_params["pred"] == "happy"  # the link stays whole
+    assert at.session_state["sel_split"] == "PrivateTest" and at.radio(key="err_sort").value == "confidence"
+    name = next(iter(bad))
+    assert name not in at.query_params or at.query_params[name] != bad[name]  # the bad value is dropped
+
+
+def test_a_deep_link_reads_class_names_loosely_and_drops_a_bad_one_alone(tiny_env, monkeypatch):
+    at = _link(tiny_env, monkeypatch, {"true": "Scared", "pred": "3", "split": "private"})
+    assert (at.session_state["sel_true"], at.session_state["sel_pred"]) == ("fear", "happy")
+    assert "true **fear** → predicted **happy**: **2** images" in texts(at)
+    assert at.query_params["true"] == "fear" and at.query_params["split"] == "PrivateTest"
+    at = _link(tiny_env, monkeypatch, {"true": "fear", "pred": "bored"})  # the bad class alone falls back
+    assert at.session_state["sel_true"] == "fear" and "sel_pred" not in at.session_state
+    assert "true **fear**, any wrong prediction" in texts(at) and "pred" not in at.query_params
 
 
 def test_no_data_keeps_app_usable(app, monkeypatch, tmp_path):

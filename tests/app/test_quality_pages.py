@@ -119,7 +119,7 @@ def test_label_issue_sort_is_the_cores_ranking(quality_env, monkeypatch):
     _ok(at)
     shown = tiles(at)
     assert [t["id"] for t in shown] == core.ranked_errors()
-    scores = [float(t["caption"].rsplit("label-issue score ", 1)[1]) for t in shown]
+    scores = [float(re.search(r"label-issue score ([\d.]+):", t["caption"]).group(1)) for t in shown]
     assert scores == sorted(scores)  # lowest probability of the given label first
     for t, s in zip(shown, scores):
         assert s == pytest.approx(core.issues.score[core.pos(t["id"])], abs=5e-4)
@@ -133,6 +133,89 @@ def test_label_issue_sort_is_the_cores_ranking(quality_env, monkeypatch):
     assert "true **happy** → predicted **sad**: **3** images · **2** likely label issues, **1** likely model " \
            "error · Tiny A · PrivateTest" in texts(at)
     assert [t["id"] for t in tiles(at)] == ids
+
+
+def test_label_issue_text_says_which_label_is_suspect(quality_env, monkeypatch):
+    """The score is the model's probability of the given label; a flagged error says its label looks
+    wrong in favour of the prediction, an unflagged one that its label is not in doubt."""
+    core = Core(quality_env)
+    at = _errors_page(quality_env, monkeypatch)
+    assert "Label-issue score: the model's probability of the image's given label" in texts(at)
+    shown = tiles(at)
+    seen = set()
+    for t in shown:
+        k = core.pos(t["id"])
+        true, pred = EMOTIONS[core.ev.labels[k]], EMOTIONS[core.ev.preds[k]]
+        score = core.issues.score[k]
+        assert score == pytest.approx(core.ev.probs[k, core.ev.labels[k]])  # p(given label), as said
+        if core.issues.flagged[k]:
+            want = f"label-issue score {score:.3f}: the label **{true}** looks wrong (model favours **{pred}**)"
+        else:
+            want = f"label-issue score {score:.3f}: the label **{true}** is not in doubt"
+        assert want in t["caption"], t
+        assert f"true **{true}** → **{pred}**" in t["caption"]  # all errors: each tile names its cell
+        seen.add(core.verdict(t["id"]))
+    assert seen == {LABEL_ISSUE, MODEL_ERROR}  # both sentences were checked
+
+
+def test_one_cell_names_its_cell_once(quality_env, monkeypatch):
+    core = Core(quality_env)
+    at = _errors_page(quality_env, monkeypatch, true="happy", pred="sad")
+    shown = tiles(at)
+    assert [t["id"] for t in shown] == core.ev.errors(3, 4)["id"].tolist() and len(shown) == 3
+    t = texts(at)
+    assert t.count("true **happy** → predicted **sad**") == 1  # the heading says it ...
+    assert "→ **sad**" not in "".join(x["caption"] for x in shown)  # ... and no tile repeats it
+    assert all(x["caption"].startswith(":red[✗] sad ") for x in shown)  # the mark and the top-3
+    # the direction of the cell's label issues is said once; each tile says which way its own points
+    assert t.count("In this cell, a label that looks wrong is **happy**, in favour of the model's **sad**") == 1
+    for x in shown:
+        k = core.pos(x["id"])
+        said = "looks wrong" if core.issues.flagged[k] else "is not in doubt"
+        assert f"label-issue score {core.issues.score[k]:.3f}: the label {said}" in x["caption"], x
+        assert "**happy**" not in x["caption"]
+    assert sum("the label looks wrong" in x["caption"] for x in shown) == 2
+
+
+def test_sort_and_filter_go_into_the_link_and_come_back(quality_env, monkeypatch):
+    core = Core(quality_env)
+    at = _errors_page(quality_env, monkeypatch)
+    assert "sort" not in at.query_params and "show" not in at.query_params  # the defaults stay out
+    at.radio(key="err_sort").set_value("label-issue score").run()
+    at.radio(key="err_filter").set_value("likely model error").run()
+    _ok(at)
+    assert at.query_params["sort"] == "label-issue" and at.query_params["show"] == "model-errors"
+    link = {k: at.query_params[k] for k in at.query_params}
+    want = [i for i in core.ranked_errors() if core.verdict(i) == MODEL_ERROR]
+    assert [t["id"] for t in tiles(at)] == want
+
+    fresh = app_on(quality_env, monkeypatch)  # a new session opening that link
+    fresh.query_params.update(link)
+    fresh = page(fresh.run(), "errors")
+    _ok(fresh)
+    assert fresh.radio(key="err_sort").value == "label-issue score"
+    assert fresh.radio(key="err_filter").value == "likely model error"
+    assert [t["id"] for t in tiles(fresh)] == want
+    assert fresh.query_params["sort"] == "label-issue" and fresh.query_params["show"] == "model-errors"
+
+
+def test_bad_sort_or_filter_in_a_link_falls_back_alone(quality_env, monkeypatch):
+    core = Core(quality_env)
+    at = app_on(quality_env, monkeypatch)
+    at.query_params.update({"sort": "by-magic", "show": "model-errors", "true": "happy", "pred": "sad"})
+    at = page(at.run(), "errors")
+    _ok(at)
+    assert at.radio(key="err_sort").value == "confidence"  # the bad sort: the default ...
+    assert at.radio(key="err_filter").value == "likely model error"  # ... the rest as linked
+    assert "sort" not in at.query_params and at.query_params["show"] == "model-errors"
+    ids = [i for i in core.ev.errors(3, 4)["id"] if core.verdict(i) == MODEL_ERROR]
+    assert [t["id"] for t in tiles(at)] == ids and "true **happy** → predicted **sad**" in texts(at)
+    at = app_on(quality_env, monkeypatch)
+    at.query_params.update({"sort": "loss", "show": "everything"})
+    at = page(at.run(), "errors")
+    _ok(at)
+    assert at.radio(key="err_sort").value == "loss" and at.radio(key="err_filter").value == "all errors"
+    assert [t["id"] for t in tiles(at)] == core.ev.errors(sort="loss")["id"].tolist()
 
 
 def test_filter_shows_the_cores_counts_and_images(quality_env, monkeypatch):
@@ -220,7 +303,14 @@ def test_zip_form_says_why_ferplus_does_not_align(zip_env, monkeypatch):
     assert _metrics(at)["Accuracy vs FER+ majority"] == "—"
     at = page(at, "data")
     _ok(at)
-    assert f"Not aligned: {why}." in [i.value for i in at.info]
+    assert f"{why}." in [i.value for i in at.info]
+    # plainly: what FER+ needs, why this download will not do, where to get fer2013.csv and where it goes
+    assert "FER+ votes need the original fer2013.csv, whose rows they follow; the Kaggle image-folder download " \
+           "(archive.zip with train/ and test/ folders of JPEGs) has no row order. Get fer2013.csv from the " \
+           'FER2013 challenge on Kaggle ("Challenges in Representation Learning: Facial Expression Recognition ' \
+           'Challenge") and put it in data/, or set FERVIZ_DATA to its path' in why
+    assert "[\"Challenges in Representation Learning: Facial Expression Recognition Challenge\"](" \
+           f"{fp.KAGGLE_URL})" in texts(at)  # the Dataset page links the challenge
     at = page(at, "errors")
     assert f"no FER+ badges: {why}" in texts(at)
     assert all(not any(b.startswith("FER+") for b in t["badges"]) for t in tiles(at))

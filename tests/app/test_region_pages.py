@@ -3,6 +3,7 @@ chart show the core's numbers (ferviz.attribution.regions on the same maps and l
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,27 @@ def test_errors_page_region_chart_shows_the_core_report(app, tiny_env):
     assert "Differs significantly" in shown
     assert f"ONet found landmarks on {lm.detection_rate:.1%} of PrivateTest" in shown
     assert any(b.label == "regions.csv" for b in at.get("download_button"))
+
+
+def test_region_differences_are_in_percentage_points(app, tiny_env):
+    """Shares are fractions of the attribution: the gap between two is in percentage points (on the
+    tiny data the disgust → fear cell looks less at the brows than correct fear faces)."""
+    at = app
+    at.session_state["sel_true"], at.session_state["sel_pred"] = "disgust", "fear"
+    at = page(at.run(), "errors")
+    at.toggle(key="reg_on").set_value(True)
+    at = at.run()
+    _ok(at)
+    split, ev, lm, maps_for = _core(tiny_env)
+    rep = R.cell_report(split.labels, ev.preds, lm.points, lm.detected, 1, 2, maps_for, max_faces=100)
+    tests = rep.tests[rep.tests["differs"]]
+    assert len(tests) > 0  # some region differs, so the wording is shown and checked
+    line = next(x for x in texts(at).split("\n") if x.startswith("**Differs significantly**"))
+    for _, t in tests.iterrows():
+        word = "more" if t["difference"] > 0 else "less"
+        assert (f"{t['region']}: {abs(t['difference']) * 100:.1f} percentage points {word} than {t['reference']} "
+                f"({t['cell_mean']:.1%} vs {t['reference_mean']:.1%}") in line
+    assert not re.search(r"\d% (more|less)", line), line
 
 
 def test_errors_page_asks_for_one_cell_before_regions(app):

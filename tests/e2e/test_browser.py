@@ -12,7 +12,6 @@ from playwright.sync_api import expect
 from ferviz.labels import EMOTIONS
 from ferviz.models import list_cards
 from ferviz.config import PROJECT_ROOT as ROOT
-from tests.e2e.conftest import wait_idle
 
 SHOTS = os.environ.get("FERVIZ_SCREENSHOTS")  # a folder: save screenshots there (for the README)
 CARD = next(c for c in list_cards()[0] if c.model_path.parent == ROOT / "models")
@@ -46,7 +45,7 @@ def _click_cell(page, true: int, pred: int) -> None:
     page.mouse.click(x, y)
 
 
-def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_path):
+def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_path, wait_idle):
     page.goto(f"{server}/?model={MODEL}")
     page.get_by_text("Confusion matrix — click a cell").wait_for()
     page.get_by_text("Per-class metrics", exact=True).wait_for()
@@ -67,10 +66,11 @@ def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_pa
     page.get_by_text(f"true fear → predicted sad: {n:,} images").wait_for()
     page.wait_for_url(re.compile(r"/errors\?.*true=fear"), timeout=30_000)
     assert "pred=sad" in page.url
-    tiles = page.locator('[data-testid="stMarkdownContainer"]', has_text="✗ true fear → sad")
+    tiles = page.locator('[class*="st-key-err_tile_"]')
     tiles.first.wait_for()
     expect(tiles).to_have_count(min(n, 24))  # one page of this cell's errors
-    assert re.search(r"sad \d+% · \w+ \d+% · \w+ \d+%", tiles.first.inner_text())  # top-3 probabilities
+    assert re.search(r"✗ sad \d+% · \w+ \d+% · \w+ \d+%", tiles.first.inner_text())  # top-3 probabilities
+    assert "→" not in tiles.first.inner_text()  # the heading names the cell, once
     first_id = errors["id"].iloc[0]  # most confident mistake first
     page.get_by_text(first_id, exact=True).first.wait_for()  # the first tile is that image
     _no_exception(page)
@@ -119,7 +119,7 @@ def test_upload_a_face_photo(server, page, tmp_path):
     _shot(page, "upload.png", height=1750)
 
 
-def test_errors_csv_download_follows_the_gallery_sort(server, page, tmp_path, fer_path):
+def test_errors_csv_download_follows_the_gallery_sort(server, page, tmp_path, fer_path, wait_idle):
     """The CSV renders on click, outside the script run: it must still use the sort on screen."""
     from ferviz.data.splits import load_fer2013
     from ferviz.analysis.evaluation import evaluate

@@ -3,26 +3,15 @@ confident learning's ranking with its badges, the model-error filter shows the T
 badges, and the CSV download follows the sort and the filter."""
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 from playwright.sync_api import expect
 
 from ferviz.models import list_cards
 from ferviz.config import PROJECT_ROOT as ROOT
-from tests.e2e.conftest import wait_idle
-
-SHOTS = os.environ.get("FERVIZ_SCREENSHOTS")  # a folder: save screenshots there
 CARD = next(c for c in list_cards()[0] if c.model_path.parent == ROOT / "models")
 MODEL = CARD.key
 TILES = '[class*="st-key-err_tile_"]'
-
-
-def _no_exception(page):
-    assert page.locator('[data-testid="stException"]').count() == 0
-    body = page.inner_text("body")
-    assert "Traceback" not in body and "Error:" not in body.replace("Model problem", ""), body[:2000]
 
 
 def _tile_ids(page) -> list[str]:
@@ -41,7 +30,8 @@ def _tile_ids(page) -> list[str]:
     return [c[r][1] for r in range(rows) for c in by_column if r < len(c)]
 
 
-def test_label_issue_sort_badges_and_csv_in_the_fear_sad_cell(server, page, tmp_path, fer_path):
+def test_label_issue_sort_badges_and_csv_in_the_fear_sad_cell(server, page, tmp_path, fer_path, wait_idle,
+                                                               no_exception, shot):
     from ferviz.data.splits import load_all
     from ferviz.data.duplicates import find_duplicates, training_duplicates
     from ferviz.analysis.evaluation import evaluate
@@ -69,14 +59,13 @@ def test_label_issue_sort_badges_and_csv_in_the_fear_sad_cell(server, page, tmp_
     assert _tile_ids(page) == ranked[:24]
     first = page.locator(f".st-key-err_tile_{ranked[0]}")
     expect(first.get_by_text("likely label issue", exact=True)).to_be_visible()
-    expect(first).to_contain_text(f"label-issue score {issues.score[splits['PrivateTest'].index_of(ranked[0])]:.3f}")
+    expect(first).to_contain_text(f"label-issue score {issues.score[splits['PrivateTest'].index_of(ranked[0])]:.3f}: "
+                                  "the label looks wrong")  # the heading names the label: fear
     for image_id in ranked[:24]:  # every tile says whose fault its error likely is
         verdict = "likely label issue" if flagged[image_id] else "likely model error"
         expect(page.locator(f".st-key-err_tile_{image_id}").get_by_text(verdict, exact=True)).to_be_visible()
-    _no_exception(page)
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / "errors_label_issues.png"))
+    no_exception(page)
+    shot(page, "errors_label_issues.png")
 
     # the model errors of the cell, still in ranking order, with their Training-copy badges
     page.get_by_text(f"likely model error ({n - k})", exact=True).click()  # the "Show" radio
@@ -90,9 +79,8 @@ def test_label_issue_sort_badges_and_csv_in_the_fear_sad_cell(server, page, tmp_
         tile = page.locator(f".st-key-err_tile_{image_id}")
         expect(tile.get_by_text(copies[image_id], exact=True)).to_be_visible()
         expect(tile.get_by_text("likely model error", exact=True)).to_be_visible()
-    _no_exception(page)
-    if SHOTS:
-        page.screenshot(path=str(Path(SHOTS) / "errors_model_errors.png"))
+    no_exception(page)
+    shot(page, "errors_model_errors.png")
 
     wait_idle(page)
     page.get_by_text("Export", exact=True).click()  # the expander

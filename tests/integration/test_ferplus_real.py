@@ -16,8 +16,8 @@ def test_alignment_to_the_real_data(fer_path, private_test):
         with pytest.raises(DataError) as e:
             align_votes(private_test)
         assert fp.REFUSAL in str(e.value)
-        assert "FER+ votes cannot be aligned to the image-folder form: its file names carry no row order; " \
-               "load fer2013.csv or the FER+ folders" in str(e.value)
+        assert "FER+ votes need the original fer2013.csv, whose rows they follow" in str(e.value)
+        assert "Facial Expression Recognition Challenge" in str(e.value) and "FERVIZ_DATA" in str(e.value)
     else:  # fer2013.csv: row numbers, and FER+'s Usage matches every row
         a = align_votes(private_test)
         assert len(a) == len(private_test) == 3589

@@ -122,12 +122,17 @@ def test_image_folder_forms_are_refused(tmp_path):
             img.save(path)
             zf.write(path, name)
     splits = load_all(z)
-    with pytest.raises(DataError, match="FER\\+ votes cannot be aligned to the image-folder form: its file "
-                                        "names carry no row order; load fer2013.csv or the FER\\+ folders"):
+    with pytest.raises(DataError) as e:
         align_votes(splits["PrivateTest"])
+    said = str(e.value)  # plainly: what FER+ needs, why this form will not do, where to get it, where it goes
+    assert said.startswith(f"{z}: ") and ("FER+ votes need the original fer2013.csv, whose rows they follow; the "
+                                         "Kaggle image-folder download (archive.zip with train/ and test/ folders "
+                                         "of JPEGs) has no row order.") in said
+    assert 'on Kaggle ("Challenges in Representation Learning: Facial Expression Recognition Challenge")' in said
+    assert "put it in data/, or set FERVIZ_DATA to its path" in said and "cannot be aligned" not in said
     folder = tmp_path / "fer"
     zipfile.ZipFile(z).extractall(folder)
-    with pytest.raises(DataError, match="cannot be aligned to the image-folder form"):
+    with pytest.raises(DataError, match="FER\\+ votes need the original fer2013.csv"):
         align_votes(load_all(folder)["Training"])
 
 

@@ -6,8 +6,21 @@ import hashlib
 import streamlit as st
 
 from ferviz import cache, config
+from ferviz.data.ferplus import KAGGLE_CHALLENGE, KAGGLE_URL
 from ferviz.data.splits import DataError, load_all, resolve_data_path
 from ferviz.ui import context, serving
+
+#: the largest dataset upload here, in MB (fer2013.csv is about 300 MB); photos on Your face have
+#: their own, smaller limit (`serving.max_upload_bytes`)
+DATASET_UPLOAD_MB = 400
+
+
+def upload_limits() -> str:
+    """Which upload limit applies where: a dataset file here, one photo on Your face (the page
+    shows the uploader only where visitors may upload a dataset: not on a shared instance)."""
+    photo_mb = serving.max_upload_bytes() / 2**20
+    return (f"Up to {DATASET_UPLOAD_MB} MB per dataset file here (fer2013.csv is about 300 MB). A photo on "
+            f"**Your face** has its own limit: {photo_mb:.3g} MB (5 MB on a shared instance).")
 
 
 def quality(path: str | None) -> None:
@@ -41,7 +54,7 @@ def quality(path: str | None) -> None:
     status = resources.ferplus_status(path)
     whys = {row["why"] for row in status if not row["aligned"]}
     if len(whys) == 1 and not any(row["aligned"] for row in status):
-        st.info(f"Not aligned: {whys.pop()}.")
+        st.info(f"{whys.pop()}.")  # the reason names the file and says what to get
         return
     for row in status:
         if row["aligned"]:
@@ -49,20 +62,21 @@ def quality(path: str | None) -> None:
                         f"unanimous · **{row['ambiguous']:.1%}** ambiguous (top ≤ 5/10) · "
                         f"**{row['not_a_face']:,}** not a face")
         else:
-            st.markdown(f"**{row['split']}**: not aligned: {row['why']}.")
+            st.markdown(f"**{row['split']}**: no FER+ votes: {row['why']}.")
 
 
 def render(ctx: context.Context) -> None:
     """Draw the page for the sidebar's context `ctx`."""
-    max_upload = 400 << 20
+    max_upload = DATASET_UPLOAD_MB << 20
     shared = serving.shared()  # a shared instance: no server paths or dataset uploads from visitors
     ctx_path = None if shared else st.session_state.get("data_path")
     st.title("Dataset")
-    st.markdown("""
+    st.markdown(f"""
 ferviz analyses models on **FER2013** (35,887 grayscale 48x48 faces, 7 emotions). Its licence does
 not allow redistribution, so get it yourself from Kaggle, in either form:
 
-* the original challenge file **`fer2013.csv`** (`emotion,pixels,Usage`), or
+* the original challenge file **`fer2013.csv`** (`emotion,pixels,Usage`), from the FER2013 challenge
+  ["{KAGGLE_CHALLENGE}"]({KAGGLE_URL}); FER+'s crowd votes need this form, or
 * the image-folder download **`archive.zip`** (`train/<class>/*.jpg`, `test/<class>/*.jpg`).
 
 Put it in the project's `data/` folder (as `data/fer2013.csv`, `data/archive.zip` or unpacked in
@@ -82,7 +96,8 @@ Put it in the project's `data/` folder (as `data/fer2013.csv`, `data/archive.zip
         st.stop()
     st.subheader("Upload")
     up = st.file_uploader("archive.zip or fer2013.csv", type=["zip", "csv"], key="data_upload",
-                          help="Stored only in ferviz's cache folder")
+                          max_upload_size=DATASET_UPLOAD_MB, help="Stored only in ferviz's cache folder")
+    st.caption(upload_limits())
     if up is not None:
         if up.size > max_upload:
             st.error(f"{up.name}: {up.size / 2**20:.0f} MB is over the {max_upload >> 20} MB limit")

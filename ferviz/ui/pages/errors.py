@@ -83,7 +83,8 @@ def render(ctx: context.Context) -> None:
         extra = [f"{n_copies:,} of these {len(cell_rows):,} images {'has' if n_copies == 1 else 'have'} a copy in "
                  "Training (badge: also in Training as ..., or near copy in Training as ...)"] if n_copies else []
         if quality.issues is not None:
-            extra.append(gallery.SCORE_NOTE)
+            extra.append(gallery.SCORE_NOTE + (" " + gallery.cell_issue_note(EMOTIONS[t], EMOTIONS[p])
+                                               if one_cell and not diagonal else ""))
         if quality.ferplus_why:
             extra.append(f"no FER+ badges: {quality.ferplus_why}")
         for note in extra + quality.notes:
