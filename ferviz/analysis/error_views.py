@@ -124,6 +124,20 @@ def view_note(sort: str, show: str = ALL) -> str:
     return SORT_NOTES[sort] + ("" if show == ALL else f"; {show}s only")
 
 
+def view_title(true: int | None, pred: int | None) -> str:
+    """What a gallery of errors holds, in Markdown: a cell, a row, a column, all errors or a
+    diagonal cell (correct faces)."""
+    t = EMOTIONS[true] if true is not None else None
+    p = EMOTIONS[pred] if pred is not None else None
+    if t is not None and t == p:
+        return f"correct **{t}** (the diagonal cell), least confident last"
+    if t is not None and p is not None:
+        return f"true **{t}** → predicted **{p}**"
+    if t is not None:
+        return f"true **{t}**, any wrong prediction"
+    return f"predicted **{p}**, wrongly" if p is not None else "all errors"
+
+
 def error_view(evaluation, true: int | None, pred: int | None, *, sort: str = "confidence", show: str = ALL,
                issues=None, copies: pd.DataFrame | None = None, aligned=None) -> pd.DataFrame:
     """The annotated rows of a cell (or row, column, all errors) in a sort and filter."""

@@ -28,6 +28,7 @@ from ..analysis.error_views import (  # noqa: F401  (the views' vocabulary, used
     SORTS,
     annotate,
     arrange,
+    view_title,
     vote_text,
 )
 from ..figures.overlay import face_rgb, overlay

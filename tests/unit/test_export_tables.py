@@ -72,3 +72,13 @@ def test_predictions_csv():
     assert list(df.columns) == ["id", "true", "pred"] + [f"p_{e}" for e in EMOTIONS]
     assert list(df["id"]) == list(ev.ids)
     np.testing.assert_array_equal(df[[f"p_{e}" for e in EMOTIONS]].to_numpy(np.float32), ev.probs)
+
+
+def test_view_titles_name_what_the_gallery_holds():
+    from ferviz.analysis.error_views import view_title
+
+    assert view_title(2, 4) == "true **fear** → predicted **sad**"
+    assert view_title(2, None) == "true **fear**, any wrong prediction"
+    assert view_title(None, 4) == "predicted **sad**, wrongly"
+    assert view_title(None, None) == "all errors"
+    assert view_title(3, 3).startswith("correct **happy**")

@@ -63,11 +63,7 @@ def render(ctx: context.Context) -> None:
             show = gallery.ALL
         rows = gallery.arrange(cell_rows, sort, show)
 
-        title = (f"true **{EMOTIONS[t]}** → predicted **{EMOTIONS[p]}**" if t is not None and p is not None
-                 else "true **" + EMOTIONS[t] + "**, any wrong prediction" if t is not None
-                 else "predicted **" + EMOTIONS[p] + "**, wrongly" if p is not None else "all errors")
-        if diagonal:
-            title = f"correct **{EMOTIONS[t]}** (the diagonal cell), least confident last"
+        title = gallery.view_title(t, p)
         split_of = f"{ctx.card.name} · {ctx.split.title}"
         one_cell = t is not None and p is not None  # the heading names the cell: the tiles need not
         if diagonal or quality.issues is None:
