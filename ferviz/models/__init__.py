@@ -4,8 +4,11 @@ display name, input size/channels/scaling, class order, the Grad-CAM layer and t
 One module per job: :mod:`.cards` (the card schema and its validation), :mod:`.registry`
 (finding cards), :mod:`.loading` (safe loading, checked against the card), :mod:`.heads`
 (what the output layer gives), :mod:`.preprocessing` (faces to model input) and
-:mod:`.identity` (the one model identity every cache key is built on, and per-model memos).
-Everything is re-exported here, so ``from ferviz.models import ...`` is the one import to use.
+:mod:`.identity` (the one model identity every cache key is built on, and per-model memos),
+:mod:`.tta` (the test-time views a card declares). Those are re-exported here, so
+``from ferviz.models import ...`` is the one import to use for them. The model's life outside
+the dashboard sits here too, imported by name: :mod:`.architectures` and :mod:`.training`
+(ferviz's own training command) and :mod:`.on_device` (TensorFlow Lite and ONNX export).
 """
 from __future__ import annotations
 
