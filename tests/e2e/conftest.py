@@ -25,6 +25,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _shipped_card():
+    from ferviz.models import list_cards
+
+    return next(c for c in list_cards()[0] if c.model_path.parent == config.PROJECT_ROOT / "models")
+
+
+@pytest.fixture(scope="session")
+def shipped_card():
+    """The first model card shipped in models/ (the one the browser tests open)."""
+    return _shipped_card()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """(executable, launch arguments) of the Chromium the tests drive, for a browser of one's own."""
+    return CHROMIUM, list(ARGS)
+
+
 @pytest.fixture(scope="session")
 def server(fer_path, tmp_path_factory):
     """Start the dashboard on a free loopback port; yield its base URL."""

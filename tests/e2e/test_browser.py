@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import io
-import os
 import re
-from pathlib import Path
 
 from PIL import Image
 from playwright.sync_api import expect
@@ -13,25 +11,8 @@ from ferviz.labels import EMOTIONS
 from ferviz.models import list_cards
 from ferviz.config import PROJECT_ROOT as ROOT
 
-SHOTS = os.environ.get("FERVIZ_SCREENSHOTS")  # a folder: save screenshots there (for the README)
 CARD = next(c for c in list_cards()[0] if c.model_path.parent == ROOT / "models")
 MODEL = CARD.key
-
-
-def _no_exception(page):
-    assert page.locator('[data-testid="stException"]').count() == 0
-    body = page.inner_text("body")
-    assert "Traceback" not in body and "Error:" not in body.replace("Model problem", ""), body[:2000]
-
-
-def _shot(page, name, height=None):
-    """Save a screenshot (Streamlit scrolls inside its own container, so a taller viewport shows more)."""
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        if height:
-            page.set_viewport_size({"width": 1500, "height": height})
-            page.wait_for_timeout(1500)
-        page.screenshot(path=str(Path(SHOTS) / name))
 
 
 def _click_cell(page, true: int, pred: int) -> None:
@@ -45,7 +26,7 @@ def _click_cell(page, true: int, pred: int) -> None:
     page.mouse.click(x, y)
 
 
-def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_path, wait_idle):
+def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_path, wait_idle, no_exception, shot):
     page.goto(f"{server}/?model={MODEL}")
     page.get_by_text("Confusion matrix — click a cell").wait_for()
     page.get_by_text("Per-class metrics", exact=True).wait_for()
@@ -53,8 +34,8 @@ def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_pa
     body = page.inner_text("body")
     assert re.search(rf"Accuracy\s*\n?\s*{re.escape(acc)}", body), body[:1500]  # measured in the app ...
     assert re.search(rf"Model card says\s*\n?\s*{re.escape(acc)}", body)  # ... equals the card
-    _no_exception(page)
-    _shot(page, "overview.png")
+    no_exception(page)
+    shot(page, "overview.png")
 
     from ferviz.data.splits import load_fer2013
     from ferviz.analysis.evaluation import evaluate
@@ -73,7 +54,7 @@ def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_pa
     assert "→" not in tiles.first.inner_text()  # the heading names the cell, once
     first_id = errors["id"].iloc[0]  # most confident mistake first
     page.get_by_text(first_id, exact=True).first.wait_for()  # the first tile is that image
-    _no_exception(page)
+    no_exception(page)
 
     page.get_by_role("button", name="Inspect").first.click()
     page.get_by_text("Explain the class").wait_for()
@@ -89,7 +70,7 @@ def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_pa
     loaded = page.evaluate("() => [...document.images].filter(i => i.src.includes('/media/'))"
                            ".map(i => i.complete && i.naturalWidth > 0)")
     assert loaded and all(loaded)
-    _no_exception(page)
+    no_exception(page)
 
     wait_idle(page)
     with page.expect_download() as dl:
@@ -101,7 +82,7 @@ def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_pa
     assert Image.open(io.BytesIO(data)).size[0] > 300
 
 
-def test_upload_a_face_photo(server, page, tmp_path):
+def test_upload_a_face_photo(server, page, tmp_path, no_exception, shot):
     from skimage import data as skdata
 
     photo = tmp_path / "astronaut.jpg"
@@ -115,11 +96,11 @@ def test_upload_a_face_photo(server, page, tmp_path):
     page.locator('[data-testid="stImageCaption"]', has_text=re.compile(rf"^Grad-CAM for ({emotions})$")).wait_for()
     page.locator('[data-testid="stImageCaption"]', has_text=re.compile(rf"^XRAI for ({emotions})$")).wait_for()
     assert re.search(rf"{re.escape(CARD.name)}: ({emotions}) \(\d+\.\d%\)", page.inner_text("body"))
-    _no_exception(page)
-    _shot(page, "upload.png", height=1750)
+    no_exception(page)
+    shot(page, "upload.png", height=1750)
 
 
-def test_errors_csv_download_follows_the_gallery_sort(server, page, tmp_path, fer_path, wait_idle):
+def test_errors_csv_download_follows_the_gallery_sort(server, page, tmp_path, fer_path, wait_idle, no_exception):
     """The CSV renders on click, outside the script run: it must still use the sort on screen."""
     from ferviz.data.splits import load_fer2013
     from ferviz.analysis.evaluation import evaluate
@@ -143,4 +124,4 @@ def test_errors_csv_download_follows_the_gallery_sort(server, page, tmp_path, fe
     got = read_errors_csv(path.read_bytes())
     assert got["id"].tolist() == want["id"].tolist() and len(got) > 1
     assert got["loss"].is_monotonic_decreasing and not got["confidence"].is_monotonic_decreasing
-    _no_exception(page)
+    no_exception(page)

@@ -8,13 +8,12 @@ import re
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import wait_idle
-from tests.e2e.test_browser import MODEL, _no_exception
 
 pytestmark = pytest.mark.browser
 
 
-def test_inspector_feature_maps_tab(server, page, tmp_path, fer_path):
+def test_inspector_feature_maps_tab(server, page, tmp_path, fer_path, wait_idle, no_exception, shipped_card):
+    MODEL = shipped_card.key
     from ferviz.data.splits import load_fer2013
 
     image_id = str(load_fer2013(fer_path, "PrivateTest").ids[0])
@@ -31,7 +30,7 @@ def test_inspector_feature_maps_tab(server, page, tmp_path, fer_path):
     page.wait_for_function("() => { const im = [...document.images].filter(i => i.src.includes('/media/') "
                            "&& i.checkVisibility()); return im.length >= 9 && im.every(i => i.complete "
                            "&& i.naturalWidth > 0); }")
-    _no_exception(page)
+    no_exception(page)
     with page.expect_download() as dl:
         page.get_by_role("button", name="Feature maps figure (PNG)").click()
     path = tmp_path / dl.value.suggested_filename

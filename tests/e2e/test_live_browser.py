@@ -10,8 +10,6 @@ from PIL import Image
 from ferviz.labels import EMOTIONS
 from ferviz.models import list_cards
 from ferviz.config import PROJECT_ROOT as ROOT
-from tests.e2e.conftest import ARGS, CHROMIUM
-from tests.e2e.test_browser import _no_exception, _shot
 
 pytestmark = pytest.mark.browser
 FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
@@ -42,13 +40,13 @@ def face_video(path, frames: int = 60) -> None:
 
 
 @pytest.fixture(scope="module")
-def camera(playwright_session, tmp_path_factory):
+def camera(playwright_session, tmp_path_factory, chromium):
     """Launch Chromium with a fake camera: `camera(video)` (a Y4M file, or None for Chromium's pattern)."""
     opened = []
 
     def launch(video=None, *, fake: list[str] = FAKE_CAMERA, allow: bool = True):
         extra = [f"--use-file-for-fake-video-capture={video}"] if video else []
-        b = playwright_session.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS + fake + extra)
+        b = playwright_session.chromium.launch(executable_path=chromium[0], headless=True, args=chromium[1] + fake + extra)
         opened.append(b)
         ctx = b.new_context(viewport={"width": 1500, "height": 1300}, permissions=["camera"] if allow else [])
         page = ctx.new_page()
@@ -71,7 +69,7 @@ def _start_live(page, server, *, wait_fps: bool = True):
     return frame
 
 
-def test_live_face_video_shows_boxes_emotions_and_frame_rate(server, camera, tmp_path):
+def test_live_face_video_shows_boxes_emotions_and_frame_rate(server, camera, tmp_path, no_exception, shot):
     video = tmp_path / "face.y4m"
     face_video(video)
     page = camera(str(video))
@@ -93,12 +91,12 @@ def test_live_face_video_shows_boxes_emotions_and_frame_rate(server, camera, tmp
     assert fps > 0
     body = page.inner_text("body")
     assert "Live analysis failed" not in body and "No face found" not in body
-    _no_exception(page)
+    no_exception(page)
     page.wait_for_timeout(3000)  # let the video settle for the screenshot
-    _shot(page, "live.png", height=1300)
+    shot(page, "live.png", height=1300)
 
 
-def test_live_camera_pattern_no_face_then_snapshot(server, camera):
+def test_live_camera_pattern_no_face_then_snapshot(server, camera, no_exception):
     page = camera(None)  # Chromium's own test pattern: no face in it
     _start_live(page, server)
     page.get_by_text(re.compile(r"frames per second · 0 faces")).wait_for(timeout=60_000)
@@ -108,18 +106,18 @@ def test_live_camera_pattern_no_face_then_snapshot(server, camera):
     page.get_by_text(re.compile(r"Below: the snapshot \d\d:\d\d:\d\d \(still-photo analysis\)")).wait_for()
     page.get_by_text("No face found in this photo.", exact=False).wait_for()  # MTCNN on the frozen frame
     page.get_by_text("what the model sees (48x48 grayscale)").wait_for()  # the whole-image fallback
-    _no_exception(page)
+    no_exception(page)
 
 
-def test_live_without_a_camera_or_permission_says_so(server, camera):
+def test_live_without_a_camera_or_permission_says_so(server, camera, no_exception):
     page = camera(None, fake=[])  # headless Chromium with no fake device: no camera at all
     frame = _start_live(page, server, wait_fps=False)
     frame.get_by_text(re.compile(r"^NotFoundError")).wait_for(timeout=60_000)  # the browser's error, in the box
     page.get_by_text(re.compile(r"NotFoundError means no camera was found")).wait_for()  # and what it means
     assert not FPS.search(page.inner_text("body"))
-    _no_exception(page)
+    no_exception(page)
     page = camera(None, fake=["--use-fake-device-for-media-stream"], allow=False)  # a camera, permission refused
     frame = _start_live(page, server, wait_fps=False)
     frame.get_by_text(re.compile(r"^NotAllowedError")).wait_for(timeout=60_000)
     page.get_by_text(re.compile(r"NotAllowedError means the camera permission was denied")).wait_for()
-    _no_exception(page)
+    no_exception(page)

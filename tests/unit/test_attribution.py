@@ -7,53 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from ferviz.labels import EMOTIONS
 from ferviz.models import InputSpec, ModelCard
 
 import keras  # noqa: E402  (a requirement: a missing keras fails, never skips)
 
+from tests.unit.tiny_models import FAST, SQUARE, faces, square_model  # noqa: E402
 from ferviz.attribution import (METHODS, cached_explain, explain, get_explainer,  # noqa: E402
                                 gradcam_layer, mean_map, resolve_targets)
-
-SQUARE = (slice(8, 20), slice(28, 40))  # rows, cols of the bright square in the 48x48 face
-REGION = (6, 22, 26, 42)  # the face region (48x48 units) class 0 looks at: r0, r1, c0, c1
-FAST = {"ig": {"steps": 8}, "xrai": {"steps": 8}, "smoothgrad": {"samples": 4}}
-
-
-def square_model(size: int = 48, channels: int = 1, scale=(0.0, 1.0), classes=EMOTIONS) -> keras.Model:
-    """Class 0 (angry) is driven only by bright pixels inside REGION; other logits are 0."""
-    lo, hi = scale
-    inp = keras.Input((size, size, channels))
-    x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="conv1")(inp)
-    x = keras.layers.MaxPooling2D(2, name="pool")(x)
-    x = keras.layers.Conv2D(2, 1, name="last_conv")(x)
-    x = keras.layers.Flatten()(x)
-    out = keras.layers.Dense(7, activation="softmax", name="probs")(x)
-    model = keras.Model(inp, out)
-    k = np.zeros((3, 3, channels, 2), np.float32)
-    k[..., 0] = 1.0 / (9 * channels)  # local brightness above mid-grey
-    model.get_layer("conv1").set_weights([k, np.array([-(lo + hi) / 2, 0.0], np.float32)])
-    eye = np.eye(2, dtype=np.float32)[None, None]
-    model.get_layer("last_conv").set_weights([eye, np.zeros(2, np.float32)])
-    half = size // 2
-    r0, r1, c0, c1 = (round(v * half / 48) for v in REGION)
-    w = np.zeros((half, half, 2, 7), np.float32)
-    j = list(classes).index("angry")
-    area = (12 * half / 48) ** 2  # pooled positions covered by the square
-    w[r0:r1, c0:c1, 0, j] = 8.0 / (area * 0.45 * (hi - lo))
-    b = np.zeros(7, np.float32)
-    b[j] = -4.0
-    model.get_layer("probs").set_weights([w.reshape(-1, 7), b])
-    return model
-
-
-def faces(n: int = 3, seed: int = 0, square: bool = True) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, 60, (n, 48, 48)).astype(np.uint8)
-    if square:
-        x[:, SQUARE[0], SQUARE[1]] = rng.integers(230, 256, (n, 12, 12))
-    return x
-
 
 def card_for(model, **kw) -> ModelCard:
     return ModelCard(name=kw.pop("name", "tiny"), file="tiny.keras", **kw)

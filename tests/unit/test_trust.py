@@ -11,7 +11,7 @@ from ferviz.attribution.trust import (bootstrap_ci, candidate_layers, layer_tabl
                                       sample_positions, spearman_per_map, trust_table, weighted_layers)
 from ferviz.models import ModelCard  # noqa: E402
 
-from .test_attribution import faces, square_model  # noqa: E402
+from tests.unit.tiny_models import faces, square_model  # noqa: E402
 
 
 def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
@@ -81,9 +81,9 @@ def test_trust_table_on_a_square_detector():
 
 
 def test_layer_table_marks_the_default_layer():
-    from .test_tta_explain import _conv_bn_relu
+    from tests.unit.tiny_models import conv_bn_relu
 
-    model = _conv_bn_relu()
+    model = conv_bn_relu()
     card = ModelCard(name="c", file="c.keras")
     layers = candidate_layers(model)
     assert "drop" not in layers and layers[-1] == "pool"

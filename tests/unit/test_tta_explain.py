@@ -15,7 +15,7 @@ from ferviz.attribution import (METHODS, blank_maps, blank_message, cached_expla
                                 gradcam_layer, resolve_targets, views_label)
 from ferviz.analysis.evaluation import predict_probs, tta_views  # noqa: E402
 
-from .test_attribution import FAST, faces, square_model  # noqa: E402
+from tests.unit.tiny_models import FAST, conv_bn_relu, faces, square_model  # noqa: E402
 
 LEFT = (slice(16, 32), slice(4, 16))  # rows, cols of the bright patch; RIGHT is its mirror image
 RIGHT = (slice(16, 32), slice(32, 44))
@@ -168,24 +168,10 @@ def test_a_model_without_positive_evidence_gives_blank_maps():
         assert blank_maps(explain(model, card, faces(2), 3, method, **FAST.get(method, {}))).all(), method
 
 
-def _conv_bn_relu(conv_activation=None):
-    inp = keras.Input((48, 48, 1))
-    x = keras.layers.Conv2D(4, 3, padding="same", name="c1")(inp)
-    x = keras.layers.Activation("relu", name="r1")(x)
-    x = keras.layers.Conv2D(4, 3, padding="same", activation=conv_activation, name="c2")(x)
-    x = keras.layers.BatchNormalization(name="bn2")(x)
-    if conv_activation is None:
-        x = keras.layers.Activation("relu", name="r2")(x)
-    x = keras.layers.Dropout(0.2, name="drop")(x)
-    x = keras.layers.MaxPooling2D(2, name="pool")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inp, keras.layers.Dense(7, activation="softmax")(x))
-
-
 def test_default_gradcam_layer_is_the_activation_after_the_last_conv():
     card = ModelCard(name="c", file="c.keras")
-    assert gradcam_layer(_conv_bn_relu(), card) == "r2"
-    assert gradcam_layer(_conv_bn_relu("relu"), card) == "c2"  # the conv's own activation rectifies
+    assert gradcam_layer(conv_bn_relu(), card) == "r2"
+    assert gradcam_layer(conv_bn_relu("relu"), card) == "c2"  # the conv's own activation rectifies
 
 
 def test_shipped_model_architectures_default_to_their_relu():
