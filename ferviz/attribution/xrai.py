@@ -12,7 +12,8 @@ the measurements: docs/attribution.md, "XRAI on 48x48 faces"):
 Test-time views: the IG attributions of every view of the card's ``tta`` are mapped back onto
 the face and averaged, each face pixel over the views that showed it (a shifted view's
 replicated edge carries nothing back: :func:`ferviz.models.tta.mean_over_views`). The face is
-segmented once, on whichever of the face and its mirror sorts first, and mirrored back, so XRAI maps are mirror-equivariant like the views.
+segmented once, on whichever of the face and its mirror sorts first, and mirrored back, so XRAI
+maps are mirror-equivariant like the views.
 
 A constant face is refused (its baselines equal the input: NaN maps). For models with another
 input size, segments are made at face size and resized to the model's; the map is resized back.

@@ -76,3 +76,12 @@ def overlay(face: np.ndarray, m: np.ndarray, alpha: float = 0.5, cmap: str = DEF
     a = heat[..., 3:4].astype(np.float32) / 255.0
     out = base.astype(np.float32) * (1 - a) + heat[..., :3].astype(np.float32) * a
     return np.round(out).astype(np.uint8)
+
+
+def colorbar_rgb(width: int = 480, height: int = 14, cmap: str = DEFAULT_CMAP) -> np.ndarray:
+    """A horizontal colour bar (height, width, 3) uint8 of `cmap`, low (left) to high (right): the
+    legend of the overlays, whose maps are each scaled to [0, 1]."""
+    if width < 2 or height < 1:
+        raise ExportError(f"a colour bar needs width >= 2 and height >= 1, got {width}x{height}")
+    idx = np.round(np.linspace(0, 255, int(width))).astype(np.uint8)
+    return np.ascontiguousarray(np.broadcast_to(colormap_lut(cmap)[idx][None], (int(height), int(width), 3)))

@@ -19,15 +19,15 @@ Mapping a per-view map back (:func:`from_view`) follows the index map in reverse
 ``padding=False`` drops the padding first, so only view pixels that show a face pixel at their own
 place carry evidence back (each face pixel then gets at most one value, and "sum" and "mean"
 agree). :func:`mean_over_views` averages mapped-back maps that way, each face pixel over only the
-views that showed it (:func:`seen`). Maps averaged over views are made so: with the padding kept,
-the edge collected the evidence of its copies (a bright outer ring) and the pushed-out band was
-averaged with zeros (a ring 1/5 darker, 2/5 in the corners), which drew a rectangular frame ``d``
-pixels inside the border.
+views that showed it (:func:`seen`); :mod:`ferviz.attribution` averages its maps so. With the
+padding kept, the edge collected the evidence of its copies (a bright outer ring) and the
+pushed-out band was averaged with zeros (a ring 1/5 darker, 2/5 in the corners), which drew a
+rectangular frame ``d`` pixels inside the border.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -90,8 +90,10 @@ def to_view(x: np.ndarray, view: View) -> np.ndarray:
 def seen(view: View) -> np.ndarray:
     """(h, w) bool: the image pixels the view shows in place (not pushed out, not only as padding)."""
     keep = view.shown()
+    rows = np.broadcast_to(view.rows[:, None], keep.shape)[keep]
+    cols = np.broadcast_to(view.cols[None, :], keep.shape)[keep]
     out = np.zeros(keep.shape, bool)
-    out[np.broadcast_to(view.rows[:, None], keep.shape)[keep], np.broadcast_to(view.cols[None, :], keep.shape)[keep]] = True
+    out[rows, cols] = True
     return out
 
 

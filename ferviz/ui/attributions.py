@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from .. import attribution
-from ..figures.overlay import face_rgb, overlay
+from ..figures.overlay import colorbar_rgb, face_rgb, overlay
 from ..labels import EMOTIONS
 from . import resources, serving
 from .context import Context
@@ -16,6 +16,7 @@ from .context import Context
 METHOD_LABELS = attribution.METHODS
 DISPLAY_METHODS = ("gradcam", "gradcampp", "xrai")
 VIEW_CHOICES = {"tta": "All test-time views (the prediction shown)", "single": "Single view"}
+COLORBAR_CAPTION = "low → high attribution (scaled per map)"
 TRUST_SIZES = (8, 16, 32, 64)
 
 
@@ -103,6 +104,31 @@ def show_map(face: np.ndarray, amap: np.ndarray, method: str, target: int, alpha
         return True
     st.image(overlay(face, amap, alpha, size=(size, size)), caption=label)
     return False
+
+
+def colour_bar(key: str, width: int = 480) -> None:
+    """The overlays' legend: one horizontal bar of their colour map, low (left) to high (right)."""
+    with st.container(key=key):
+        st.image(colorbar_rgb(width, 14), width=width, caption=COLORBAR_CAPTION)
+
+
+def single_view_probs(card, face: np.ndarray) -> np.ndarray:
+    """FER-order probabilities (7,) of one forward pass on the face, without the card's test-time
+    views (what a single-view map explains; cached per process)."""
+    face = np.ascontiguousarray(face, np.uint8)
+    return _single_view_probs(str(card.path), card.compute_key(), face.tobytes(), face.shape).copy()
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _single_view_probs(card_path: str, card_key: str, face: bytes, shape: tuple) -> np.ndarray:
+    from dataclasses import replace
+
+    from ..analysis.evaluation import predict_probs
+    from ..models import load_card
+
+    card = load_card(card_path)
+    f = np.frombuffer(face, np.uint8).reshape(shape)
+    return predict_probs(resources.model_for(card), replace(card, tta=None), f[None])[0]
 
 
 def trust_table(card, split, n: int, progress=None) -> pd.DataFrame:

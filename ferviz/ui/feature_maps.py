@@ -15,6 +15,19 @@ from . import context, resources
 
 TILE = 96  # px per channel tile
 TOP_MAX = 16
+ROW_MAX = 7  # tiles that fit in one row of the panel at 1440 px
+
+
+def grid_columns(n: int, most: int = ROW_MAX) -> int:
+    """Tiles per row for `n` tiles, at most `most`, so rows are full (8 -> 4 + 4, not 7 + 1): a
+    divisor of n that fills at least half a row if there is one, else rows as even as they go."""
+    if n <= most:
+        return max(1, n)
+    for cols in range(most, (most + 1) // 2 - 1, -1):
+        if n % cols == 0:
+            return cols
+    rows = -(-n // most)
+    return -(-n // rows)
 
 
 @st.cache_data(max_entries=64, show_spinner="Computing feature maps ...")
@@ -77,7 +90,11 @@ def panel(card, face: np.ndarray, target: int, key_prefix: str, *, image_id: str
         for b in feats.blocks:
             h, w = b.maps.shape[1:]
             st.caption(f"**{b.layer}** · {h}x{w}, {b.channels} channels · top {len(b.indices)} by {RANKS[rank]}")
-            st.image(tiles(b.maps), caption=[f"#{i} · {s:.3g}" for i, s in zip(b.indices, b.scores)], width=TILE)
+            images = tiles(b.maps)
+            captions = [f"#{i} · {s:.3g}" for i, s in zip(b.indices, b.scores)]
+            cols = grid_columns(len(images))
+            for r in range(0, len(images), cols):  # one row of tiles per call: rows break where chosen
+                st.image(images[r:r + cols], caption=captions[r:r + cols], width=TILE)
     name = export.export_filename("image", card.key, split, image_id=image_id, method="features",
                                   extra=[rank, f"target-{EMOTIONS[target]}"], fmt="png")
     st.download_button("Feature maps figure (PNG)", data=lambda: export.figure_bytes(feature_maps_figure(

@@ -136,18 +136,62 @@ def _status(live: _Live) -> None:
         st.warning(r.message)
 
 
+START_NOTE = "Press Start to analyse your camera live; a snapshot gives the full analysis below."
+#: hides the start note while the video box shows the browser's camera error (NotFoundError, ...):
+#: the component reports no error to the server, so the page's own script looks into its frame
+#: (served by this server, so same-origin)
+_HIDE_NOTE_ON_ERROR = r"""<script>
+(() => {
+  const doc = window.parent && window.parent !== window ? window.parent.document : document;
+  const check = () => {
+    const note = doc.querySelector('.st-key-up_live_start_note');
+    if (!note) { return; }
+    const frames = [...doc.querySelectorAll('iframe[title*="webrtc"]')];
+    const failed = frames.some(f => {
+      try { return /\b[A-Z][A-Za-z]*Error\b/.test(f.contentDocument.body.innerText); } catch (e) { return false; }
+    });
+    note.style.display = failed ? 'none' : '';
+  };
+  clearInterval(window.__fervizStartNote);
+  window.__fervizStartNote = setInterval(check, 500);
+  check();
+})();
+</script>"""
+
+
+def live_caption(card, *, tta: bool, gradcam: bool) -> str:
+    """What the live analysis does with the current settings (the views of the prediction and of
+    Grad-CAM)."""
+    from ferviz.models.tta import views
+
+    if tta and card.tta:
+        pred = f"each frame's prediction averages the card's {len(views(card.tta, 2, 2))} test-time views ({card.tta})"
+    else:
+        pred = "each frame's prediction from a single view" + (" (test-time views off)" if card.tta else "")
+    cam = ("Grad-CAM on the largest face, from a single view (no test-time augmentation, for speed)"
+           if gradcam else "Grad-CAM off")
+    return (f"{card.name}, live: faces found by OpenCV's Haar cascade; top-3 emotions smoothed over the last "
+            f"frames, {pred}; {cam}. Nothing is recorded; take a snapshot for the full still-photo analysis.")
+
+
+def start_note() -> None:
+    """The note saying what to do first, hidden while the video box shows a camera error."""
+    with st.container(key="up_live_start_note"):
+        st.info(START_NOTE)
+    st.html(_HIDE_NOTE_ON_ERROR, unsafe_allow_javascript=True)
+
+
 def show(ctx) -> Snapshot | None:
     """The live stream with its status; returns the snapshot taken last, or stops the page when none."""
     webrtc = import_webrtc()
     live = _live(ctx)
-    st.caption(f"{ctx.card.name}, live: faces found by OpenCV's Haar cascade, top-3 emotions averaged "
-               "over the last frames, Grad-CAM (single view, no test-time augmentation) on the largest "
-               "face. Nothing is recorded; take a snapshot for the full still-photo analysis.")
+    caption = st.empty()  # says what the toggles below set
     a, b = st.columns(2)
     live.analyser.gradcam = a.toggle("Grad-CAM on the largest face", value=True, key="up_live_cam")
     if ctx.card.tta:
         live.analyser.tta = b.toggle(f"Average the card's test-time views ({ctx.card.tta}, as for photos; slower)",
                                      value=True, key="up_live_tta")
+    caption.caption(live_caption(ctx.card, tta=live.analyser.tta, gradcam=live.analyser.gradcam))
     stream = webrtc.webrtc_streamer(key="up_live", mode=webrtc.WebRtcMode.SENDRECV,
                                     rtc_configuration=RTC_CONFIGURATION, media_stream_constraints=MEDIA,
                                     video_frame_callback=_callback(live), async_processing=True,
@@ -168,7 +212,8 @@ def show(ctx) -> Snapshot | None:
             st.session_state["_live_snapshot"] = Snapshot(f"snapshot {time.strftime('%H:%M:%S')}", buf.getvalue())
     shot = st.session_state.get("_live_snapshot")
     if shot is None:
-        st.info("Press Start to analyse your camera live; a snapshot gives the full analysis below.")
+        if not stream.state.playing and not live.error:  # not under an error (the browser's: see start_note)
+            start_note()
         st.stop()
     st.caption(f"Below: the {shot.name} (still-photo analysis).")
     return shot

@@ -215,11 +215,11 @@ def test_inspect_from_a_cell_keeps_the_cell_order(app):
     next(b for b in at.button if b.label == "Inspect").click()
     at.run()
     _no_exceptions(at)
-    assert f"**{first_id}** · 1 of 2 in the gallery" in texts(at)
+    assert f"**{first_id}** · 1 of 2 in happy → sad" in texts(at)  # its place in the cell
     open_page(at, "inspector")  # AppTest does not follow the app's own page switch
     at.run()
     at.button(key="insp_next").click().run()
-    assert "· 2 of 2 in the gallery" in texts(at)
+    assert "· 2 of 2 in happy → sad" in texts(at)
     assert at.button(key="insp_next").disabled
 
 
@@ -247,7 +247,7 @@ def test_inspector_after_a_split_change_uses_this_splits_images(app):
     at.sidebar.selectbox(key="w_sel_split").set_value("PublicTest").run()
     at = page(at, "inspector")
     _no_exceptions(at)  # the PrivateTest gallery and id are not followed into PublicTest
-    assert "showing the first error instead" in texts(at)
+    assert "showing the first image instead" in texts(at)  # PublicTest has no errors
     assert at.session_state["sel_id"] not in at.session_state["gallery_ids"]
 
 
@@ -260,11 +260,11 @@ def test_inspector_after_a_model_switch_walks_that_models_errors(app):
     at = page(at, "errors")
     next(b for b in at.button if b.label == "Inspect").click()
     at.run()
-    assert "1 of 2 in the gallery" in texts(at)
+    assert "1 of 2 in happy → sad" in texts(at)
     open_page(at, "inspector")  # AppTest does not follow the app's own page switch
     at.sidebar.selectbox(key="w_sel_model").set_value("tiny_b").run()
     _no_exceptions(at)
-    assert f" of {n_b} in the gallery" in texts(at) and n_b != 2
+    assert " of 8 in happy → sad" in texts(at) and n_b != 8  # Tiny B's happy → sad cell, not all its errors
 
 
 def test_clicking_the_same_cell_again_after_coming_back(app):

@@ -58,7 +58,7 @@ def test_overview_click_cell_inspect_and_download(server, page, tmp_path, fer_pa
 
     page.get_by_role("button", name="Inspect").first.click()
     page.get_by_text("Explain the class").wait_for()
-    page.get_by_text(f"1 of {n} in the gallery").wait_for()  # the cell's order, not all errors
+    page.get_by_text(f"1 of {n} in fear → sad").wait_for()  # the cell's order, not all errors
     for caption in ("Grad-CAM", "Grad-CAM++", "XRAI"):
         page.locator('[data-testid="stImageCaption"]', has_text=re.compile(f"^{re.escape(caption)}$")).wait_for()
     assert "/inspector" in page.url and f"id={first_id}" in page.url

@@ -21,6 +21,60 @@ from ferviz.ui import (
 from ferviz.ui import regions as region_panel
 
 
+def cell_name(t: int | None, p: int | None) -> str | None:
+    """How the position text names the selected cell (or row, or column); None for all errors."""
+    if t is not None and p is not None:
+        return f"correct {EMOTIONS[t]}" if t == p else f"{EMOTIONS[t]} → {EMOTIONS[p]}"
+    if t is not None:
+        return f"true {EMOTIONS[t]}"
+    if p is not None:
+        return f"predicted {EMOTIONS[p]}"
+    return None
+
+
+def selected_cell() -> tuple[int | None, int | None]:
+    """The selected true and predicted classes (FER indices, None when not selected)."""
+    t, p = st.session_state.get("sel_true"), st.session_state.get("sel_pred")
+    return (EMOTIONS.index(t) if t in EMOTIONS else None, EMOTIONS.index(p) if p in EMOTIONS else None)
+
+
+def cell_order(ev, quality: gallery.Quality, t: int | None, p: int | None) -> tuple[list[str], str]:
+    """The ids of the selected cell in the gallery's sort and filter (as the Errors page shows them),
+    and the filter applied."""
+    sort = st.session_state.get("err_sort")
+    sort = sort if sort in gallery.SORTS else "confidence"
+    show = st.session_state.get("err_filter")
+    show = show if show in gallery.FILTERS else gallery.ALL
+    if (t is not None and t == p) or quality.issues is None:
+        show = gallery.ALL  # nothing to filter by (as on the Errors page)
+    rows = ev.errors(t, p, sort="loss" if sort == "loss" else "confidence")
+    return list(gallery.arrange(quality.annotate(rows), sort, show)["id"]), show
+
+
+def position_text(at: int, n: int, where: str | None, show: str = gallery.ALL) -> str:
+    """'3 of 25 in fear → sad' (the cell's order), '3 of 25 in the gallery' (another gallery, or all
+    errors as the gallery shows them); in a cell a filter names what is counted: '2 of 4 likely
+    label issues in fear → sad'."""
+    if at < 0:
+        return ""
+    if where is None:
+        return f"{at + 1} of {n} in the gallery"
+    what = "" if show == gallery.ALL else f" {show}{'s' if n != 1 else ''}"
+    return f"{at + 1} of {n}{what} in {where}"
+
+
+def probability_text(card, face: np.ndarray, probs: np.ndarray, target: int, views: str) -> str:
+    """The probability of the class explained, of the prediction the maps explain: 'p = 41.0%', or in
+    a single view of a card with test-time views 'p = 38.2% in this single view; 41.0% averaged
+    over the views' (and what the single view predicts when that differs)."""
+    if views != "single" or not card.tta:
+        return f"p = {probs[target]:.1%}"
+    single = attributions.single_view_probs(card, face)
+    text = f"p = {single[target]:.1%} in this single view; {probs[target]:.1%} averaged over the views"
+    top = int(np.argmax(single))
+    return text + (f"; this view alone predicts **{EMOTIONS[top]}**" if top != int(np.argmax(probs)) else "")
+
+
 def render(ctx: context.Context) -> None:
     """Draw the page for the sidebar's context `ctx`."""
     st.title("Inspector")
@@ -31,12 +85,24 @@ def render(ctx: context.Context) -> None:
         except Exception as e:
             context.show_error(e)
             st.stop()
-        # the gallery the image was opened from, unless models, split or data changed since
-        order = state.gallery_order(state.gallery_key(ctx)) or list(ev.errors()["id"])
+        quality = gallery.Quality(ctx)
+        # previous/next walk the selected cell in the gallery's order; an image opened from another
+        # gallery (e.g. a comparison's) walks that gallery, unless models, split or data changed since
+        cell_true, cell_pred = selected_cell()
+        where = cell_name(cell_true, cell_pred)
+        order, show = cell_order(ev, quality, cell_true, cell_pred)
+        remembered = state.gallery_order(state.gallery_key(ctx)) or []
         image_id = st.session_state.get("sel_id") or (order[0] if order else ctx.split.ids[0])
         if image_id not in set(ctx.split.ids):
-            st.warning(f"No image {image_id!r} in {ctx.split.title}; showing the first error instead.")
+            first = "the first error" if where is None else f"the first image of {where}"
+            if not order:
+                first = f"the first image of {ctx.split.title} ({where} is empty)" if where else "the first image"
+            st.warning(f"No image {image_id!r} in {ctx.split.title}; showing {first} instead.")
             image_id = order[0] if order else ctx.split.ids[0]
+            st.session_state["sel_id"] = image_id
+            state.sync_url()  # the link now names the face shown (the cell stays)
+        if image_id not in order and image_id in remembered:
+            order, where, show = remembered, None, gallery.ALL
         st.session_state["sel_id"] = image_id
 
         nav = st.columns([1, 1, 4, 2])
@@ -48,7 +114,8 @@ def render(ctx: context.Context) -> None:
                       args=(at - 1,))
         nav[1].button("Next ▶", key="insp_next", disabled=at < 0 or at >= len(order) - 1, width="stretch",
                       on_click=_select, args=(at + 1,))
-        nav[2].markdown(f"**{image_id}**" + (f" · {at + 1} of {len(order)} in the gallery" if at >= 0 else ""))
+        position = position_text(at, len(order), where, show)
+        nav[2].markdown(f"**{image_id}**" + (f" · {position}" if position else ""))
         if nav[3].button("Back to gallery", key="insp_back", width="stretch"):
             state.go("errors")
 
@@ -63,7 +130,6 @@ def render(ctx: context.Context) -> None:
         with right:
             verdict = f"{gallery.RIGHT} correct" if pred == true else f"{gallery.WRONG} wrong"
             st.markdown(f"**{ctx.card.name}** predicts **{EMOTIONS[pred]}** ({probs[pred]:.1%}) · {verdict}")
-            quality = gallery.Quality(ctx)
             tile_badges = quality.badges(image_id, true, pred)
             if tile_badges:
                 st.markdown(gallery.badge_markdown(tile_badges))
@@ -81,18 +147,20 @@ def render(ctx: context.Context) -> None:
             for note in quality.notes:
                 st.caption(note)
 
-        c1, c2, c3 = st.columns([3, 2, 2])
-        methods = c1.multiselect("Methods", list(attributions.DISPLAY_METHODS), default=list(attributions.DISPLAY_METHODS),
-                                 format_func=attributions.METHOD_LABELS.get, key="insp_methods")
-        which = c2.radio("Explain the class", ["predicted", "true", "other"], horizontal=True, key="insp_target")
-        other = c3.selectbox("Other class", EMOTIONS, key="insp_other", disabled=which != "other")
+        c1, c2, _ = st.columns([2, 2, 3])  # the class explained: both tabs follow it
+        which = c1.radio("Explain the class", ["predicted", "true", "other"], horizontal=True, key="insp_target")
+        other = c2.selectbox("Other class", EMOTIONS, key="insp_other", disabled=which != "other")
 
         def target_for(p: np.ndarray) -> int:
             return {"predicted": int(np.argmax(p)), "true": true}.get(which, EMOTIONS.index(other))
 
         @st.fragment
         def overlays_panel() -> None:
-            alpha = st.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="insp_alpha")
+            m1, m2 = st.columns([3, 2])
+            methods = m1.multiselect("Methods", list(attributions.DISPLAY_METHODS),
+                                     default=list(attributions.DISPLAY_METHODS),
+                                     format_func=attributions.METHOD_LABELS.get, key="insp_methods")
+            alpha = m2.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="insp_alpha")
             has_tta = any(c is not None and c.tta for c in (ctx.card, ctx.card2))
             views = st.radio("Maps from", list(attributions.VIEW_CHOICES), format_func=attributions.VIEW_CHOICES.get,
                              horizontal=True, key="insp_views", disabled=not has_tta,
@@ -104,11 +172,12 @@ def render(ctx: context.Context) -> None:
                                    help="Delete the most-attributed pixels first and follow the class probability: "
                                         "a faithful map makes it fall faster than a random order (lower deletion AUC).")
             rows = [(ctx.card, probs)] + ([(ctx.card2, ev2.probs[pos])] if ctx.card2 else [])
-            all_maps = []
+            all_maps, drawn = [], False
             for card, p in rows:
                 tgt = target_for(p)
-                st.markdown(f"**{card.name}** — explaining **{EMOTIONS[tgt]}** "
-                            f"(p = {p[tgt]:.1%}) · maps: {attribution_views(card, views)}")
+                prob = probability_text(card, face, p, tgt, views)
+                st.markdown(f"**{card.name}** — explaining **{EMOTIONS[tgt]}** ({prob}) · "
+                            f"maps: {attribution_views(card, views)}")
                 maps = {}
                 cols = st.columns(max(1, len(methods)))
                 for col, m in zip(cols, methods):
@@ -123,6 +192,7 @@ def render(ctx: context.Context) -> None:
                         continue
                     with col:
                         blank = attributions.show_map(face, maps[m], m, tgt, alpha, card)
+                        drawn = drawn or not blank
                         if show_faith and not blank:
                             f = attributions.faithfulness(card, face, maps[m], tgt, views)
                             better = "beats" if f.deletion_auc < f.random_deletion_auc else "does not beat"
@@ -130,6 +200,8 @@ def render(ctx: context.Context) -> None:
                                        f"({better} random) · insertion AUC {f.insertion_auc:.3f}")
                 suffix = " [single view]" if views == "single" and card.tta else ""
                 all_maps.append((card, p, {attributions.METHOD_LABELS[k] + suffix: v for k, v in maps.items()}))
+            if drawn:
+                attributions.colour_bar("insp_colorbar")
             if all_maps:
                 second = None
                 if len(all_maps) > 1:

@@ -20,6 +20,7 @@ from ferviz.ui import (
     resources,
     serving,
 )
+from ferviz.ui.feature_maps import grid_columns
 
 
 @st.cache_data(max_entries=6, show_spinner="Finding faces ...")  # a Photo holds the whole picture
@@ -35,6 +36,15 @@ def _explain(card_path: str, card_key: str, crop_bytes: bytes, target: int, meth
     c = np.frombuffer(crop_bytes, np.uint8).reshape(48, 48)
     with serving.xrai_slot() if method == "xrai" else contextlib.nullcontext():  # Busy is not cached
         return attribution.explain(resources.model_for(card), card, c[None], np.array([target]), method)[0]
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _predict(card_path: str, card_key: str, crops_bytes: bytes, n: int) -> np.ndarray:
+    from ferviz.models import load_card
+
+    card = load_card(card_path)
+    crops = np.frombuffer(crops_bytes, np.uint8).reshape(n, 48, 48)
+    return faces.predict_faces(resources.model_for(card), card, crops)
 
 
 def render(ctx: context.Context) -> None:
@@ -90,14 +100,16 @@ def render(ctx: context.Context) -> None:
             st.stop()
     else:
         photo_sel, k = photo, options.index(choice)
-    left, mid = st.columns([3, 2])
-    left.image(faces.annotate_boxes(photo_sel.rgb, photo_sel.faces, selected=k), width=420,
-               caption=f"{len(photo)} face(s) found" + (f" · confidence {photo_sel.faces[k].confidence:.2f}"
-                                                         if photo_sel.faces[k].source == "mtcnn" else ""))
+    overview(ctx, photo, photo_sel, k)
     crop = photo_sel.crops[k]
-    mid.image(face_rgb(crop, (240, 240)), caption="what the model sees (48x48 grayscale)")
-    alpha = st.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="up_alpha")
-    first, second = None, None
+    st.subheader({"whole image": "The whole image", "my own box": "Your box"}.get(choice, f"Face {k + 1}"),
+                 divider="gray")
+    m0, m1, m2 = st.columns([1, 2, 1])
+    m0.image(face_rgb(crop, (160, 160)), caption="what the model sees (48x48 grayscale)")
+    methods = m1.multiselect("Methods", list(attributions.DISPLAY_METHODS), default=list(attributions.DISPLAY_METHODS),
+                             format_func=attributions.METHOD_LABELS.get, key="up_methods")
+    alpha = m2.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="up_alpha")
+    first, second, drawn, maps_col = None, None, False, None
     for card in [c for c in (ctx.card, ctx.card2) if c is not None]:
         try:
             probs = faces.predict_faces(resources.model_for(card), card, crop[None])[0]
@@ -106,11 +118,11 @@ def render(ctx: context.Context) -> None:
             continue
         pred = int(np.argmax(probs))
         st.markdown(f"### {card.name}: **{EMOTIONS[pred]}** ({probs[pred]:.1%})")
-        a, b = st.columns([1, 2])
+        a, b = st.columns([1, 3])
         a.plotly_chart(charts.probs_bar(probs), width="stretch", key=f"up_probs_{card.key}")
         maps = {}
-        cols = b.columns(2)
-        for col, m in zip(cols, ("gradcam", "xrai")):
+        cols = b.columns(max(1, len(methods)))
+        for col, m in zip(cols, methods):
             try:
                 maps[attribution.METHODS[m]] = _explain(str(card.path), card.compute_key(), crop.tobytes(), pred, m)
             except serving.Busy as e:  # a shared server's XRAI slots are taken: say so, never hang
@@ -121,16 +133,21 @@ def render(ctx: context.Context) -> None:
                 col.error(f"{attribution.METHODS[m]}: {e}")
                 continue
             with col:
-                attributions.show_map(crop, maps[attribution.METHODS[m]], m, pred, alpha, card, size=220,
-                                      caption=f"{attribution.METHODS[m]} for {EMOTIONS[pred]}")
+                blank = attributions.show_map(crop, maps[attribution.METHODS[m]], m, pred, alpha, card, size=220,
+                                              caption=f"{attribution.METHODS[m]} for {EMOTIONS[pred]}")
+                drawn = drawn or not blank
         b.caption(f"Maps: {attribution.views_label(card)}, the same views as the prediction.")
+        maps_col = b
         if first is None:
             first = (probs, maps)
         else:
             second = (card.name, probs, maps)
+    if drawn and maps_col is not None:
+        with maps_col:  # under the last row of maps
+            attributions.colour_bar("up_colorbar")
     if first is not None:
         downloads.image_button(ctx, crop, first[0], first[1], true=None, image_id=f"upload-{digest[:8]}",
-                               split="upload", alpha=alpha, methods=["gradcam", "xrai"],
+                               split="upload", alpha=alpha, methods=methods,
                                second=second, second_key=ctx.card2.key if ctx.card2 else None,
                                key="dl_upload")
         features = st.expander(f"Feature maps of {ctx.card.name}", icon=":material/grid_view:", key="up_features",
@@ -138,3 +155,32 @@ def render(ctx: context.Context) -> None:
         if features.open:  # computed only when opened
             with features:
                 feature_maps.panel(ctx.card, crop, int(np.argmax(first[0])), "up", image_id=f"upload-{digest[:8]}")
+
+
+CROP_PX = 96  # the overview's crops
+
+
+def overview(ctx: context.Context, photo: faces.Photo, shown: faces.Photo, k: int) -> None:
+    """Every face found at a glance: the photo with numbered boxes (`shown`'s, face `k` highlighted)
+    and a row of the detected faces' crops, each with the first model's top prediction."""
+    left, right = st.columns([3, 2])
+    conf = f" · confidence {shown.faces[k].confidence:.2f}" if shown.faces[k].source == "mtcnn" else ""
+    h, w = shown.rgb.shape[:2]
+    with left, st.container(key="up_photo"):  # a wide photo wider, so its faces do not shrink
+        st.image(faces.annotate_boxes(shown.rgb, shown.faces, selected=k), width=560 if w > 1.2 * h else 420,
+                 caption=f"{len(photo)} face(s) found" + conf)
+    if not len(photo):
+        return
+    try:
+        probs = _predict(str(ctx.card.path), ctx.card.compute_key(), photo.crops.tobytes(), len(photo))
+    except Exception as e:  # the analysis below says what went wrong
+        probs = None
+        right.caption(f"No predictions for the crops: {e}")
+    captions = [f"{i + 1}" + (f" · {EMOTIONS[int(np.argmax(p))]} {float(np.max(p)):.0%}" if probs is not None else "")
+                for i, p in enumerate(probs if probs is not None else photo.crops)]
+    with right, st.container(key="up_crops"):
+        st.markdown(f"**The faces as the model sees them** · {ctx.card.name}'s top emotion")
+        cols = grid_columns(len(photo), 4)
+        crops = [face_rgb(c, (CROP_PX, CROP_PX)) for c in photo.crops]
+        for r in range(0, len(crops), cols):
+            st.image(crops[r:r + cols], caption=captions[r:r + cols], width=CROP_PX)
