@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -147,6 +146,7 @@ def test_your_face_shows_every_face_and_the_inspectors_maps(server, page_1440, t
     Image.fromarray(np.concatenate([astronaut, astronaut[:, ::-1]], axis=1)).save(photo, quality=92)
     page.goto(f"{server}/upload?model={CARD.key}")
     page.get_by_text("Upload a photo with one or more faces.").wait_for()
+    expect(page.locator(".st-key-up_file")).to_contain_text("20MB per file")  # the photo limit, not 400 MB
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
     found = page.locator(CAPTION, has_text=re.compile(r"^\d+ face\(s\) found"))
     found.wait_for()

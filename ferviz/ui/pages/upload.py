@@ -64,7 +64,8 @@ def render(ctx: context.Context) -> None:
         shot = st.camera_input("Take a photo", key="up_camera")
     else:
         shot = st.file_uploader("Photo (JPEG, PNG, WebP, BMP, GIF, TIFF)",
-                                type=["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"], key="up_file")
+                                type=["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"], key="up_file",
+                                max_upload_size=max(1, round(max_bytes / 2**20)))  # the widget says this limit
     if shot is None:
         st.info("Upload a photo with one or more faces.")
         st.stop()
