@@ -317,6 +317,36 @@ def _umap(z: np.ndarray, seed: int, params: dict) -> np.ndarray:
             raise AnalysisError(f"bad UMAP parameter: {e}") from None
 
 
+# ------------------------------------------------------------------ selection
+
+def box_bounds(box) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1), each pair ordered, of a box given as Streamlit's box selection gives it
+    (``{"x": [a, b], "y": [c, d]}``), as plotly keeps it (``{"x0", "x1", "y0", "y1"}``), or as a
+    sequence ``(x0, x1, y0, y1)``. AnalysisError for anything else."""
+    try:
+        if isinstance(box, dict) and "x" in box and "y" in box:
+            (a, b), (c, d) = box["x"], box["y"]
+        elif isinstance(box, dict):
+            a, b, c, d = box["x0"], box["x1"], box["y0"], box["y1"]
+        else:
+            a, b, c, d = box
+        a, b, c, d = (float(v) for v in (a, b, c, d))
+    except (KeyError, TypeError, ValueError):
+        raise AnalysisError(f"a box is x and y ranges, got {box!r}") from None
+    if not all(np.isfinite((a, b, c, d))):
+        raise AnalysisError(f"a box needs finite corners, got {box!r}")
+    return min(a, b), max(a, b), min(c, d), max(c, d)
+
+
+def in_box(x, y, box) -> np.ndarray:
+    """Which points (x, y) lie in `box` (see :func:`box_bounds`), edges included: the one rule
+    the embedding page's box selection and its tests count faces by. Compared in float64 (the
+    table's float32 coordinates convert exactly)."""
+    x0, x1, y0, y1 = box_bounds(box)
+    xs, ys = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)
+
+
 # ------------------------------------------------------------------ cache
 
 def _features_key(card: ModelCard, split: FERSplit, views: str) -> str:

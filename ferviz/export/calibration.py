@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..figures.palette import ACCURACY_COLOR, GAP_COLOR
 from ._common import TEXT_GRAY, check_size, freeze_layout, new_figure
 from .render import ExportError
 
-BAR_COLOR, GAP_COLOR = "#3b6fb6", "#c0392b"
+BAR_COLOR = ACCURACY_COLOR  # the palette's calibration colours: accuracy bars and GAP_COLOR's gap lines
 
 
 def _check(panels) -> dict:

@@ -15,20 +15,17 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..figures import palette
 from ..labels import EMOTIONS
 from ._common import CORRECT, TEXT_GRAY, WRONG, check_size, freeze_layout, new_figure
 from .render import ExportError
 
 COLOR_BY: tuple[str, ...] = ("true", "pred", "correct", "confidence", "issue")
-#: values of the "issue" column (a verdict per face) and their colours
-ISSUE_COLORS: dict[str, str] = {"correct": "#BBBBBB", "likely model error": "#0072B2",
-                                "likely label issue": "#D55E00"}
-# Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), one per emotion
-EMOTION_COLORS: dict[str, str] = {
-    "angry": "#D55E00", "disgust": "#009E73", "fear": "#CC79A7", "happy": "#E69F00",
-    "sad": "#0072B2", "surprise": "#56B4E9", "neutral": "#7F7F7F",
-}
-CORRECT_COLORS = {True: "#2ca02c", False: "#d62728"}
+# the palette's colours (ferviz.figures.palette): values of the "issue" column (a verdict per
+# face), one colour per emotion (Okabe-Ito), right and wrong
+ISSUE_COLORS: dict[str, str] = dict(palette.ISSUE_COLORS)
+EMOTION_COLORS: dict[str, str] = dict(palette.CLASS_COLORS)
+CORRECT_COLORS = {True: palette.CORRECT, False: palette.WRONG}
 RASTERIZE_ABOVE = 10_000
 _LEGEND_TITLE = {"true": "true class", "pred": "predicted class", "correct": "prediction"}
 
@@ -106,7 +103,7 @@ def embedding_figure(df: pd.DataFrame, color_by: str = "true", *, model_name: st
                   loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0)
     else:
         conf = pd.to_numeric(df["confidence"]).to_numpy(float)
-        sc = ax.scatter(x, y, c=conf, cmap="viridis", vmin=0.0, vmax=1.0, alpha=0.85, **common)
+        sc = ax.scatter(x, y, c=conf, cmap=palette.CONFIDENCE_CMAP.lower(), vmin=0.0, vmax=1.0, alpha=0.85, **common)
         cb = fig.colorbar(sc, ax=ax, shrink=0.8, pad=0.02)
         cb.set_label("confidence of the shown prediction", fontsize=8)
         cb.ax.tick_params(labelsize=7)

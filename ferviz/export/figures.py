@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..figures.display import OTHER_COLOR, PRED_COLOR, TRUE_COLOR, ProbsDisplay
+from ..figures.display import ProbsDisplay
 from ..figures.overlay import DEFAULT_CMAP, overlay
+from ..figures.palette import TRUE_TEXT
 from ._common import (
     ARROW,
     CORRECT,
@@ -101,7 +102,7 @@ def _draw_bars(ax, probs: np.ndarray, true: int | None, top_k: int) -> None:
         ax.spines[side].set_visible(False)
     ax.set_title(d.title, fontsize=9)
     if note:
-        ax.text(0.03, -1.2, note, fontsize=8, color=TRUE_COLOR, va="center")
+        ax.text(0.03, -1.2, note, fontsize=8, color=TRUE_TEXT, va="center")
 
 
 def _prepare(face, probs, overlays, true, cmap, alpha, top_k):

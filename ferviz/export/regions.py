@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 
 from ..attribution.regions import REGIONS
+from ..figures.palette import SERIES_COLORS
 from ._common import check_face, check_size, freeze_layout, new_figure
 from .render import ExportError
 
-# cell first, then the references (Okabe-Ito: vermillion, blue, bluish green)
-GROUP_COLORS: tuple[str, ...] = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00")
+# cell first, then the references: the palette's colours of series compared side by side
+GROUP_COLORS: tuple[str, ...] = SERIES_COLORS
 REGION_COLORS: dict[str, str] = {"brows": "#E69F00", "eyes": "#56B4E9", "nose": "#CC79A7",
                                  "mouth": "#D55E00", "face": "#F0E442", "background": "#7F7F7F"}
 REGION_COLOR_NAMES: dict[str, str] = {"brows": "orange", "eyes": "sky blue", "nose": "pink",

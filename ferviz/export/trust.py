@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..figures.palette import CORRECT, SERIES_COLORS, WRONG
 from ._common import TEXT_GRAY, freeze_layout, new_figure
 from .render import ExportError
 
@@ -37,7 +38,7 @@ def trust_figure(table: pd.DataFrame, *, model_name: str = "", split: str = "", 
     axes = fig.subplots(1, 3, sharey=True)
     for ax, col, title in ((axes[0], "deletion_auc", "deletion AUC (lower is better)"),
                            (axes[1], "insertion_auc", "insertion AUC (higher is better)")):
-        ax.barh(y + 0.18, df[col], height=0.36, xerr=_err(df, col), color="#1f77b4", label="map order",
+        ax.barh(y + 0.18, df[col], height=0.36, xerr=_err(df, col), color=SERIES_COLORS[0], label="map order",
                 error_kw={"elinewidth": 1, "capsize": 2})
         ax.barh(y - 0.18, df[f"random_{col}"], height=0.36, xerr=_err(df, f"random_{col}"), color="0.75",
                 label="random order", error_kw={"elinewidth": 1, "capsize": 2})
@@ -46,7 +47,7 @@ def trust_figure(table: pd.DataFrame, *, model_name: str = "", split: str = "", 
     axes[0].legend(fontsize=7, loc="lower right")
     rho = df["mprt_spearman"].to_numpy(float)
     axes[2].barh(y, rho, height=0.5, xerr=_err(df, "mprt_spearman"),
-                 color=["#2ca02c" if str(ok) in ("True", "true", "1") else "#d62728"
+                 color=[CORRECT if str(ok) in ("True", "true", "1") else WRONG
                         for ok in df.get("passes_sanity_check", rho < 0.5)],
                  error_kw={"elinewidth": 1, "capsize": 2})
     axes[2].axvline(0.5, color=TEXT_GRAY, lw=0.8, ls="--")
@@ -55,7 +56,7 @@ def trust_figure(table: pd.DataFrame, *, model_name: str = "", split: str = "", 
     for i, b in enumerate(df["blank_share"]):
         if b > 0:
             axes[2].text(0.98, i, f"{b:.0%} blank", transform=axes[2].get_yaxis_transform(), ha="right",
-                         va="center", fontsize=7, color="#d62728")
+                         va="center", fontsize=7, color=WRONG)
     axes[0].set_yticks(y, labels)
     axes[0].invert_yaxis()
     n = int(df["n"].iloc[0]) if "n" in df else None

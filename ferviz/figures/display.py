@@ -9,8 +9,8 @@ Nothing here imports a plotting library.
 - :class:`ProbsDisplay`: class probabilities sorted high to low, the top k, bar colours (the
   prediction, the true class, the rest) and their labels.
 
-The region chart and the embedding map share their colours the same way
-(:mod:`ferviz.export.regions`, :mod:`ferviz.export.embedding`).
+Every colour comes from :mod:`ferviz.figures.palette` (one palette per meaning), which the region
+chart, the embedding map, the reliability diagram and the model comparison use too.
 """
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ import numpy as np
 from ..errors import ExportError
 from ..labels import EMOTIONS, NUM_CLASSES
 
-#: the confusion matrix's colour scale: ColorBrewer "Blues" (plotly and matplotlib both name it so)
-CONFUSION_CMAP = "Blues"
-#: probability bars: the prediction (top bar), the true class, the other classes
-PRED_COLOR, TRUE_COLOR, OTHER_COLOR = "#3b6fb6", "#2e9d57", "#b5b5b5"
+# the palette's colours (one per meaning): the confusion matrix's scale (ColorBrewer "Blues") and
+# the probability bars (the prediction, the true class, the others), re-exported here
+from .palette import CONFUSION_CMAP, OTHER_COLOR, PRED_COLOR, TRUE_COLOR
+
+__all__ = ["CONFUSION_CMAP", "OTHER_COLOR", "PRED_COLOR", "TRUE_COLOR", "ConfusionDisplay", "ProbsDisplay", "pct"]
 
 
 def pct(p: float) -> str:

@@ -1,30 +1,58 @@
-"""Plotly figures for the dashboard (built from core results; no computation here)."""
+"""Plotly figures for the dashboard (built from core results; no computation here).
+
+Every chart goes through :func:`frame`, which keeps the top :data:`TOOLBAR_PX` pixels free for
+plotly's toolbar (the modebar, shown at the top right on hover) and sets the title below that
+strip, so the toolbar never covers a title or the top bar of a chart. Colours come from
+:mod:`ferviz.figures.palette` (one palette per meaning, shared with the exported figures).
+"""
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 
-from ..figures.display import CONFUSION_CMAP, ConfusionDisplay, ProbsDisplay
+from ..figures import palette
+from ..figures.display import ConfusionDisplay, ProbsDisplay
 from ..labels import EMOTIONS
 
-_AXIS = dict(tickmode="array", tickvals=list(range(7)), ticktext=list(EMOTIONS))
+_AXIS = dict(tickmode="array", tickvals=list(range(7)), ticktext=list(EMOTIONS), tickangle=0, automargin=True)
+#: the strip at the top of every chart kept free for plotly's toolbar (26 px high, 2 px down, and a gap)
+TOOLBAR_PX = 40
+#: the height of one line of a chart title
+TITLE_LINE_PX = 24
+#: the size of the numbers written in matrix cells (at least 11 px on screen)
+CELL_FONT_PX = 14
+
+
+def frame(fig: go.Figure, *, title: str = "", height: int, l: int = 10, r: int = 10, b: int = 10,
+          extra_top: int = 0) -> go.Figure:
+    """Lay out `fig` `height` pixels high with the toolbar strip free at the top: the title (if
+    any) sits just below it, left-aligned, and the plot below the title. `extra_top` reserves
+    more room above the plot (e.g. for subplot titles or a column header)."""
+    lines = title.count("<br>") + 1 if title else 0
+    top = TOOLBAR_PX + lines * TITLE_LINE_PX + (6 if title else 0) + extra_top
+    fig.update_layout(
+        height=height, margin=dict(l=l, r=r, t=top, b=b),
+        title=dict(text=title, x=0, xref="paper", xanchor="left", yref="container",
+                   y=1 - TOOLBAR_PX / height, yanchor="top", pad=dict(t=0, b=0)) if title else dict(text=""))
+    return fig
 
 
 def confusion_heatmap(cm: np.ndarray, counts: np.ndarray, *, normalized: bool, title: str = "",
                       issues: np.ndarray | None = None) -> go.Figure:
     """Confusion matrix heatmap, rows true, columns predicted, clickable per cell; the plotly
-    rendering of the same :class:`ferviz.figures.display.ConfusionDisplay` the export draws (values,
-    cell texts, colour scale). `cm` is accepted for compatibility; the display derives the
-    shown values from `counts`. `issues` (7x7 likely label issues per cell) adds them to the hover.
+    rendering of the same :class:`ferviz.figures.display.ConfusionDisplay` the export draws
+    (values, cell texts, colour scale). `cm` is accepted for compatibility; the display derives
+    the shown values from `counts`. `issues` (7x7 likely label issues per cell) adds them to the
+    hover. Beside each row: the class's recall and its number of images (support).
 
     Streamlit returns no selection for heatmap clicks, so a nearly invisible square marker sits
-    on every cell centre: a click selects it and returns {"x": pred, "y": true}.
+    on every cell centre (trace 1): a click selects it and returns {"x": pred, "y": true}.
     """
     d = ConfusionDisplay(counts, normalize=normalized)
     text = [[f"<b>{v}</b>" if i == j else v for j, v in enumerate(row)] for i, row in enumerate(d.texts)]
     fig = go.Figure(go.Heatmap(z=d.values, x=list(range(7)), y=list(range(7)), text=text, texttemplate="%{text}",
-                               colorscale=d.cmap, zmin=0, zmax=d.vmax, hoverinfo="skip",
-                               colorbar=dict(title=d.colorbar_label)))
+                               textfont=dict(size=CELL_FONT_PX), colorscale=d.cmap, zmin=0, zmax=d.vmax,
+                               hoverinfo="skip", showscale=False))
     xs, ys = np.meshgrid(range(7), range(7))
     hover = np.array([[d.hover(i, j) for j in range(7)] for i in range(7)])
     fig.add_trace(go.Scatter(
@@ -35,20 +63,60 @@ def confusion_heatmap(cm: np.ndarray, counts: np.ndarray, *, normalized: bool, t
         hovertemplate="%{customdata[0]}"
                       + ("<br>%{customdata[1]} likely label issues" if issues is not None else "")
                       + "<br>click to open<extra></extra>"))
-    fig.update_layout(title=title, height=560, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis=dict(title="predicted", **_AXIS, side="bottom"),
-                      yaxis=dict(title="true", autorange="reversed", **_AXIS),
+    support = d.counts.sum(axis=1)
+    recall = np.divide(np.diag(d.counts), support, out=np.zeros(7), where=support > 0)
+    notes = [("recall", 8, "left"), ("n", 96, "right")]
+    for label, shift, anchor in notes:  # the column headers, above the first row
+        fig.add_annotation(x=1, xref="paper", y=-0.5, yref="y", yanchor="bottom", xanchor=anchor, xshift=shift,
+                           text=label, showarrow=False, font=dict(size=12, color="#666"))
+    for i in range(7):
+        n = f"{int(support[i]):,}" if d.integral else f"{support[i]:.2f}"
+        for value, (_, shift, anchor) in zip((f"{recall[i]:.0%}" if support[i] else "—", n), notes):
+            fig.add_annotation(x=1, xref="paper", y=i, yref="y", xanchor=anchor, xshift=shift, text=value,
+                               showarrow=False, font=dict(size=13))
+    frame(fig, title=title, height=560, l=10, r=112, b=10, extra_top=18)
+    fig.update_layout(xaxis=dict(title="predicted", **_AXIS, side="bottom", range=[-0.5, 6.5]),
+                      yaxis=dict(title="true", range=[6.5, -0.5], **_AXIS),  # fixed: the click markers add no margin
                       clickmode="event+select", dragmode=False)
     return fig
 
 
-def diff_heatmap(diff: np.ndarray, title: str) -> go.Figure:
-    """Difference of two confusion matrices (A - B), diverging colours centred on 0."""
+def diff_heatmap(diff: np.ndarray, *, first: str, second: str, title: str = "") -> go.Figure:
+    """Difference of two confusion matrices, `first` minus `second` (counts), each cell written
+    with its sign. The colour says whom the difference favours, on and off the diagonal alike:
+    blue is better for the first model (more images right on the diagonal, fewer of that mistake
+    off it), red worse for it (:data:`ferviz.figures.palette.DIFF_SCALE`). The heatmap's z is
+    that signed gain for the first model (the diagonal's difference, the negated mistakes)."""
+    diff = np.asarray(diff)
+    gain = np.where(np.eye(7, dtype=bool), diff, -diff)
     lim = max(1, int(np.abs(diff).max()))
-    fig = go.Figure(go.Heatmap(z=diff, x=list(range(7)), y=list(range(7)), text=diff, texttemplate="%{text:+d}",
-                               colorscale="RdBu", zmid=0, zmin=-lim, zmax=lim))
-    fig.update_layout(title=title, height=480, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis=dict(title="predicted", **_AXIS), yaxis=dict(title="true", autorange="reversed", **_AXIS))
+    names = np.array(EMOTIONS, dtype=object)
+    xs, ys = np.meshgrid(range(7), range(7))
+
+    def says(i: int, j: int) -> str:
+        v = int(diff[i, j])
+        if v == 0:
+            return "no difference"
+        more = "more" if v > 0 else "fewer"
+        if i == j:
+            return f"{first} gets {abs(v)} {more} right than {second}: {'better' if v > 0 else 'worse'} for {first}"
+        return (f"{first} makes this mistake {abs(v)} {more} {'time' if abs(v) == 1 else 'times'} than {second}: "
+                f"{'worse' if v > 0 else 'better'} for {first}")
+
+    hover = np.array([[says(i, j) for j in range(7)] for i in range(7)], dtype=object)
+    fig = go.Figure(go.Heatmap(
+        z=gain, x=list(range(7)), y=list(range(7)), text=[[f"{int(v):+d}" if v else "0" for v in row] for row in diff],
+        texttemplate="%{text}",
+        textfont=dict(size=CELL_FONT_PX), colorscale=palette.DIFF_SCALE, zmid=0, zmin=-lim, zmax=lim,
+        customdata=np.stack([names[ys], names[xs], hover], axis=-1),
+        hovertemplate="true %{customdata[0]} → predicted %{customdata[1]}: %{text}<br>%{customdata[2]}"
+                      "<extra></extra>",
+        colorbar=dict(title=dict(text=f"for {first}", side="right"), tickvals=[-lim, 0, lim],
+                      ticktext=["worse", "same", "better"])))
+    for k in range(7):  # the diagonal (more right) outlined apart from the mistakes around it
+        fig.add_shape(type="rect", x0=k - 0.5, x1=k + 0.5, y0=k - 0.5, y1=k + 0.5, line=dict(color="#555", width=1.5))
+    frame(fig, title=title, height=520, l=10, r=10, b=10)
+    fig.update_layout(xaxis=dict(title="predicted", **_AXIS), yaxis=dict(title="true", autorange="reversed", **_AXIS))
     return fig
 
 
@@ -58,16 +126,19 @@ def probs_bar(probs: np.ndarray, *, true: int | None = None, title: str = "") ->
     d = ProbsDisplay(probs, true)
     fig = go.Figure(go.Bar(x=d.values, y=d.labels, orientation="h", marker_color=d.colors,
                            text=d.texts, textposition="auto"))
-    fig.update_layout(title=title, height=260, margin=dict(l=10, r=10, t=30 if title else 10, b=10),
-                      xaxis=dict(range=[0, 1], tickformat=".0%"), yaxis=dict(autorange="reversed"))
+    frame(fig, title=title, height=260 + (TITLE_LINE_PX if title else 0))
+    fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%"), yaxis=dict(autorange="reversed"))
     return fig
 
 
 def class_distribution(labels: np.ndarray, title: str = "Class distribution") -> go.Figure:
+    """Images per class, each bar in its class's colour (the embedding map's)."""
     counts = np.bincount(labels, minlength=7)
     fig = go.Figure(go.Bar(x=list(EMOTIONS), y=counts, text=counts, textposition="auto",
-                           marker_color="#21918c"))
-    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10))
+                           marker_color=[palette.CLASS_COLORS[e] for e in EMOTIONS],
+                           hovertemplate="%{x}: %{y} images<extra></extra>"))
+    frame(fig, title=title, height=320)
+    fig.update_layout(xaxis=dict(tickangle=0))
     return fig
 
 
@@ -77,11 +148,12 @@ def plain_confusion(cm: np.ndarray, *, rows_title: str, title: str = "", height:
     names = np.array(EMOTIONS, dtype=object)
     xs, ys = np.meshgrid(range(7), range(7))
     fig = go.Figure(go.Heatmap(
-        z=cm, x=list(range(7)), y=list(range(7)), text=cm, texttemplate="%{text}", colorscale=CONFUSION_CMAP,
-        colorbar=dict(title="images"), customdata=np.stack([names[ys], names[xs]], axis=-1),
+        z=cm, x=list(range(7)), y=list(range(7)), text=cm, texttemplate="%{text}", colorscale=palette.CONFUSION_CMAP,
+        textfont=dict(size=CELL_FONT_PX), colorbar=dict(title="images"),
+        customdata=np.stack([names[ys], names[xs]], axis=-1),
         hovertemplate=f"{rows_title} %{{customdata[0]}} → predicted %{{customdata[1]}}: %{{z}} images<extra></extra>"))
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      xaxis=dict(title="predicted", **_AXIS),
+    frame(fig, title=title, height=height)
+    fig.update_layout(xaxis=dict(title="predicted", **_AXIS),
                       yaxis=dict(title=rows_title, autorange="reversed", **_AXIS))
     return fig
 
@@ -93,12 +165,13 @@ def votes_bar(votes: np.ndarray, *, title: str = "FER+ votes") -> go.Figure:
     v = np.asarray(votes)
     names = [("not a face" if c == "NF" else c) for c in VOTE_CLASSES]
     top = v.max() if v.size else 0
-    colors = ["#fde725" if x == top and x > 0 else ("#3b528b" if i < 7 else "#999999") for i, x in enumerate(v)]
+    colors = [palette.VOTE_TOP if x == top and x > 0 else (palette.VOTE_EMOTION if i < 7 else palette.VOTE_OTHER)
+              for i, x in enumerate(v)]
     fig = go.Figure(go.Bar(x=v, y=names, orientation="h", marker_color=colors, text=[str(int(x)) for x in v],
                            textposition="auto",
                            hovertemplate="%{y}: %{x} of " + str(int(v.sum())) + " votes<extra></extra>"))
-    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=30 if title else 10, b=10),
-                      xaxis=dict(range=[0, max(10, int(v.sum()))], dtick=2), yaxis=dict(autorange="reversed"))
+    frame(fig, title=title, height=300 + (TITLE_LINE_PX if title else 0))
+    fig.update_layout(xaxis=dict(range=[0, max(10, int(v.sum()))], dtick=2), yaxis=dict(autorange="reversed"))
     return fig
 
 
@@ -107,11 +180,6 @@ def reliability_chart(panels: dict, *, ncols: int | None = None, height_per_row:
     the accuracy (bars), the mean confidence (black ticks, joined to the bar by a red gap line)
     and the diagonal of perfect calibration; under each, how many images the bins hold."""
     from plotly.subplots import make_subplots
-
-    from ..export.calibration import (  # the exported diagram's colours
-        BAR_COLOR,
-        GAP_COLOR,
-    )
 
     items = list(panels.items())
     cols = min(ncols or len(items), len(items))
@@ -137,7 +205,7 @@ def reliability_chart(panels: dict, *, ncols: int | None = None, height_per_row:
         first = i == 0
         hover = [f"({a:.2f}, {b:.2f}]: {n} images<br>accuracy {x:.1%}<br>mean confidence {y:.1%}"
                  for a, b, n, x, y in zip(lo[filled], hi[filled], count[filled], acc[filled], conf[filled])]
-        fig.add_trace(go.Bar(x=mid[filled], y=acc[filled], width=width[filled], marker_color=BAR_COLOR,
+        fig.add_trace(go.Bar(x=mid[filled], y=acc[filled], width=width[filled], marker_color=palette.ACCURACY_COLOR,
                              name="accuracy", legendgroup="acc", showlegend=first, hovertext=hover,
                              hoverinfo="text"), row=top, col=c + 1)
         fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="#888", width=1),
@@ -147,7 +215,7 @@ def reliability_chart(panels: dict, *, ncols: int | None = None, height_per_row:
         for x, a, b in zip(mid[filled], acc[filled], conf[filled]):
             gx += [x, x, None]
             gy += [a, b, None]
-        fig.add_trace(go.Scatter(x=gx, y=gy, mode="lines", line=dict(color=GAP_COLOR, width=2), name="gap",
+        fig.add_trace(go.Scatter(x=gx, y=gy, mode="lines", line=dict(color=palette.GAP_COLOR, width=2), name="gap",
                                  legendgroup="gap", showlegend=first, hoverinfo="skip"), row=top, col=c + 1)
         fig.add_trace(go.Scatter(x=mid[filled], y=conf[filled], mode="markers", name="mean confidence",
                                  marker=dict(symbol="line-ew-open", size=14, color="black", line=dict(width=2)),
@@ -165,7 +233,8 @@ def reliability_chart(panels: dict, *, ncols: int | None = None, height_per_row:
         for c in range(cols):
             fig.update_xaxes(visible=False, row=3 * r + 3, col=c + 1)
             fig.update_yaxes(visible=False, row=3 * r + 3, col=c + 1)
-    fig.update_layout(height=height_per_row * nrows + 90, margin=dict(l=10, r=10, t=60, b=70), bargap=0,
+    frame(fig, height=height_per_row * nrows + 110, b=70, extra_top=44)  # subplot titles: two lines
+    fig.update_layout(bargap=0,
                       legend=dict(orientation="h", x=0, xanchor="left", y=0, yanchor="bottom", yref="container"),
                       hovermode="closest")
     return fig
@@ -193,8 +262,8 @@ def region_bars(table, tests=None, *, title: str = "", height: int = 380) -> go.
             customdata=np.stack([lo, hi], axis=1),
             hovertemplate="%{y}: %{x:.1%} (95% interval %{customdata[0]:.1%}–%{customdata[1]:.1%})"
                           "<extra>%{fullData.name}</extra>"))
-    fig.update_layout(barmode="group", title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis=dict(title="share of the positive attribution", tickformat=".0%"),
+    frame(fig, title=title, height=height)
+    fig.update_layout(barmode="group", xaxis=dict(title="share of the positive attribution", tickformat=".0%"),
                       yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.2))
     return fig
 
@@ -209,46 +278,46 @@ def region_shares_bar(shares: dict[str, np.ndarray], *, title: str = "", height:
         fig.add_trace(go.Bar(y=list(REGIONS), x=np.asarray(s, float), orientation="h", name=label,
                              marker_color=GROUP_COLORS[(k + 1) % len(GROUP_COLORS)],
                              hovertemplate="%{y}: %{x:.1%}<extra>" + label + "</extra>"))
-    fig.update_layout(barmode="group", title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis=dict(title="share of the positive attribution", tickformat=".0%"),
+    frame(fig, title=title, height=height)
+    fig.update_layout(barmode="group", xaxis=dict(title="share of the positive attribution", tickformat=".0%"),
                       yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.25))
     return fig
 
 
-def embedding_scatter(df, color_by: str = "true", *, title: str = "", height: int = 640) -> go.Figure:
-    """The embedding map as a selectable WebGL scatter: one trace per colour group (the legend
-    toggles them), the face's id, true and predicted class and confidence in `customdata`
-    (what a box, lasso or click selection returns). Colours are the export's
-    (`ferviz.export.embedding`)."""
-    from ..export.embedding import CORRECT_COLORS, EMOTION_COLORS, ISSUE_COLORS
+def embedding_groups(df, color_by: str = "true") -> list[tuple[str, np.ndarray, object]]:
+    """The embedding map's traces in order: (legend name, row mask, colour) per colour group (one
+    group for "confidence", coloured by the value). A selection's ``curve_number`` is an index here."""
+    if color_by in ("true", "pred"):
+        keys = [(e, df[color_by].to_numpy() == e, palette.CLASS_COLORS[e]) for e in EMOTIONS]
+    elif color_by == "correct":
+        ok = df["correct"].to_numpy().astype(bool)
+        keys = [("correct", ok, palette.CORRECT), ("wrong", ~ok, palette.WRONG)]
+    elif color_by == "issue":
+        keys = [(v, df["issue"].to_numpy() == v, c) for v, c in palette.ISSUE_COLORS.items()]
+    else:
+        return [("faces", np.ones(len(df), bool), df["confidence"])]
+    return [(f"{name} ({int(mask.sum())})", mask, color) for name, mask, color in keys]
 
-    def trace(sub, name: str, color, **marker) -> go.Scattergl:
-        return go.Scattergl(
-            x=sub["x"], y=sub["y"], mode="markers", name=name,
-            marker=dict(color=color, size=5, opacity=0.75, **marker),
+
+def embedding_scatter(df, color_by: str = "true", *, title: str = "", height: int = 640) -> go.Figure:
+    """The embedding map as a selectable WebGL scatter: one trace per colour group
+    (:func:`embedding_groups`; the legend toggles them), the face's id, true and predicted class
+    and confidence in `customdata` (what a box, lasso or click selection returns). Colours are
+    the palette's, as in the exported map (:mod:`ferviz.export.embedding`)."""
+    fig = go.Figure()
+    for name, mask, color in embedding_groups(df, color_by):
+        sub = df[mask]
+        marker = dict(color=color if isinstance(color, str) else sub["confidence"], size=5, opacity=0.75)
+        if not isinstance(color, str):
+            marker.update(colorscale=palette.CONFIDENCE_CMAP, cmin=0, cmax=1, colorbar=dict(title="confidence"))
+        fig.add_trace(go.Scattergl(
+            x=sub["x"], y=sub["y"], mode="markers", name=name, marker=marker,
             customdata=np.stack([sub["id"].astype(str), sub["true"], sub["pred"],
                                  sub["confidence"].map(lambda c: f"{c:.0%}")], axis=1),
             hovertemplate="%{customdata[0]}<br>true %{customdata[1]} → predicted %{customdata[2]} "
-                          "(%{customdata[3]})<extra></extra>")
-
-    fig = go.Figure()
-    if color_by in ("true", "pred"):
-        for e in EMOTIONS:
-            sub = df[df[color_by] == e]
-            fig.add_trace(trace(sub, f"{e} ({len(sub)})", EMOTION_COLORS[e]))
-    elif color_by == "correct":
-        for ok, label in ((True, "correct"), (False, "wrong")):
-            sub = df[df["correct"] == ok]
-            fig.add_trace(trace(sub, f"{label} ({len(sub)})", CORRECT_COLORS[ok]))
-    elif color_by == "issue":
-        for verdict, color in ISSUE_COLORS.items():
-            sub = df[df["issue"] == verdict]
-            fig.add_trace(trace(sub, f"{verdict} ({len(sub)})", color))
-    else:
-        fig.add_trace(trace(df, "faces", df["confidence"], colorscale="Viridis", cmin=0, cmax=1,
-                            colorbar=dict(title="confidence")))
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis=dict(showticklabels=False, title=""), yaxis=dict(showticklabels=False, title="",
+                          "(%{customdata[3]})<extra></extra>"))
+    frame(fig, title=title, height=height)
+    fig.update_layout(xaxis=dict(showticklabels=False, title=""), yaxis=dict(showticklabels=False, title="",
                                                                              scaleanchor="x"),
                       dragmode="select", legend=dict(itemsizing="constant"), clickmode="event+select")
     return fig

@@ -41,11 +41,11 @@ def section(ctx: Context, ev: Evaluation) -> None:
                   help=f"Accuracy on the {ev.n - n_ex:,} {split} images that have no exact (pixel-identical) "
                        "copy in Training; a model may have memorised the others")
         d2.metric("Macro-F1 without Training copies", _f1(leak["macro_f1_excluding_training_duplicates"]))
-        d3.metric("Accuracy without exact or near copies", _pct(acc_near), delta=_pts(acc_near, ev.accuracy, n_near),
+        d3.metric("Accuracy without near copies", _pct(acc_near), delta=_pts(acc_near, ev.accuracy, n_near),
                   delta_color="off",
                   help="Also leaving out near copies: the same photo with another crop, brightness or "
-                       "compression (perceptual hashes at most 6 bits apart)")
-        d4.metric("Macro-F1 without exact or near copies", _f1(leak["macro_f1_excluding_training_near_duplicates"]))
+                       "compression (perceptual hashes at most 6 bits apart; an exact copy is 0 bits apart)")
+        d4.metric("Macro-F1 without near copies", _f1(leak["macro_f1_excluding_training_near_duplicates"]))
         st.caption(f"Left out: **{n_ex:,}** of {ev.n:,} {split} images with an exact copy in Training; "
                    f"**{n_near:,}** with an exact or near copy. The Dataset page counts them per split.")
     elif leak is not None:
@@ -60,7 +60,9 @@ def section(ctx: Context, ev: Evaluation) -> None:
     if li is not None:
         q1.metric("Likely label issues", f"{li['flagged_errors']:,}",
                   help="Errors whose label confident learning (cleanlab's default rule) flags: the model is "
-                       "confidently sure of another class, more than its usual confusion explains")
+                       "confidently sure of another class, more than its usual confusion explains. A flag is a "
+                       "reason to look at the face, not proof that the label is wrong: an overconfident model "
+                       "raises the count too")
         q2.metric("Likely model errors", f"{li['model_errors']:,}", help="The other errors: not flagged")
     q3.metric("ECE", f"{resources.ece(ctx.card, ctx.split, ctx.data_path):.2%}",
               help="Expected calibration error of the top label (15 equal-width confidence bins): how far "
@@ -77,10 +79,13 @@ def section(ctx: Context, ev: Evaluation) -> None:
     else:
         q4.metric("Accuracy vs FER+ majority", "—")
     if li is not None:
+        share = li['flagged_errors'] / max(li['errors'], 1)
         st.caption(f"Of the **{li['errors']:,}** errors, {gallery.plural(li['flagged_errors'], 'likely label issue')} "
-                   f"({li['flagged_errors'] / max(li['errors'], 1):.0%}) and "
-                   f"{gallery.plural(li['model_errors'], 'likely model error')}. The Errors page filters and sorts "
-                   "by them.")
+                   f"({share:.0%}) and {gallery.plural(li['model_errors'], 'likely model error')}. "
+                   f"**What the {share:.0%} can and cannot say:** confident learning flags an error when the model "
+                   "is confidently sure of another class, beyond how often it usually confuses the two. It cannot "
+                   "tell whether the label or the model is wrong: an overconfident model also makes this share high "
+                   "(see the ECE). Check the faces: the Errors page filters and sorts by it.")
     if fp is None:
         _, why = resources.ferplus(ctx.data_path, split)
         st.caption(f"No FER+ comparison: {why}.")

@@ -6,6 +6,8 @@ treat the returned frames and arrays as read-only.
 """
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,46 @@ def dataset(path: str | None) -> dict[str, FERSplit]:
     return _splits(*_source(path))
 
 
+def _duration(seconds: float) -> str:
+    """'40 s', '2 min': a rough duration for a progress text."""
+    return f"{max(5, round(seconds / 5.0) * 5)} s" if seconds < 90 else f"{max(2, round(seconds / 60))} min"
+
+
+class _Progress:
+    """A progress bar that says what is being computed, what it costs the first time and, once
+    under way, about how long is left (measured from the progress so far: the machine's speed and
+    load included). With `total`, the progress reads "k of total"; else the core's own words."""
+
+    def __init__(self, head: str, note: str, total: int | None = None, last: tuple[float, str] | None = None):
+        self.head, self.total, self.last, self.t0 = head, total, last, time.monotonic()
+        self.bar = st.progress(0.0, text=f"{head} ({note})")
+
+    def __call__(self, fraction: float, text: str) -> None:
+        f = min(1.0, max(0.0, float(fraction)))
+        spent = time.monotonic() - self.t0
+        left = f" · about {_duration(spent * (1 - f) / f)} left" if f >= 0.05 and spent > 3 else ""
+        if self.last and self.last[0] <= f < 1:  # a last step that reports no progress of its own
+            left = f" · {self.last[1]}"
+        done = f"{round(f * self.total):,} of {self.total:,}" if self.total else text
+        self.bar.progress(f, text=f"{self.head}: {done}{left} (first time only; cached afterwards)")
+
+    def empty(self) -> None:
+        self.bar.empty()
+
+
+def _views(card: ModelCard) -> int:
+    from ..models.tta import views
+
+    return len(views(card.tta, card.input.height, card.input.width))
+
+
+def first_time_note() -> str:
+    """What a first visit costs: up to about 3 min per model and split on 2 busy CPU cores, then cached."""
+    cores = os.cpu_count() or 1
+    return (f"the first time takes up to about 3 min on {cores} CPU core{'s' if cores > 1 else ''}; cached afterwards"
+            if cores <= 4 else "the first time only; cached afterwards")
+
+
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _evaluation(card_path: str, card_key: str, data_path: str, split: str, data_hash: str) -> Evaluation:
     card = load_card(card_path)
@@ -55,10 +97,11 @@ def _evaluation(card_path: str, card_key: str, data_path: str, split: str, data_
     cached = _has_cached_predictions(card, data)
     if cached:
         return evaluate(card, data)
-    bar = st.progress(0.0, text=f"First evaluation of {card.name} on {split} ...")
+    k = _views(card)
+    bar = _Progress(f"Predicting {len(data):,} {split} faces with {card.name}"
+                    + (f" in {k} test-time views" if k > 1 else ""), first_time_note(), total=len(data))
     try:
-        return evaluate(card, data, model=model_for(card),
-                        progress=lambda f, t: bar.progress(min(1.0, f), text=f"{card.name}: {t}"))
+        return evaluate(card, data, model=model_for(card), progress=bar)
     finally:
         bar.empty()
 
@@ -102,8 +145,8 @@ def _key(card: ModelCard, data: FERSplit, data_path: str | None) -> tuple:
     return str(card.path), card.compute_key(), data_path or "", data.split, data.data_hash
 
 
-@st.cache_resource(show_spinner="Looking for copies of images across the splits (first time only) ...",
-                   max_entries=4)
+@st.cache_resource(show_spinner="Looking for copies of images across the splits: perceptual hashes of every "
+                                "image (first time only, about 10 s) ...", max_entries=4)
 def _pairs(path: str, stamp: tuple) -> pd.DataFrame:
     from ..data.duplicates import find_duplicates
 
@@ -253,7 +296,7 @@ def ece(card: ModelCard, data: FERSplit, data_path: str | None) -> float:
     return _ece(*_key(card, data, data_path))
 
 
-@st.cache_resource(show_spinner="Fitting the temperature on PublicTest ...", max_entries=16)
+@st.cache_resource(show_spinner="Fitting the temperature on PublicTest (a few seconds) ...", max_entries=16)
 def _calibration(card_path: str, card_key: str, data_path: str, fit_hash: str, test_hash: str):
     from ..analysis.calibration import calibrate_evaluations
 
@@ -294,20 +337,27 @@ def landmarks(data: FERSplit, data_path: str | None):
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _embedding(card_path: str, card_key: str, data_path: str, split: str, data_hash: str, method: str,
                seed: int) -> pd.DataFrame:
-    from ..analysis.embedding import cached_embedding
+    from ..analysis.embedding import cached_embedding, embedding_cache_path
 
     card = load_card(card_path)
     data = _current_split(data_path, split)
-    bar = st.progress(0.0, text=f"Embedding map of {card.name} on {split} ...")
+    if embedding_cache_path(card, data, method, seed).is_file():
+        return cached_embedding(None, card, data, method, seed)
+    k = _views(card)
+    how = "UMAP takes up to about a minute more" if method == "umap" else "PCA takes a few seconds more"
+    bar = _Progress(f"Embedding map of {len(data):,} {split} faces: {card.name}'s features"
+                    + (f" in {k} test-time views" if k > 1 else "") + f", then {method.upper()}",
+                    f"{first_time_note()}; {how}", last=(0.8, how))
     try:
-        return cached_embedding(None, card, data, method, seed,
-                                progress=lambda f, t: bar.progress(min(1.0, f), text=f"{card.name}: {t}"))
+        return cached_embedding(None, card, data, method, seed, progress=bar)
     finally:
         bar.empty()
 
 
 def embedding(card: ModelCard, data: FERSplit, data_path: str | None, method: str = "umap",
               seed: int = 0) -> pd.DataFrame:
-    """The embedding map's table (`embedding.cached_embedding`): disk cache, then memory."""
+    """The embedding map's table (`embedding.cached_embedding`): disk cache, then memory. Computed
+    before the evaluation: a cold one's model pass fills the prediction cache too (one pass, not two)."""
+    df = _embedding(*_key(card, data, data_path), method, seed)
     evaluation(card, data, data_path)
-    return _embedding(*_key(card, data, data_path), method, seed)
+    return df

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.app.conftest import open_page, page, texts, upload_astronaut
@@ -22,6 +23,23 @@ def test_overview_metrics_table_and_pairs(app):
     assert list(table["class"]) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     assert table["support"].tolist() == [8] * 7
     assert "fear → happy**: 2 images (25% of fear)" in texts(at)
+
+
+def test_overview_matrix_has_recall_beside_it_and_comes_before_the_slower_panel(app):
+    """Each row of the matrix ends with the class's recall and support; what is cheap (matrix, pairs,
+    per-class metrics) is drawn before "Is it the model, the label or the data?" (copies in Training,
+    FER+: slower the first time)."""
+    import json
+
+    at = app.run()
+    _no_exceptions(at)
+    heads = [h.value for h in at.subheader]
+    assert heads.index("Most confused pairs") < heads.index("Per-class metrics") \
+        < heads.index("Is it the model, the label or the data?")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    notes = [a["text"] for a in spec["layout"]["annotations"]]
+    assert notes == ["recall", "n"] + ["75%", "8"] * 7  # Tiny A: 6 of each class's 8 faces right
+    assert spec["data"][0]["textfont"]["size"] >= 11 and spec["layout"]["xaxis"]["tickangle"] == 0
 
 
 def test_clicking_a_cell_opens_its_gallery(app):
@@ -114,6 +132,51 @@ def test_compare_page(app):
     assert metrics["Tiny A"][0] == "75.00%"
     assert float(metrics["Tiny B"][1].split()[0]) < 0
     assert any("Tiny A right, Tiny B wrong" in tab.label for tab in at.tabs)
+
+
+def _decoded(values) -> np.ndarray:
+    """A plotly JSON array: a (nested) list or a typed array {"dtype", "bdata", "shape"}."""
+    if isinstance(values, dict) and "bdata" in values:
+        import base64
+
+        a = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+        return a.reshape([int(k) for k in str(values.get("shape", len(a))).split(",")])
+    return np.asarray(values)
+
+
+def _cell_rgb(heat: dict, i: int, j: int) -> tuple[float, float, float]:
+    """The colour a plotly heatmap paints cell (i, j): its z on the trace's colour scale."""
+    import plotly.colors as pc
+
+    z = _decoded(heat["z"]).astype(float)[i, j]
+    frac = (z - heat["zmin"]) / (heat["zmax"] - heat["zmin"])
+    return pc.unlabel_rgb(pc.sample_colorscale(heat["colorscale"], [frac])[0])
+
+
+def test_compare_colours_say_better_or_worse_for_the_first_model(app):
+    """Tiny B calls every happy face sad; Tiny A gets the happy-bright ones right. A minus B: on the
+    happy row +6 right (better for A: blue) and -6 happy → sad (A makes that mistake less: blue);
+    fear → happy +2 (A makes that mistake more: worse for A, red)."""
+    import json
+
+    at = app.run()
+    at.session_state["sel_model2"] = "tiny_b"
+    at = page(at, "compare")
+    _no_exceptions(at)
+    spec = json.loads(next(c for c in at.get("plotly_chart") if "minus" in c.proto.spec).proto.spec)
+    heat = spec["data"][0]
+    text = _decoded(heat["text"]).astype(int)
+    fear, happy, sad = 2, 3, 4
+    assert (text[happy, happy], text[happy, sad], text[fear, happy]) == (6, -6, 2)
+    red, green, blue = _cell_rgb(heat, fear, happy)
+    assert red > blue + 40, (red, green, blue)  # a positive count off the diagonal: worse, red
+    for cell in ((happy, happy), (happy, sad)):  # more right, fewer of that mistake: better, blue
+        red, green, blue = _cell_rgb(heat, *cell)
+        assert blue > red + 40, (cell, red, green, blue)
+    red, green, blue = _cell_rgb(heat, 0, 0)  # no difference: white
+    assert min(red, green, blue) > 235
+    caption = next(c.value for c in at.caption if "minus" in c.value or "Blue" in c.value)
+    assert ":red[Red] is worse for Tiny A" in caption
 
 
 def test_compare_without_second_model_explains(app):

@@ -11,6 +11,19 @@ from ferviz import export
 from ferviz.ui import charts, context, resources
 
 
+def _worse_note(res) -> str:
+    """Why temperature scaling can raise the ECE on the split it is measured on, in this model's numbers."""
+    fit_before = res.reliability[(res.fit_split, "before")].ece
+    fit_after = res.reliability[(res.fit_split, "after")].ece
+    on_fit = "lowered" if fit_after < fit_before else "did not lower"
+    nll = "lower" if res.nll_after < res.nll_before else "higher"
+    return (f"Temperature scaling made ECE worse here ({res.ece_before:.1%} → {res.ece_after:.1%} on {res.split}). "
+            f"T was fitted on another split, {res.fit_split}, by minimising the log-loss there (it {on_fit} the ECE "
+            f"on {res.fit_split}: {fit_before:.1%} → {fit_after:.1%}); one temperature that suits {res.fit_split} "
+            f"need not suit {res.split}. On {res.split} the log-loss is {nll} after scaling "
+            f"({res.nll_before:.3f} → {res.nll_after:.3f}).")
+
+
 def render(ctx: context.Context) -> None:
     """Draw the page for the sidebar's context `ctx`."""
     st.title("Calibration")
@@ -37,15 +50,20 @@ def render(ctx: context.Context) -> None:
     before = res.reliability[(res.split, "before")]
     filled = before.count > 0
     over = int((before.gap[filled] < 0).sum())
-    if res.temperature > 1:
-        verdict = f"overconfident: in {over} of {int(filled.sum())} filled bins accuracy is below the mean confidence"
-    elif res.temperature < 1:
-        verdict = (f"underconfident: in {int(filled.sum()) - over} of {int(filled.sum())} filled bins accuracy is at "
-                   "or above the mean confidence")
+    n_filled = int(filled.sum())
+    if over * 3 >= n_filled * 2:  # the bins say it, not T (fitted on another split)
+        verdict = f"overconfident: in {over} of {n_filled} filled bins accuracy is below the mean confidence"
+    elif over * 3 <= n_filled:
+        verdict = (f"underconfident: in {n_filled - over} of {n_filled} filled bins accuracy is at or above the "
+                   "mean confidence")
     else:
-        verdict = "already calibrated"
-    st.markdown(f"**{ctx.card.name}** is {verdict} on {res.split}; T = {res.temperature:.3f} takes the ECE from "
-                f"**{res.ece_before:.2%}** to **{res.ece_after:.2%}**.")
+        verdict = f"over- and underconfident by turns: accuracy is below the mean confidence in {over} of {n_filled} bins"
+    worse = res.ece_after > res.ece_before
+    st.markdown(f"**{ctx.card.name}** is {verdict} on {res.split}; T = {res.temperature:.3f} "
+                + (f"makes the ECE **worse**: **{res.ece_before:.2%}** → **{res.ece_after:.2%}**." if worse else
+                   f"takes the ECE from **{res.ece_before:.2%}** to **{res.ece_after:.2%}**."))
+    if worse:
+        st.warning(_worse_note(res), icon=":material/trending_up:")
     a, b, c = st.columns([2, 2, 2])
     view = a.radio("Show", ["top label", "per class (one-vs-rest)"], key="cal_view", horizontal=True,
                    help="Per class: for class k, the probability of k against whether the label is k, over all images")

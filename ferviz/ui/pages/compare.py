@@ -24,11 +24,13 @@ def render(ctx: context.Context) -> None:
         c2.metric(ctx.card2.name, f"{b.accuracy:.2%}", delta=f"{(b.accuracy - a.accuracy) * 100:+.2f} pts")
         ra, rb = a.preds == a.labels, b.preds == b.labels
         c3.metric("Agree on", f"{(a.preds == b.preds).mean():.1%}", help="share of images with the same prediction")
-        st.plotly_chart(charts.diff_heatmap(a.confusion() - b.confusion(),
-                                            f"{ctx.card.name} minus {ctx.card2.name} (counts)"),
+        first, second = ctx.card.name, ctx.card2.name
+        st.plotly_chart(charts.diff_heatmap(a.confusion() - b.confusion(), first=first, second=second,
+                                            title=f"{first} minus {second}: images per cell"),
                         width="stretch", key="cmp_diff")
-        st.caption("Blue on the diagonal: the first model gets more of that class right; red off the diagonal: "
-                   "the first model makes that mistake more often.")
+        st.caption(f"Each cell is {first}'s count minus {second}'s. :blue[Blue] is better for {first}: more images "
+                   f"right on the diagonal, fewer of that mistake off it. :red[Red] is worse for {first}: fewer "
+                   "right, or more of that mistake, so a positive number off the diagonal is red.")
         tab_a, tab_b = st.tabs([f"{ctx.card.name} right, {ctx.card2.name} wrong ({int((ra & ~rb).sum())})",
                                 f"{ctx.card2.name} right, {ctx.card.name} wrong ({int((rb & ~ra).sum())})"])
         for tab, right, wrong_ev, key in ((tab_a, ra & ~rb, b, "cmp_a"), (tab_b, rb & ~ra, a, "cmp_b")):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from ferviz.analysis.embedding import in_box
 from ferviz.ui import charts, context, gallery, resources, state
 
 COLOURS = {"true": "true class", "pred": "predicted class", "correct": "correct / wrong",
@@ -12,6 +13,22 @@ COLOURS = {"true": "true class", "pred": "predicted class", "correct": "correct 
 
 
 METHODS = {"umap": "UMAP (neighbourhoods)", "pca": "PCA (fast, linear)"}
+
+
+def _faces_in_boxes(df, color_by: str, boxes: list[dict], points: list[dict]) -> list[str]:
+    """The ids of the faces inside the selected boxes by the core's rule (`embedding.in_box`,
+    edges included), among the colour groups the map shows: plotly reports points only from
+    groups not hidden in the legend, so a group none of whose points came back is left out."""
+    inside = np.zeros(len(df), bool)
+    for box in boxes:
+        inside |= in_box(df["x"], df["y"], box)
+    shown = {p.get("curve_number") for p in points}
+    groups = charts.embedding_groups(df, color_by)
+    visible = np.zeros(len(df), bool)
+    for k, (_, mask, _) in enumerate(groups):
+        if k in shown:
+            visible |= mask
+    return df.loc[inside & visible, "id"].astype(str).tolist()
 
 
 def render(ctx: context.Context) -> None:
@@ -26,8 +43,8 @@ def render(ctx: context.Context) -> None:
         method = c1.radio("Projection", list(METHODS), format_func=METHODS.get, horizontal=True, key="emb_method")
         color_by = c2.radio("Colour by", list(COLOURS), format_func=COLOURS.get, horizontal=True, key="emb_color")
         try:
+            df = resources.embedding(ctx.card, ctx.split, ctx.data_path, method).copy()  # first: one model pass
             ev = resources.evaluation(ctx.card, ctx.split, ctx.data_path)
-            df = resources.embedding(ctx.card, ctx.split, ctx.data_path, method).copy()
         except Exception as e:
             context.show_error(e)
             st.stop()
@@ -69,18 +86,18 @@ def render(ctx: context.Context) -> None:
                                   f"{ctx.card.key}_{ctx.split.split}_embedding_{method}.csv", "emb_csv")
 
         if boxes or lassos:
+            if boxes:
+                ids = _faces_in_boxes(df, color_by, boxes, sel.get("points", []))
             table = ev.table()
             rows = quality.annotate(table[table["id"].isin(set(ids))]).sort_values(
                 ["correct", "confidence"], ascending=[True, False]).reset_index(drop=True)
             n_err = int((~rows["correct"]).sum()) if len(rows) else 0
             shape = "box" if boxes else "lasso"
-            if boxes:
-                b = boxes[0]
-                st.caption(f"box x {min(b['x']):.4f} to {max(b['x']):.4f}, y {min(b['y']):.4f} to {max(b['y']):.4f}")
-            st.subheader(f"{len(rows):,} faces in the {shape}")
+            st.subheader(f"{len(rows):,} {'face' if len(rows) == 1 else 'faces'} in the {shape} "
+                         f"({n_err:,} {'error' if n_err == 1 else 'errors'})")
             if len(rows):
                 by_true = rows["true"].value_counts()
-                st.markdown(f"{n_err:,} errors ({n_err / len(rows):.0%}) · true classes: "
+                st.markdown(f"{n_err / len(rows):.0%} of them wrong · true classes: "
                             + ", ".join(f"{k} {v}" for k, v in by_true.items()))
             page_rows, _, pages = gallery.paged(rows, "emb_page", 24)
             gallery.show(page_rows, ctx, key_prefix="emb", order=list(rows["id"]),

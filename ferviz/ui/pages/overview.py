@@ -1,6 +1,7 @@
-"""Overview: accuracy, per-class metrics, class distribution and the clickable confusion matrix;
-is it the model, the label or the data (accuracy without Training copies, likely label issues,
-ECE, agreement with FER+'s votes)?"""
+"""Overview: accuracy, the clickable confusion matrix with each class's recall and support beside
+it, per-class metrics and class distribution; then (slower the first time) is it the model, the
+label or the data (accuracy without Training copies, likely label issues, ECE, agreement with
+FER+'s votes)? What is cheap comes first, so the matrix shows while the rest is computed."""
 from __future__ import annotations
 
 import streamlit as st
@@ -70,14 +71,15 @@ def render(ctx: context.Context) -> None:
             if st.button("All errors", key="all_errors"):
                 state.open_cell(None, None)
 
-        quality.section(ctx, ev)
-
         st.subheader("Per-class metrics")
+        table, dist = st.columns([3, 2])
         pc = ev.per_class()
-        st.dataframe(pc.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}"}),
-                     hide_index=True, width="stretch", key="per_class_table")
-        st.plotly_chart(charts.class_distribution(ctx.split.labels, f"Class distribution in {ctx.split.title}"),
-                        width="stretch", key="dist_chart")
+        table.dataframe(pc.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}"}),
+                        hide_index=True, width="stretch", key="per_class_table")
+        dist.plotly_chart(charts.class_distribution(ctx.split.labels, f"Class distribution in {ctx.split.title}"),
+                          width="stretch", key="dist_chart")
+
+        quality.section(ctx, ev)
         from ferviz.ui import downloads
 
         downloads.overview_buttons(ctx, ev)
