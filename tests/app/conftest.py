@@ -6,10 +6,8 @@ import json
 import numpy as np
 import pytest
 
+from tests.app.helpers import APP, LEVELS
 from tests.unit.tiny_models import brightness_model
-
-LEVELS = 20 + 35 * np.arange(7)  # class c's faces have brightness LEVELS[c]
-APP = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "app.py")
 
 
 def tiny_rows():
@@ -63,29 +61,6 @@ def app(tiny_env, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=180)
     at.session_state["sel_model"] = "tiny_a"
     return at
-
-
-def texts(at) -> str:
-    """All markdown, captions, info/warning/error texts of a run, joined."""
-    parts = [c for img in at.image for c in img.captions]
-    for kind in ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader"):
-        parts += [getattr(e, "value", "") or "" for e in getattr(at, kind)]
-    return "\n".join(map(str, parts))
-
-
-def open_page(at, name: str):
-    """Make the next run show page `name`. ferviz's pages are callables registered under their
-    name as URL path (``ferviz.ui.navigation``); AppTest.switch_page only finds file pages, so
-    this sets the page hash that st.navigation registered for that URL path."""
-    from streamlit.util import calc_hash
-
-    at._page_hash = calc_hash(name)
-    return at
-
-
-def page(at, name: str):
-    """Open page `name` and run the app."""
-    return open_page(at, name).run()
 
 
 # ---------------------------------------------------------------- data-quality fixtures
@@ -223,76 +198,3 @@ def ferplus_csv_env(tiny_env, tmp_path_factory):
     root = tmp_path_factory.mktemp("ferpluscsv")
     _write_csv(root / "fer2013.csv", rows)
     return {"data": str(root / "fer2013.csv"), "models": tiny_env["models"]}
-
-
-def app_on(env, monkeypatch, model: str = "tiny_a"):
-    """An AppTest of app.py on `env`'s data and models with `model` selected."""
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("FERVIZ_DATA", env["data"])
-    monkeypatch.setenv("FERVIZ_MODELS", env["models"])
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["sel_model"] = model
-    return at
-
-
-def tiles(at) -> list[dict]:
-    """The gallery's tiles in reading order (left to right, then down): id, caption, badges.
-
-    A tile is a run of elements in one gallery column: image, caption markdown, badge
-    markdown (when it has badges), id caption, Inspect button. Columns are read in the
-    element tree's order, then interleaved (a column holding several tiles holds tiles
-    1, 1 + n, 1 + 2n, ...; one tile per column, as in row-by-row grids, reads straight)."""
-    import re
-
-    from streamlit.testing.v1.element_tree import Block
-
-    def flat(node):
-        for child in node.children.values():
-            if isinstance(child, Block):
-                yield from flat(child)
-            else:
-                yield child
-
-    columns = []
-
-    def walk(node):
-        if node.type == "column":
-            found = []
-            for child in flat(node):
-                kind = child.type
-                if kind == "image":
-                    found.append({"id": None, "caption": None, "badges": []})
-                elif found and kind == "markdown" and child.value.startswith((":red[✗]", ":green[✓]")):
-                    found[-1]["caption"] = child.value
-                elif found and kind == "markdown" and "-badge[" in child.value:
-                    found[-1]["badges"] = re.findall(r":\w+-badge\[([^\]]*)\]", child.value)
-                elif found and kind == "caption" and found[-1]["id"] is None:
-                    found[-1]["id"] = child.value
-            if found and all(t["caption"] for t in found):
-                columns.append(found)
-            return
-        for child in node.children.values():
-            if isinstance(child, Block):
-                walk(child)
-
-    walk(at._tree[0])
-    out, row = [], 0
-    while any(row < len(c) for c in columns):
-        out += [c[row] for c in columns if row < len(c)]
-        row += 1
-    return out
-
-
-def upload_astronaut(at):
-    """The Your face page with scikit-image's astronaut photo (public domain) uploaded."""
-    import io
-
-    from PIL import Image
-    from skimage import data as skdata
-
-    buf = io.BytesIO()
-    Image.fromarray(skdata.astronaut()).save(buf, format="JPEG")
-    at = page(at.run(), "upload")
-    at.file_uploader(key="up_file").upload("astronaut.jpg", buf.getvalue(), "image/jpeg")
-    return at.run()

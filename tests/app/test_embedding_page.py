@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferviz.data.splits import load_all
 from ferviz.analysis.embedding import cached_embedding
 from ferviz.analysis.evaluation import evaluate
 from ferviz.analysis.label_issues import evaluation_issues
+from ferviz.data.splits import load_all
 from ferviz.models import load_card
-from tests.app.conftest import page
-from tests.app.test_quality_pages import _array
+from tests.app.helpers import array_values, page
 
 
 def _ok(at):
@@ -43,7 +42,7 @@ def test_embedding_page_plots_every_face_where_the_core_puts_it(app, tiny_env, m
     seen = 0
     for trace in fig["data"]:
         ids = [row[0] for row in trace["customdata"]]
-        xs, ys = _array(trace["x"]), _array(trace["y"])
+        xs, ys = array_values(trace["x"]), array_values(trace["y"])
         assert np.allclose(xs, df.loc[ids, "x"], atol=1e-5) and np.allclose(ys, df.loc[ids, "y"], atol=1e-5)
         emotion = trace["name"].split(" (")[0]
         assert set(df.loc[ids, "true"]) <= {emotion}  # coloured by the true class by default

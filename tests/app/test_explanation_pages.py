@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from tests.app.helpers import APP, LEVELS, page, texts
 from tests.unit.tiny_models import brightness_model
-
-from .conftest import APP, LEVELS, page, texts
 
 
 def _no_exceptions(at):

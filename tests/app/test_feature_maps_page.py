@@ -2,7 +2,7 @@
 exception: channel tiles with their indices and scores, and the Grad-CAM layer's top channel."""
 from __future__ import annotations
 
-from .conftest import page, texts, upload_astronaut
+from tests.app.helpers import page, texts, upload_astronaut
 
 
 def _no_exceptions(at):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.app.conftest import page, texts
+from tests.app.helpers import page, texts
 
 
 class FakeStreamer:

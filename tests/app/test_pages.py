@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.app.conftest import open_page, page, texts, upload_astronaut
+from tests.app.helpers import open_page, page, texts, upload_astronaut
 
 
 def _no_exceptions(at):
@@ -187,7 +187,7 @@ def test_compare_without_second_model_explains(app):
 def test_url_query_string_reopens_selection(tiny_env, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from tests.app.conftest import APP
+    from tests.app.helpers import APP
 
     monkeypatch.setenv("FERVIZ_DATA", tiny_env["data"])
     monkeypatch.setenv("FERVIZ_MODELS", tiny_env["models"])
@@ -203,7 +203,7 @@ def _link(tiny_env, monkeypatch, params: dict):
     """An AppTest session opened from a link with query `params`, on the Errors page."""
     from streamlit.testing.v1 import AppTest
 
-    from tests.app.conftest import APP
+    from tests.app.helpers import APP
 
     monkeypatch.setenv("FERVIZ_DATA", tiny_env["data"])
     monkeypatch.setenv("FERVIZ_MODELS", tiny_env["models"])
@@ -362,7 +362,7 @@ def test_gallery_page_sort_and_size_survive_a_visit_to_the_inspector(app):
 def test_a_link_to_a_missing_model_says_so(tiny_env, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from tests.app.conftest import APP
+    from tests.app.helpers import APP
 
     monkeypatch.setenv("FERVIZ_DATA", tiny_env["data"])
     monkeypatch.setenv("FERVIZ_MODELS", tiny_env["models"])
@@ -385,7 +385,7 @@ def test_a_first_visit_opens_the_most_accurate_model(tiny_env, monkeypatch):
 
     from ferviz.models import list_cards
     from ferviz.ui.context import best_key
-    from tests.app.conftest import APP
+    from tests.app.helpers import APP
 
     folder = Path(tiny_env["models"]).parent / "ranked_models"
     if not folder.exists():

@@ -3,7 +3,6 @@ results: badges on tiles, the label-issue sort and filter, accuracy without Trai
 ECE and temperature scaling, FER+ votes (aligned, or the sentence saying why not)."""
 from __future__ import annotations
 
-import base64
 import json
 import re
 from pathlib import Path
@@ -11,22 +10,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferviz.data import ferplus as fp
 from ferviz.analysis.agreement import ferplus_metrics
-from ferviz.data.splits import align_votes
 from ferviz.analysis.calibration import calibrate_evaluations, ece
-from ferviz.data.splits import load_all
+from ferviz.analysis.evaluation import evaluate
+from ferviz.analysis.label_issues import evaluation_issues
+from ferviz.data import ferplus as fp
 from ferviz.data.duplicates import (
     find_duplicates,
     leakage_metrics,
     split_summary,
     training_duplicates,
 )
-from ferviz.analysis.evaluation import evaluate
-from ferviz.analysis.label_issues import evaluation_issues
+from ferviz.data.splits import align_votes, load_all
 from ferviz.labels import EMOTIONS
 from ferviz.models import load_card
-from tests.app.conftest import app_on, page, texts, tiles
+from tests.app.helpers import app_on, array_values, page, texts, tiles
 
 LABEL_ISSUE, MODEL_ERROR = "likely label issue", "likely model error"
 
@@ -330,13 +328,6 @@ def _plotly(at, title: str) -> dict:
     raise AssertionError(f"no chart titled {title!r}")
 
 
-def _array(values) -> list:
-    """A plotly JSON array: a list, or a typed array {"dtype": ..., "bdata": base64}."""
-    if isinstance(values, dict) and "bdata" in values:
-        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
-    return list(values)
-
-
 def test_ferplus_folder_votes_badges_and_accuracy(ferplus_env, monkeypatch):
     core = Core(ferplus_env)
     assert core.aligned is not None and core.splits.kind == "ferplus"
@@ -371,7 +362,7 @@ def test_ferplus_folder_votes_badges_and_accuracy(ferplus_env, monkeypatch):
     want = " · ".join(f"{names[j]} {votes[j]}" for j in np.argsort(-votes, kind="stable") if votes[j])
     assert f"FER+ votes: {want}" in texts(at) and votes.max() <= 5
     fig = _plotly(at, "FER+ votes (10 people)")
-    assert _array(fig["data"][0]["y"]) == names and _array(fig["data"][0]["x"]) == votes.tolist()
+    assert array_values(fig["data"][0]["y"]) == names and array_values(fig["data"][0]["x"]) == votes.tolist()
 
     at = page(at, "data")
     _ok(at)

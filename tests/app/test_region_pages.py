@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ferviz.attribution import regions as R
-from ferviz.attribution import cached_explain
-from ferviz.data.splits import load_all
 from ferviz.analysis.evaluation import evaluate
+from ferviz.attribution import cached_explain
+from ferviz.attribution import regions as R
 from ferviz.data.landmarks import cached_landmarks
+from ferviz.data.splits import load_all
 from ferviz.models import load_card, load_model
-from tests.app.conftest import page, texts
-from tests.app.test_quality_pages import _array
+from tests.app.helpers import array_values, page, texts
 
 
 def _ok(at):
@@ -57,7 +56,7 @@ def test_errors_page_region_chart_shows_the_core_report(app, tiny_env):
     fig = _chart(at, "cell angry→disgust")
     assert [t["name"] for t in fig["data"]] == [f"{g} (n={n})" for g, n in zip(rep.table["group"], rep.table["n"])]
     for trace, (_, row) in zip(fig["data"], rep.table.iterrows()):
-        assert np.allclose(_array(trace["x"]), [row[r] for r in R.REGIONS])
+        assert np.allclose(array_values(trace["x"]), [row[r] for r in R.REGIONS])
     shown = texts(at)
     assert "Differs significantly" in shown
     assert f"ONet found landmarks on {lm.detection_rate:.1%} of PrivateTest" in shown
@@ -103,6 +102,6 @@ def test_inspector_region_chart_is_each_maps_share(app, tiny_env):
     pos = split.index_of(image_id)
     m = maps_for(np.array([pos]), np.array([int(ev.preds[pos])]))
     want = R.region_shares(m, R.region_maps(lm.points[[pos]], m.shape[1:]))[0]
-    assert np.allclose(_array(fig["data"][0]["x"]), want, atol=1e-6)
-    assert np.isclose(sum(_array(fig["data"][0]["x"])), 1.0)
+    assert np.allclose(array_values(fig["data"][0]["x"]), want, atol=1e-6)
+    assert np.isclose(sum(array_values(fig["data"][0]["x"])), 1.0)
     assert any(c.startswith("regions from") for img in at.image for c in img.captions)

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from ferviz.ui import serving
-from tests.app.conftest import page, texts, upload_astronaut
+from tests.app.helpers import page, texts, upload_astronaut
 
 
 def _no_exceptions(at):

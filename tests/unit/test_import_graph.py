@@ -114,3 +114,20 @@ def test_the_readme_layout_matches_the_tree():
     subpackages = {p.parent.name + "/" for p in PACKAGE.glob("*/__init__.py")}
     root = {p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
     assert named == subpackages | root, (named ^ (subpackages | root))
+
+
+def test_no_test_module_imports_another_test_module_or_a_conftest():
+    """Shared test code lives in fixtures (conftest.py) or helper modules (tiny_models, helpers,
+    filecheck), never in another test module or imported from a conftest."""
+    tests = PACKAGE.parent / "tests"
+    offenders = []
+    for path in tests.rglob("*.py"):
+        for node in _imports(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if isinstance(node, ast.ImportFrom) and not node.module:
+                names = [a.name for a in node.names]
+            for name in names:
+                last = name.rsplit(".", 1)[-1]
+                if last.startswith("test_") or last == "conftest":
+                    offenders.append(f"{path.relative_to(tests)}: {name}")
+    assert not offenders, offenders
