@@ -6,6 +6,15 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from ..data.splits import DataError, FERSplit
+from ..errors import (
+    AnalysisError,
+    AttributionError,
+    ExportError,
+    FaceError,
+    LabelError,
+    NotFoundError,
+    PhotoError,
+)
 from ..labels import SPLITS
 from ..models import ModelCard, ModelError
 from . import resources, serving, state
@@ -123,7 +132,14 @@ def require_model(ctx: Context) -> bool:
     return False
 
 
+#: the heading of each subject's errors (the first match in the class's MRO wins)
+_KINDS = {DataError: "Data problem", LabelError: "Data problem", ModelError: "Model problem",
+          PhotoError: "Photo problem", FaceError: "Photo problem", ExportError: "Export problem",
+          AnalysisError: "Problem", AttributionError: "Attribution problem", NotFoundError: "Not found"}
+
+
 def show_error(e: Exception) -> None:
-    """A readable message for an error in data, models or computation (never a traceback)."""
-    kind = {DataError: "Data problem", ModelError: "Model problem"}.get(type(e), "Problem")
+    """The one way the app shows an error: a readable message (never a traceback), headed by the
+    subject of its `FervizError` subclass."""
+    kind = next((_KINDS[c] for c in type(e).__mro__ if c in _KINDS), "Problem")
     st.error(f"**{kind}:** {e}")

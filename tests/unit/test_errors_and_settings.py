@@ -118,3 +118,16 @@ def test_settings_follow_the_environment(monkeypatch, tmp_path):
     assert config.data_path() == tmp_path / "fer2013.csv"
     monkeypatch.setenv("FERVIZ_MODELS", f"{tmp_path}/a{__import__('os').pathsep}{tmp_path}/b")
     assert config.extra_model_dirs() == [tmp_path / "a", tmp_path / "b"]
+
+
+def test_the_app_heads_each_error_by_its_subject(monkeypatch):
+    from ferviz.errors import ModelError, PhotoError, TrainError
+    from ferviz.ui import context
+
+    shown = []
+    monkeypatch.setattr(context.st, "error", shown.append)
+    for exc in (DataError("bad row"), TrainError("no GPU"), PhotoError("not an image"), NotFoundError("no id 'x'"),
+                ModelError("not 7 classes"), FervizError("other")):
+        context.show_error(exc)
+    assert shown == ["**Data problem:** bad row", "**Model problem:** no GPU", "**Photo problem:** not an image",
+                     "**Not found:** no id 'x'", "**Model problem:** not 7 classes", "**Problem:** other"]
