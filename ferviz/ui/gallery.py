@@ -193,6 +193,16 @@ class Quality:
             self.notes.append(f"No Training-copy badges: {e}")
         self.aligned, self.ferplus_why = resources.ferplus(ctx.data_path, ctx.split.split)
 
+    @property
+    def ferplus_short(self) -> str | None:
+        """Why there are no FER+ votes, in one clause for captions beside a face (the Overview and
+        the Dataset page give the whole explanation)."""
+        from ..data.ferplus import REFUSAL
+
+        if self.ferplus_why and REFUSAL in self.ferplus_why:
+            return "they need the original fer2013.csv (the Dataset page says where to get it)"
+        return self.ferplus_why
+
     def annotate(self, rows: pd.DataFrame) -> pd.DataFrame:
         return annotate(rows, self.issues, self.copies, self.aligned)
 

@@ -82,7 +82,7 @@ def render(ctx: context.Context) -> None:
             extra.append(gallery.SCORE_NOTE + (" " + gallery.cell_issue_note(EMOTIONS[t], EMOTIONS[p])
                                                if one_cell and not diagonal else ""))
         if quality.ferplus_why:
-            extra.append(f"no FER+ badges: {quality.ferplus_why}")
+            extra.append(f"No FER+ badges: {quality.ferplus_short}.")
         for note in extra + quality.notes:
             st.caption(note)
 

@@ -143,7 +143,7 @@ def render(ctx: context.Context) -> None:
                                     width="stretch", key="insp_votes")
                     st.caption(f"FER+ votes: {gallery.vote_text(quality.aligned.votes[k])}")
                 else:
-                    st.caption(f"No FER+ votes: {quality.ferplus_why}.")
+                    st.caption(f"No FER+ votes: {quality.ferplus_short}.")
             for note in quality.notes:
                 st.caption(note)
 
