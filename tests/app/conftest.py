@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.app.helpers import APP, LEVELS
+from tests.app.helpers import LEVELS, app_on
 from tests.unit.tiny_models import brightness_model
 
 
@@ -54,13 +54,7 @@ def tiny_env(tmp_path_factory):
 @pytest.fixture
 def app(tiny_env, monkeypatch):
     """An AppTest of app.py on the tiny data with Tiny A selected."""
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("FERVIZ_DATA", tiny_env["data"])
-    monkeypatch.setenv("FERVIZ_MODELS", tiny_env["models"])
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["sel_model"] = "tiny_a"
-    return at
+    return app_on(tiny_env, monkeypatch, "tiny_a")
 
 
 # ---------------------------------------------------------------- data-quality fixtures

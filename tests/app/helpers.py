@@ -41,7 +41,7 @@ def app_on(env, monkeypatch, model: str = "tiny_a"):
 
     monkeypatch.setenv("FERVIZ_DATA", env["data"])
     monkeypatch.setenv("FERVIZ_MODELS", env["models"])
-    at = AppTest.from_file(APP, default_timeout=180)
+    at = AppTest.from_file(APP, default_timeout=240)
     at.session_state["sel_model"] = model
     return at
 

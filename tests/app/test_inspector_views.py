@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+from tests.app.helpers import APP, app_on
+
 LEVELS = 20 + 35 * np.arange(7)  # class c's centre brightness (as the tiny data's)
 K = 200.0  # how sharply the lopsided model picks the nearest centre
 COLORBAR = "low → high attribution (scaled per map)"
@@ -96,13 +96,7 @@ def lopsided_env(tmp_path_factory):
 
 @pytest.fixture
 def lopsided_app(lopsided_env, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("FERVIZ_DATA", lopsided_env["data"])
-    monkeypatch.setenv("FERVIZ_MODELS", lopsided_env["models"])
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.session_state["sel_model"] = "lopsided"
-    return at
+    return app_on(lopsided_env, monkeypatch, "lopsided")
 
 
 def _probs(face: np.ndarray) -> np.ndarray:

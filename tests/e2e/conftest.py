@@ -95,11 +95,17 @@ def browser(playwright_session):
     b.close()
 
 
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+def _open(browser, width: int, height: int):
+    ctx = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
     pg = ctx.new_page()
     pg.set_default_timeout(180_000)
+    return ctx, pg
+
+
+@pytest.fixture
+def page(browser):
+    """A page at 1500x1100 (room for a whole panel in one screenshot)."""
+    ctx, pg = _open(browser, 1500, 1100)
     yield pg
     ctx.close()
 
@@ -119,9 +125,7 @@ def wait_idle():
 @pytest.fixture
 def page_1440(browser):
     """A page at 1440x900, the size the dashboard is reviewed at."""
-    ctx = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
-    pg = ctx.new_page()
-    pg.set_default_timeout(180_000)
+    ctx, pg = _open(browser, 1440, 900)
     yield pg
     ctx.close()
 
