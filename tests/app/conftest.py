@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.app.helpers import LEVELS, app_on
+from tests.app.helpers import LEVELS, app_on, write_fer_csv
 from tests.unit.tiny_models import brightness_model
 
 
@@ -36,8 +36,7 @@ def _card(folder, stem, model, name):
 def tiny_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("appdata")
     csv = root / "fer2013.csv"
-    csv.write_text("emotion,pixels,Usage\n" + "\n".join(
-        f"{c},{' '.join(map(str, f.astype(int)))},{u}" for c, f, u in tiny_rows()) + "\n")
+    write_fer_csv(csv, tiny_rows())
     models = root / "models"
     models.mkdir()
     centres = LEVELS / 255.0
@@ -81,16 +80,11 @@ def quality_rows():
     return rows
 
 
-def _write_csv(path, rows):
-    path.write_text("emotion,pixels,Usage\n" + "\n".join(
-        f"{c},{' '.join(map(str, np.asarray(f).astype(int)))},{u}" for c, f, u in rows) + "\n")
-
-
 @pytest.fixture(scope="session")
 def quality_env(tiny_env, tmp_path_factory):
     """The quality rows as fer2013.csv (see `quality_rows`), and the tiny models."""
     root = tmp_path_factory.mktemp("qualitydata")
-    _write_csv(root / "fer2013.csv", quality_rows())
+    write_fer_csv(root / "fer2013.csv", quality_rows())
     return {"data": str(root / "fer2013.csv"), "models": tiny_env["models"]}
 
 
@@ -190,5 +184,5 @@ def ferplus_csv_env(tiny_env, tmp_path_factory):
             level, label = LEVELS[m[r]], (int(m[r]) + 1) % 7 if r % 3 == 0 else int(m[r])
         rows.append((label, _face(int(level), r).ravel(), "Training"))
     root = tmp_path_factory.mktemp("ferpluscsv")
-    _write_csv(root / "fer2013.csv", rows)
+    write_fer_csv(root / "fer2013.csv", rows)
     return {"data": str(root / "fer2013.csv"), "models": tiny_env["models"]}

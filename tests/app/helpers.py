@@ -113,3 +113,9 @@ def array_values(values) -> list:
     if isinstance(values, dict) and "bdata" in values:
         return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
     return list(values)
+
+
+def write_fer_csv(path, rows) -> None:
+    """A FER2013-format CSV (emotion,pixels,Usage) of (label, face pixels, usage) rows."""
+    path.write_text("emotion,pixels,Usage\n" + "\n".join(
+        f"{c},{' '.join(map(str, np.asarray(f).ravel().astype(int)))},{u}" for c, f, u in rows) + "\n")

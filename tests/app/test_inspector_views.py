@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tests.app.helpers import APP, app_on
+from tests.app.helpers import APP, app_on, write_fer_csv
 
 LEVELS = 20 + 35 * np.arange(7)  # class c's centre brightness (as the tiny data's)
 K = 200.0  # how sharply the lopsided model picks the nearest centre
@@ -83,8 +83,7 @@ def lopsided_faces() -> list[tuple[int, np.ndarray, str]]:
 def lopsided_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("lopsided")
     csv = root / "fer2013.csv"
-    csv.write_text("emotion,pixels,Usage\n" + "\n".join(
-        f"{c},{' '.join(map(str, f.ravel().astype(int)))},{u}" for c, f, u in lopsided_faces()) + "\n")
+    write_fer_csv(csv, lopsided_faces())
     models = root / "models"
     models.mkdir()
     lopsided_model().save(models / "lopsided.keras")
