@@ -38,6 +38,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FERVIZ_MODELS", "(none)", "extra model folders, separated by the OS path separator (`:` on Linux)"),
     Setting("FERVIZ_CACHE", "$XDG_CACHE_HOME/ferviz or ~/.cache/ferviz",
             "the disk cache of decoded data, predictions, maps and tables"),
+    Setting("FERVIZ_REVIEWS", "$XDG_DATA_HOME/ferviz/reviews.sqlite or ~/.local/share/ferviz/reviews.sqlite",
+            "the label review's SQLite database (every reviewer's decisions)"),
     Setting("FERVIZ_SHARED", "0", "1: a shared instance (no server paths or dataset uploads from visitors)"),
     Setting("FERVIZ_MAX_UPLOAD_MB", "20 (5 in shared mode)", "the largest photo a visitor may upload, in MB"),
     Setting("FERVIZ_XRAI_SLOTS", "1", "XRAI maps computed at once per app process"),
@@ -84,6 +86,15 @@ def cache_dir() -> Path:
         root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ferviz"
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def reviews_path() -> Path:
+    """The label review's database: FERVIZ_REVIEWS, else $XDG_DATA_HOME/ferviz/reviews.sqlite, else
+    ~/.local/share/ferviz/reviews.sqlite (the folder is made when the first decision is written)."""
+    value = _env("FERVIZ_REVIEWS")
+    if value:
+        return Path(value).expanduser()
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "ferviz" / "reviews.sqlite"
 
 
 def models_setting() -> str:

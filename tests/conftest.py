@@ -24,9 +24,12 @@ _MISSING: dict[str, int] = {}
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory):
-    """Tests use their own disk cache unless FERVIZ_CACHE names one (CI gives a fresh one)."""
+    """Tests use their own disk cache unless FERVIZ_CACHE names one (CI gives a fresh one), and their
+    own label-review database unless FERVIZ_REVIEWS names one."""
     if config.cache_setting() is None:
         os.environ["FERVIZ_CACHE"] = str(tmp_path_factory.mktemp("ferviz-cache"))
+    if not os.environ.get("FERVIZ_REVIEWS"):  # never the user's own label-review database
+        os.environ["FERVIZ_REVIEWS"] = str(tmp_path_factory.mktemp("ferviz-reviews") / "reviews.sqlite")
     yield
 
 
