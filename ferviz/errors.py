@@ -57,3 +57,8 @@ class ExportError(FervizError, ValueError):
 
 class ServerBusy(FervizError, RuntimeError):
     """A shared server has no slot free for a heavy computation within the wait."""
+
+
+class ReviewError(DataError):
+    """A label-review database or decisions file that cannot be used (damaged, not ferviz's, a bad
+    line); the message names the file (and line) and says what to do. Nothing is written to it."""
