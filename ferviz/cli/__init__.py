@@ -21,6 +21,7 @@ export-model    ferviz.cli.export_model the model as TensorFlow Lite or ONNX, pa
 features        ferviz.cli.features     feature maps per block for chosen images
 regions         ferviz.cli.regions      attribution per facial region for a confusion cell
 landmarks       ferviz.cli.landmarks    five facial landmarks per face of a split
+reviews         ferviz.cli.reviews      the label review's decisions: import a CSV, export CSV and votes
 =============== ======================= ==========================================================
 
 Each command module has ``add_arguments(parser)`` and ``run(args) -> int``. :data:`COMMANDS` is
@@ -64,6 +65,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "features": ("features", "feature maps per block: the strongest channels and the Grad-CAM layer's top channel"),
     "regions": ("regions", "share of attribution per facial region for a confusion cell vs its references"),
     "landmarks": ("landmarks", "five facial landmarks per face of a split (MTCNN's ONet) and the detection rate"),
+    "reviews": ("reviews", "the label review's decisions: import a CSV into the database, export CSV and "
+                           "a FER+-style vote table"),
 }
 #: modules of this package that are not commands
 SUPPORT_MODULES = ("args", "common")
