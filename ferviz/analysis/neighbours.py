@@ -205,22 +205,29 @@ def neighbours(index: TrainingIndex, query: np.ndarray, ids: Sequence[str], *, k
     return df
 
 
+def positions(split: FERSplit, ids: Sequence[str]) -> list[int]:
+    """Positions of `ids` in `split`; NotFoundError naming the unknown ones (five at most) and a
+    few ids the split has."""
+    ids = [str(i) for i in ids]
+    if not ids:
+        raise AnalysisError("no ids given")
+    where = {str(i): p for p, i in enumerate(split.ids)}
+    missing = list(dict.fromkeys(i for i in ids if i not in where))
+    if missing:
+        shown = ", ".join(repr(i) for i in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        examples = ", ".join(map(str, split.ids[:3]))
+        raise NotFoundError(f"no face with id {shown} in {split.title} ({len(split):,} faces; its ids look like "
+                            f"{examples})")
+    return [where[i] for i in ids]
+
+
 def split_neighbours(model, card: ModelCard, index: TrainingIndex, split: FERSplit, ids: Sequence[str], *,
                      k: int = DEFAULT_K, preds: np.ndarray | None = None) -> pd.DataFrame:
     """:func:`neighbours` of faces of `split` named by id (features computed for those faces
     alone). NotFoundError naming the unknown ids (and a few known ones) when some are not in
     `split`. A face of the index's own split does not find itself."""
     ids = list(dict.fromkeys(str(i) for i in ids))
-    if not ids:
-        raise AnalysisError("no ids given")
-    where = {str(i): p for p, i in enumerate(split.ids)}
-    missing = [i for i in ids if i not in where]
-    if missing:
-        shown = ", ".join(repr(i) for i in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        examples = ", ".join(map(str, split.ids[:3]))
-        raise NotFoundError(f"no face with id {shown} in {split.title} ({len(split):,} faces; its ids look like "
-                            f"{examples})")
-    faces = split.images[[where[i] for i in ids]]
+    faces = split.images[positions(split, ids)]
     feats = query_features(model, card, faces, index.views)
     same = split.data_hash == index.data_hash
     return neighbours(index, feats, ids, k=k, preds=preds, exclude=ids if same else None)

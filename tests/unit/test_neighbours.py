@@ -245,3 +245,9 @@ def test_prototype_arguments_are_checked():
         pr.prototypes(feats, labels[:-1])
     with pytest.raises(AnalysisError, match="seed"):
         pr.prototypes(feats, labels, seed=-1)
+
+
+def test_the_commands_copy_of_max_k_agrees():
+    from ferviz.cli import neighbours as cmd
+
+    assert cmd.MAX_K == nb.MAX_K
