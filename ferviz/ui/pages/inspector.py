@@ -14,6 +14,7 @@ from ferviz.ui import (
     downloads,
     feature_maps,
     gallery,
+    neighbours,
     resources,
     serving,
     state,
@@ -219,3 +220,4 @@ def render(ctx: context.Context) -> None:
         if tab_features.open:  # computed only when shown
             with tab_features:
                 feature_maps.panel(ctx.card, face, target_for(probs), "insp", image_id=image_id, split=ctx.split.split)
+        neighbours.section(ctx, face, key="insp", image_id=image_id, label=true)

@@ -17,6 +17,7 @@ from ferviz.ui import (
     context,
     downloads,
     feature_maps,
+    neighbours,
     resources,
     serving,
 )
@@ -156,6 +157,7 @@ def render(ctx: context.Context) -> None:
         if features.open:  # computed only when opened
             with features:
                 feature_maps.panel(ctx.card, crop, int(np.argmax(first[0])), "up", image_id=f"upload-{digest[:8]}")
+        neighbours.section(ctx, crop, key="up")
 
 
 CROP_PX = 96  # the overview's crops
