@@ -13,7 +13,6 @@ import sys
 import textwrap
 
 import pandas as pd
-import pytest
 
 from ferviz.config import PROJECT_ROOT
 from ferviz.labels import EMOTIONS
@@ -204,7 +203,7 @@ def test_reviews_import_export_round_trip_on_the_real_data(fer_splits, tmp_path)
     # the export imports again, into a fresh database, to the same decisions (times included)
     r = _cli("reviews", "import", str(out), "--db", str(db2), "--data", str(fer_splits.path))
     assert r.returncode == 0 and "imported 65 decisions" in r.stdout, r.stderr
-    key = lambda d: (d.split, d.face_id, d.reviewer, d.decision, d.label, d.timestamp, d.note)  # noqa: E731
+    key = lambda d: (d.split, d.face_id, d.reviewer, d.decision, d.label, d.timestamp, d.note)
     h = private.source_hash
     assert sorted(map(key, ReviewStore(db2).decisions(h))) == sorted(map(key, ReviewStore(db).decisions(h)))
     # a bad line names the file and line, and nothing of that file is written

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ferviz.labels import EMOTIONS
-from ferviz.ui import context, gallery, resources
+from ferviz.ui import context, gallery, resources, review
 
 ANY = "(any)"
 
@@ -85,6 +85,7 @@ def render(ctx: context.Context) -> None:
             extra.append(f"No FER+ badges: {quality.ferplus_short}.")
         for note in extra + quality.notes:
             st.caption(note)
+        review.review_button(list(rows["id"]), title + ("" if show == gallery.ALL else f", {show}s"), key="err_review")
 
         show_cam = st.toggle("Grad-CAM thumbnails", key="err_gradcam")
         page_rows, page, pages = gallery.paged(rows, "gallery_page", per_page)

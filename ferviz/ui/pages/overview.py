@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ferviz.labels import EMOTIONS
-from ferviz.ui import charts, context, quality, resources, state
+from ferviz.ui import charts, context, quality, resources, review, state
 
 
 def render(ctx: context.Context) -> None:
@@ -27,6 +27,7 @@ def render(ctx: context.Context) -> None:
         c2.metric("Macro-F1", f"{ev.macro_f1:.3f}")
         c3.metric("Errors", f"{int((ev.preds != ev.labels).sum()):,}")
         c4.metric("Model card says", f"{reported:.2%}" if reported is not None else "—")
+        review.overview_metrics(ctx, ev)  # with the label review applied, once anyone has decided
 
         try:
             cells = resources.issue_cells(ctx.card, ctx.split, ctx.data_path)
