@@ -56,6 +56,7 @@ class Attribute:
     natural_text: str = ""
     landmark: bool = False
     circular: bool = False
+    negation: str = ""  # a flag's label when it is 0 ("landmarks found")
 
 
 ATTRIBUTES: tuple[Attribute, ...] = (
@@ -84,13 +85,13 @@ ATTRIBUTES: tuple[Attribute, ...] = (
               natural_text="off-centre faces (centre offset > 4 px)", landmark=True),
     Attribute("template", "landmarks not found", "flag", "0/1",
               "1 where ONet found no plausible face and the typical FER2013 landmarks stand in",
-              natural_text="faces whose landmarks were not found"),
+              natural_text="faces whose landmarks were not found", negation="landmarks found"),
     Attribute("training_copy", "copy of a Training image", "flag", "0/1",
               "1 where the image, or a near copy (perceptual hash), is also in Training",
-              natural_text="copies of a Training image"),
+              natural_text="copies of a Training image", negation="not a copy of a Training image"),
     Attribute("label_issue", "likely label issue", "flag", "0/1",
               "1 where confident learning on this model's probabilities flags the given label",
-              natural_text="likely label issues", circular=True),
+              natural_text="likely label issues", circular=True, negation="not flagged as a label issue"),
     Attribute("ferplus_not_face", "FER+ not-a-face votes", "number", "votes of 10",
               "how many of FER+'s ten annotators said the image is not a face", "", "more not-a-face votes",
               natural=0.5, natural_text="faces with a FER+ not-a-face vote"),

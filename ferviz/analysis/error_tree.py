@@ -3,7 +3,9 @@
 the leaves with the highest error rate are where the model fails.
 
 scikit-learn's DecisionTreeClassifier fits it (Gini, at most ``max_depth`` levels, at least
-``min_leaf`` faces per leaf); folded attributes (roll, yaw) enter as absolute values, flags as 0/1.
+``min_leaf`` faces per leaf); folded attributes (roll, yaw) enter as absolute values, flags as 0/1,
+and the landmark attributes of faces whose landmarks were not found as missing values (the tree
+sends them down the side that suits them, and the rule says so: "... or landmarks not found").
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnalysisError, NotFoundError
+from .attributes import BY_NAME
 from .slices import MIN_SIZE, column_label, fmt_value, present, slice_values
 
 MAX_DEPTH = 3
@@ -39,11 +42,9 @@ class ErrorTree:
 
 
 def _condition(name: str, threshold: float, left: bool) -> str:
-    from .attributes import BY_NAME
-
     a = BY_NAME[name]
     if a.kind == "flag":
-        return a.natural_text if not left else f"not {a.natural_text}"
+        return a.negation if left else a.label
     return f"{column_label(a)} {'<' if left else '≥'} {fmt_value(a, threshold)}"
 
 
@@ -61,6 +62,11 @@ def error_tree(attrs: pd.DataFrame, correct: np.ndarray, *, max_depth: int = MAX
     if not cols:
         raise AnalysisError("no attributes to grow an error tree on")
     X = np.column_stack([slice_values(attrs, c) for c in cols])
+    if "template" in attrs.columns:  # the template's geometry is not the face's: missing, not a value
+        tmpl = attrs["template"].to_numpy() == 1
+        for j, c in enumerate(cols):
+            if BY_NAME[c].landmark:
+                X[tmpl, j] = np.nan
     wrong = ~correct
     ids = attrs["id"].astype(str).to_numpy() if "id" in attrs.columns else np.arange(len(attrs)).astype(str)
     clf = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=min_leaf, random_state=seed)
@@ -76,11 +82,15 @@ def error_tree(attrs: pd.DataFrame, correct: np.ndarray, *, max_depth: int = MAX
         rows.append((node, parent, depth, rule, " and ".join(path) if path else "all faces", n, e,
                      e / n if n else float("nan"), bool(leaf)))
         if not leaf:
-            name, thr = cols[t.feature[node]], float(t.threshold[node])
+            j = int(t.feature[node])
+            name, thr = cols[j], float(t.threshold[node])
+            missing = bool(np.isnan(X[m, j]).any())
             # scikit-learn sends x <= threshold left; thresholds sit halfway between observed values,
-            # so "< threshold" reads the same
+            # so "< threshold" reads the same. Faces without landmarks go where the tree sent them.
             for child, left in ((t.children_left[node], True), (t.children_right[node], False)):
                 cond = _condition(name, thr, left)
+                if missing and bool(t.missing_go_to_left[node]) == left:
+                    cond = f"({cond} or landmarks not found)"
                 walk(int(child), node, depth + 1, cond, path + [cond])
 
     walk(0, -1, 0, "all faces", [])

@@ -181,11 +181,15 @@ def adjust(p: np.ndarray) -> np.ndarray:
     return multipletests(np.asarray(p, np.float64), method=CORRECTION)[1]
 
 
+def with_size(description: str, n: int) -> str:
+    """'dim faces (brightness < 60; n = 709)', 'faces ... (n = 74)'."""
+    return f"{description[:-1]}; n = {n:,})" if description.endswith(")") else f"{description} (n = {n:,})"
+
+
 def sentence(description: str, n: int, acc: float, lo: float, hi: float, rest: float,
              p_adjusted: float | None = None, tested: int | None = None) -> str:
     """'faces turned ... (n = 312): accuracy 52% [47, 58] vs 69% for the rest' (+ significance)."""
-    head = description[:1].upper() + description[1:]
-    head = f"{head[:-1]}; n = {n:,})" if head.endswith(")") else f"{head} (n = {n:,})"
+    head = with_size(description[:1].upper() + description[1:], n)
     text = f"{head}: accuracy {acc:.0%} [{100 * lo:.0f}, {100 * hi:.0f}] vs {rest:.0%} for the rest"
     if p_adjusted is not None and p_adjusted >= ALPHA:
         text += f" (not significant after correcting for {tested:,} slices)" if tested else " (not significant)"

@@ -21,6 +21,7 @@ export-model    ferviz.cli.export_model the model as TensorFlow Lite or ONNX, pa
 features        ferviz.cli.features     feature maps per block for chosen images
 regions         ferviz.cli.regions      attribution per facial region for a confusion cell
 landmarks       ferviz.cli.landmarks    five facial landmarks per face of a split
+slices          ferviz.cli.slices       failure slices, error tree and error clusters of a model
 neighbours      ferviz.cli.neighbours   the nearest Training faces of chosen faces (model space)
 reviews         ferviz.cli.reviews      the label review's decisions: import a CSV, export CSV and votes
 =============== ======================= ==========================================================
@@ -66,6 +67,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "features": ("features", "feature maps per block: the strongest channels and the Grad-CAM layer's top channel"),
     "regions": ("regions", "share of attribution per facial region for a confusion cell vs its references"),
     "landmarks": ("landmarks", "five facial landmarks per face of a split (MTCNN's ONet) and the detection rate"),
+    "slices": ("slices", "why a model fails: failure slices by face attributes, an error tree and error clusters"),
     "neighbours": ("neighbours", "the k nearest Training faces of chosen faces in the model's penultimate space "
                                  "(cosine), with their labels, the model's predictions and distances"),
     "reviews": ("reviews", "the label review's decisions: import a CSV into the database, export CSV and "

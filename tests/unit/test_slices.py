@@ -184,6 +184,7 @@ def test_landmark_slices_leave_template_faces_out_and_label_issues_never_define_
 
 def test_error_tree_recovers_a_planted_rule():
     attrs, rng = _synthetic(4000, seed=3)
+    attrs["template"] = 0
     rule = (attrs["brightness"].to_numpy() < 80) & (attrs["yaw"].abs().to_numpy() > 0.3)
     correct = ~rule
     tree = error_tree(attrs, correct, max_depth=2)
@@ -202,6 +203,17 @@ def test_error_tree_recovers_a_planted_rule():
         assert (tree.mask(kids[0]) ^ tree.mask(kids[1])).sum() == tree.mask(node).sum()
     with pytest.raises(NotFoundError):
         tree.mask(999)
+
+
+def test_error_tree_treats_template_geometry_as_missing():
+    attrs, rng = _synthetic(3000, seed=6)
+    tmpl = attrs["template"].to_numpy() == 1
+    attrs.loc[tmpl, "roll"] = 0.0  # the template's level eyes, which are not the face's
+    wrong = (attrs["roll"].abs().to_numpy() > 12) | tmpl
+    tree = error_tree(attrs, ~wrong, max_depth=1)
+    worst = tree.leaves().iloc[0]
+    assert worst["rule"] == "(|head roll| ≥ 12° or landmarks not found)" or worst["rule"].startswith("landmarks not found")
+    assert worst["error_rate"] > 0.95
 
 
 # ------------------------------------------------------------------ error clusters
