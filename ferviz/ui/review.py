@@ -25,7 +25,7 @@ ISSUES, ERRORS, GALLERY = "Likely label issues", "All errors", "Faces sent from 
 #: (button key, label, shortcut, decision, label index); number keys relabel as the class they number
 BUTTONS: tuple[tuple[str, str, str, str, int | None], ...] = (
     ("rv_keep", "Keep", "K", KEEP, None),
-    *((f"rv_class_{k}", f"{k + 1} {e}", str(k + 1), RELABEL, k) for k, e in enumerate(EMOTIONS)),
+    *((f"rv_class_{k}", e, str(k + 1), RELABEL, k) for k, e in enumerate(EMOTIONS)),
     ("rv_not_a_face", "Not a face", "N", NOT_A_FACE, None),
     ("rv_ambiguous", "Ambiguous", "A", AMBIGUOUS, None),
 )
@@ -115,13 +115,13 @@ def buttons(dataset: str, split: str, face: str, original: int, faces: list[str]
             disabled: bool) -> None:
     """The decision buttons (keyboard shortcuts in their labels), then previous, next and undo."""
     n = len(faces)
-    rows = (BUTTONS[:1] + BUTTONS[-2:], BUTTONS[1:-2])
-    for row in rows:
-        for col, (key, label, keys, decision, k) in zip(st.columns(len(row)), row):
+    rows = (BUTTONS[:1] + BUTTONS[-2:], BUTTONS[1:5], BUTTONS[5:8])  # keep ...; classes by their number
+    for i, row in enumerate(rows):
+        for col, (key, label, keys, decision, k) in zip(st.columns(3 if i == 0 else 4), row):
             col.button(label, key=key, shortcut=keys, disabled=disabled, width="stretch",
                        type="primary" if decision == KEEP else "secondary",
                        on_click=decide, args=(dataset, split, face, original, decision, k, source, n))
-    a, b, c, _ = st.columns([1, 1, 1, 3])
+    a, b, c = st.columns(3)
     a.button("Previous", key="rv_prev", shortcut="Left", icon=":material/arrow_back:", width="stretch",
              on_click=move, args=(-1, n))
     b.button("Next", key="rv_next", shortcut="Right", icon=":material/arrow_forward:", width="stretch",
@@ -153,10 +153,10 @@ def metrics_row(ev: Evaluation, decisions: list[Decision], *, heading: bool = Tr
              delta=None if r.macro_f1 is None else f"{r.macro_f1 - ev.macro_f1:+.3f}", delta_color="off")
     c.metric("Reviewed faces", f"{r.n_reviewed:,}", help="Faces with at least one reviewer's decision")
     d.metric("Left out", f"{r.n_left_out:,}", help=LEFT_OUT)
-    st.caption(f"On {r.reviewed.n:,} of {ev.n:,} {ev.split} faces: of the {r.n_reviewed:,} reviewed, "
-               f"{r.n_kept:,} kept their label, {r.n_relabelled:,} were relabelled, {r.n_not_a_face:,} are not a "
-               f"face, {r.n_ambiguous:,} ambiguous and {r.n_disputed:,} disputed (left out). The original: "
-               f"accuracy {ev.accuracy:.2%}, macro-F1 {ev.macro_f1:.3f}.")
+    st.caption(f"On {r.reviewed.n:,} of {ev.n:,} {ev.split} faces. Of the {r.n_reviewed:,} reviewed: "
+               f"{r.n_kept:,} kept {'its' if r.n_kept == 1 else 'their'} label, {r.n_relabelled:,} relabelled; "
+               f"left out: {r.n_not_a_face:,} not a face, {r.n_ambiguous:,} ambiguous, {r.n_disputed:,} disputed "
+               f"(reviewers split evenly). The original: accuracy {ev.accuracy:.2%}, macro-F1 {ev.macro_f1:.3f}.")
     with st.expander("Confusion matrix with the reviewed labels"):
         st.plotly_chart(charts.plain_confusion(r.confusion(), rows_title="reviewed label"), width="stretch",
                         key="review_cm")

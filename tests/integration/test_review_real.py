@@ -212,3 +212,31 @@ def test_reviews_import_export_round_trip_on_the_real_data(fer_splits, tmp_path)
     r = _cli("reviews", "import", str(bad), "--db", str(db2), "--data", str(fer_splits.path))
     assert r.returncode == 2 and f"{bad}: line 3: no face with id 'nope' in PrivateTest" in r.stderr
     assert "cy" not in _count(db2)
+
+
+def test_eight_visitors_deciding_at_once_lose_no_decision(fer_splits, tmp_path):
+    """Shared mode's write path: 8 processes (as app processes serving visitors) each write 150
+    decisions one at a time, each in its own transaction, all at once on the same faces."""
+    db = tmp_path / "reviews.sqlite"
+    split = fer_splits["PrivateTest"]
+    code = """
+        import sys, time
+        from ferviz.review.store import Decision, ReviewStore
+        db, dataset, who, *faces = sys.argv[1:]
+        store = ReviewStore(db)
+        t0 = time.perf_counter()
+        for k, face in enumerate(faces):
+            store.record(Decision(dataset, "PrivateTest", face, who, "relabel", label=k % 7))
+        print(f"{(time.perf_counter() - t0) / len(faces) * 1000:.1f}", flush=True)
+        """
+    faces = [str(i) for i in split.ids[:150]]
+    procs = [_python(code, str(db), split.source_hash, f"visitor{i}", *faces) for i in range(8)]
+    per_decision_ms = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+        per_decision_ms.append(float(out))
+    assert _count(db) == {f"visitor{i}": 150 for i in range(8)}
+    got = ReviewStore(db).decisions(split.source_hash, "PrivateTest")
+    assert len(got) == 8 * 150 and all(d.label == faces.index(d.face_id) % 7 for d in got)
+    print(f"ms per decision with 8 writers at once: {sorted(per_decision_ms)}")
