@@ -144,14 +144,20 @@ def landmark_attributes(points: np.ndarray, detected: np.ndarray, width: int, he
                          "template": (~np.asarray(detected, bool)).astype(np.int8)})
 
 
+def attributes_cache_path(data_hash: str):
+    """Where :func:`image_attributes` keeps a split's attributes."""
+    from .. import config
+
+    return config.cache_dir() / "attributes" / f"{cache.key_hash(data_hash, _VERSION)}.npz"
+
+
 def image_attributes(images: np.ndarray, data_hash: str | None = None, *, landmarks=None,
                      use_cache: bool = True) -> pd.DataFrame:
     """Pixel and landmark attributes of every face, cached on disk by `data_hash` (when given).
     `landmarks` (a :class:`ferviz.data.landmarks.Landmarks`) skips finding them."""
-    from .. import config
     from ..data.landmarks import cached_landmarks, detect_landmarks
 
-    path = (config.cache_dir() / "attributes" / f"{cache.key_hash(data_hash, _VERSION)}.npz") if data_hash else None
+    path = attributes_cache_path(data_hash) if data_hash else None
     if path is not None and use_cache and landmarks is None:
         hit = cache.load_arrays(path)
         if hit is not None and all(c in hit for c in IMAGE_COLUMNS) and len(hit["brightness"]) == len(images):

@@ -27,10 +27,13 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "Overview", ":material/dashboard:", "Analyse", default=True),
     PageSpec("errors", "Errors", ":material/grid_view:", "Analyse"),
+    PageSpec("slices", "Failure slices", ":material/troubleshoot:", "Analyse"),
     PageSpec("inspector", "Inspector", ":material/search:", "Analyse"),
     PageSpec("compare", "Compare models", ":material/compare:", "Analyse"),
     PageSpec("calibration", "Calibration", ":material/speed:", "Analyse"),
     PageSpec("embedding", "Embedding map", ":material/scatter_plot:", "Analyse"),
+    PageSpec("review", "Label review", ":material/rate_review:", "Analyse"),
+    PageSpec("prototypes", "Prototypes", ":material/category:", "Analyse"),
     PageSpec("upload", "Your face", ":material/photo_camera:", "Try"),
     PageSpec("data", "Dataset", ":material/dataset:", "Setup"),
 )

@@ -361,3 +361,98 @@ def embedding(card: ModelCard, data: FERSplit, data_path: str | None, method: st
     df = _embedding(*_key(card, data, data_path), method, seed)
     evaluation(card, data, data_path)
     return df
+
+
+# ------------------------------------------------------------------ failure slices
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _image_attributes(data_path: str, split: str, data_hash: str) -> pd.DataFrame:
+    from ..analysis.attributes import attributes_cache_path, image_attributes
+
+    data = _current_split(data_path, split)
+    if attributes_cache_path(data.data_hash).is_file():
+        return image_attributes(data.images, data.data_hash)
+    bar = _Progress(f"Measuring {len(data):,} {split} faces: brightness, contrast, sharpness and the landmarks' "
+                    "roll, yaw, scale and centre", "a few seconds per thousand faces the first time")
+    try:
+        lm = _landmarks(data_path, split, data_hash)
+        bar(0.8, "")
+        return image_attributes(data.images, data.data_hash, landmarks=lm)
+    finally:
+        bar.empty()
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _face_attributes(card_path: str, card_key: str, data_path: str, split: str, data_hash: str) -> pd.DataFrame:
+    from ..analysis.attributes import face_attributes
+
+    data = _current_split(data_path, split)
+    facts = {}
+    try:
+        facts["issues"] = _issues(card_path, card_key, data_path, split, data_hash)
+    except ValueError:
+        pass
+    if split != "Training" and "Training" in dataset(data_path or None):
+        facts["copies"] = training_copies(data_path or None, split)
+    facts["aligned"] = ferplus(data_path or None, split)[0]
+    return face_attributes(data, base=_image_attributes(data_path, split, data_hash), **facts)
+
+
+def face_attributes(card: ModelCard, data: FERSplit, data_path: str | None) -> pd.DataFrame:
+    """Every face's attributes with this model's data facts (`attributes.face_attributes`)."""
+    evaluation(card, data, data_path)
+    return _face_attributes(*_key(card, data, data_path))
+
+
+@st.cache_resource(show_spinner="Searching the slices and growing the error tree ...", max_entries=16)
+def _failures(card_path: str, card_key: str, data_path: str, split: str, data_hash: str):
+    from ..analysis.error_tree import error_tree
+    from ..analysis.slices import find_slices
+
+    attrs = _face_attributes(card_path, card_key, data_path, split, data_hash)
+    ev = _evaluation(card_path, card_key, data_path, split, data_hash)
+    correct = ev.preds == ev.labels
+    return find_slices(attrs, correct), error_tree(attrs, correct)
+
+
+def failures(card: ModelCard, data: FERSplit, data_path: str | None):
+    """(SliceSearch, ErrorTree) of a model on a split (`slices.find_slices`, `error_tree.error_tree`)."""
+    face_attributes(card, data, data_path)
+    return _failures(*_key(card, data, data_path))
+
+
+def features_cached(card: ModelCard, data: FERSplit) -> bool:
+    """Whether the model's penultimate features of the split are on disk (clusters are then quick)."""
+    from ..analysis.embedding import features_cache_path
+
+    return features_cache_path(card, data).is_file()
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _clusters(card_path: str, card_key: str, data_path: str, split: str, data_hash: str):
+    from ..analysis.embedding import cached_features
+    from ..analysis.error_clusters import error_clusters
+    from ..labels import EMOTIONS
+
+    card = load_card(card_path)
+    data = _current_split(data_path, split)
+    ev = _evaluation(card_path, card_key, data_path, split, data_hash)
+    attrs = _face_attributes(card_path, card_key, data_path, split, data_hash)
+    if features_cached(card, data):
+        feats = cached_features(None, card, data)
+    else:
+        k = _views(card)
+        bar = _Progress(f"{card.name}'s penultimate features of {len(data):,} {split} faces"
+                        + (f" in {k} test-time views" if k > 1 else ""), first_time_note())
+        try:
+            feats = cached_features(model_for(card), card, data, progress=bar)
+        finally:
+            bar.empty()
+    return error_clusters(feats, ev.preds == ev.labels, attrs, ev.labels, ev.preds, EMOTIONS,
+                          confidence=ev.probs.max(axis=1))
+
+
+def clusters(card: ModelCard, data: FERSplit, data_path: str | None):
+    """The errors clustered in the model's penultimate space and described (`error_clusters`)."""
+    face_attributes(card, data, data_path)
+    return _clusters(*_key(card, data, data_path))

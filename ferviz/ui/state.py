@@ -10,9 +10,10 @@ from ..errors import FervizError
 from ..labels import EMOTIONS, emotion_index, normalise_split
 
 #: session-state key -> query-parameter name; these survive page changes and reopen from a link
-#: (the Errors page's sort and filter too: ``sort=label-issue&show=model-errors``)
+#: (the Errors page's sort and filter too: ``sort=label-issue&show=model-errors``; the Failure
+#: slices page's open slice: ``slice=template``, ``slice=tree:5``, ``slice=cluster:2``)
 SHARED = {"sel_model": "model", "sel_model2": "model2", "sel_split": "split", "sel_true": "true",
-          "sel_pred": "pred", "sel_id": "id", "err_sort": "sort", "err_filter": "show"}
+          "sel_pred": "pred", "sel_id": "id", "err_sort": "sort", "err_filter": "show", "sel_slice": "slice"}
 DEFAULTS = {"sel_split": "PrivateTest", "sel_model2": "(none)"}
 #: values a link need not carry: the view without them is the same
 QUIET = {"err_sort": "confidence", "err_filter": ALL}
@@ -114,7 +115,7 @@ def gallery_order(key: tuple) -> list[str] | None:
 
 #: page widgets whose values survive visits to other pages (Streamlit drops a widget's value on
 #: a run that does not draw it, unless the script sets it again: see `keep_page_widgets`)
-KEPT = ("gallery_page", "err_sort", "err_filter", "err_per_page", "err_gradcam", "cmp_a_page", "cmp_b_page",
+KEPT = ("gallery_page", "sl_page", "err_sort", "err_filter", "err_per_page", "err_gradcam", "cmp_a_page", "cmp_b_page",
         "cm_normalize", "fmt_overview", "fmt_errors", "cal_view", "cal_split", "cal_stage", "fmt_calibration")
 
 
