@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from ferviz.config import PROJECT_ROOT
 from ferviz.labels import EMOTIONS
 from ferviz.review.store import ReviewStore
@@ -21,8 +23,20 @@ def _sign_in(page, wait_idle) -> None:
     box.blur()  # keys typed into the name field are text, not shortcuts
 
 
+@pytest.fixture
+def undo_after(fer_path):
+    """Undo this test's decisions afterwards, so the server's other pages show no review (the
+    history keeps them)."""
+    yield
+    from ferviz.data.splits import load_all
+
+    store, h = ReviewStore(), load_all(fer_path)["PrivateTest"].source_hash
+    while store.undo(h, "PrivateTest", NAME) is not None:
+        pass
+
+
 def test_review_two_faces_by_keyboard_reload_then_export(server, page, fer_path, shipped_card, wait_idle,
-                                                         no_exception, shot, tmp_path):
+                                                         no_exception, shot, tmp_path, undo_after):
     from ferviz.analysis.evaluation import evaluate
     from ferviz.analysis.label_issues import evaluation_issues
     from ferviz.data.splits import load_all
