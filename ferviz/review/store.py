@@ -65,6 +65,8 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE INDEX IF NOT EXISTS decisions_by_reviewer ON decisions (dataset, split, reviewer, seq);
 CREATE TABLE IF NOT EXISTS datasets (hash TEXT PRIMARY KEY, source TEXT NOT NULL);
 """
+#: path -> (size, mtime, inode) of the file when it last passed `ReviewStore.check` in this process
+_SOUND: dict[str, tuple[int, int, int]] = {}
 _WRITTEN = "dataset, split, face_id, reviewer, decision, label, original_label, note, timestamp"
 _COLUMNS = _WRITTEN + ", seq, undone"
 _INSERT = f"INTO decisions ({_WRITTEN}) VALUES (?,?,?,?,?,?,?,?,?)"
@@ -203,7 +205,6 @@ class ReviewStore:
     def __init__(self, path: str | Path | None = None, *, timeout: float = 30.0):
         self.path = Path(path).expanduser() if path else config.reviews_path()
         self.timeout = float(timeout)
-        self._checked: tuple | None = None  # the (size, mtime) stamp of the last file that passed
 
     # -------------------------------------------------------------- checks and connections
 
@@ -223,8 +224,8 @@ class ReviewStore:
             raise ReviewError(f"{self.path}: cannot read the review database ({e.strerror})") from None
         if not self.path.is_file():
             raise ReviewError(f"{self.path}: is not a file (the review database must be a file)")
-        stamp = (st.st_size, st.st_mtime_ns)
-        if st.st_size == 0 or stamp == self._checked:
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if st.st_size == 0 or _SOUND.get(str(self.path.resolve())) == stamp:
             return
         try:
             with open(self.path, "rb") as f:
@@ -256,7 +257,7 @@ class ReviewStore:
         if version > SCHEMA_VERSION:
             raise ReviewError(f"{self.path}: was written by a newer ferviz (schema {version}; this one reads "
                               f"{SCHEMA_VERSION}); upgrade ferviz")
-        self._checked = stamp
+        _SOUND[str(self.path.resolve())] = stamp
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
