@@ -13,6 +13,7 @@ from ferviz.data.splits import load_all
 from ferviz.labels import EMOTIONS
 from ferviz.models import load_card
 from ferviz.review.store import ReviewStore
+from ferviz.ui import review as review_ui
 from tests.app.helpers import app_on, open_page, page, texts
 
 
@@ -138,3 +139,28 @@ def test_a_damaged_database_is_a_message(quality_env, monkeypatch, db):
     _ok(ov)
     assert "No label review:" in texts(ov)
     assert db.read_bytes() == b"not a database " * 100
+
+
+def test_review_the_faces_in_an_embedding_box(tiny_env, monkeypatch, db):
+    """A box on the embedding map sends its faces (in the gallery's order: errors first) to the review."""
+    from ferviz.analysis.embedding import cached_embedding, in_box
+
+    at = app_on(tiny_env, monkeypatch)
+    at.session_state["emb_method"] = "pca"
+    at = page(at.run(), "embedding")
+    _ok(at)
+    split = load_all(tiny_env["data"])["PrivateTest"]
+    df = cached_embedding(None, load_card(Path(tiny_env["models"]) / "tiny_a.json"), split, "pca")
+    box = {"xref": "x", "yref": "y", "x": [float(df["x"].min()) - 1, float(df["x"].median())],
+           "y": [float(df["y"].min()) - 1, float(df["y"].max()) + 1]}
+    inside = set(df[in_box(df["x"], df["y"], box)]["id"].astype(str))
+    points = [{"curve_number": k, "point_index": 0} for k in range(7)]
+    at.session_state["emb_chart"] = {"selection": {"points": points, "point_indices": [], "box": [box], "lasso": []}}
+    at.run()
+    at.button(key="emb_review").click().run()
+    open_page(at, "review").run()  # AppTest does not follow the app's own page switch
+    _ok(at)
+    sent = at.session_state["review_ids"]
+    assert set(sent) == inside and at.radio(key="w_rv_set").value == review_ui.GALLERY
+    assert f"Face 1 of {len(inside)} · id {sent[0]}" in texts(at)
+    assert "(the faces in the box)" in at.radio(key="w_rv_set").options[-1]

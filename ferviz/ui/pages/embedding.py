@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from ferviz.analysis.embedding import in_box
-from ferviz.ui import charts, context, gallery, resources, state
+from ferviz.ui import charts, context, gallery, resources, review, state
 
 COLOURS = {"true": "true class", "pred": "predicted class", "correct": "correct / wrong",
            "confidence": "confidence", "issue": "label issue / model error"}
@@ -99,6 +99,7 @@ def render(ctx: context.Context) -> None:
                 by_true = rows["true"].value_counts()
                 st.markdown(f"{n_err / len(rows):.0%} of them wrong · true classes: "
                             + ", ".join(f"{k} {v}" for k, v in by_true.items()))
+                review.review_button(list(rows["id"]), f"the faces in the {shape}", key="emb_review")
             page_rows, _, pages = gallery.paged(rows, "emb_page", 24)
             gallery.show(page_rows, ctx, key_prefix="emb", order=list(rows["id"]),
                          empty="No faces in the selection.")
