@@ -30,11 +30,17 @@ def _picked(event, table: str, keys: list[str]) -> str | None:
     return None
 
 
+#: scrolls the opened slice's gallery into view (it sits below the tables the click came from)
+SCROLL = """<script>setTimeout(() => { const g = document.querySelector('.st-key-sl_gallery');
+  if (g) g.scrollIntoView({behavior: 'smooth', block: 'start'}); }, 400);</script>"""
+
+
 def _open(key: str) -> None:
     if st.session_state.get("sel_slice") != key:
         st.session_state["sel_slice"] = key
         st.session_state["sl_page"] = 1
         state.sync_url()
+    st.session_state["_sl_scroll"] = True
 
 
 def _pct(v: float) -> str:
@@ -247,4 +253,7 @@ def render(ctx: context.Context) -> None:
     key = st.session_state.get("sel_slice")
     if key:
         st.divider()
-        _gallery(ctx, str(key), search, tree, ev)
+        with st.container(key="sl_gallery"):
+            _gallery(ctx, str(key), search, tree, ev)
+        if st.session_state.pop("_sl_scroll", False):
+            st.html(SCROLL, unsafe_allow_javascript=True)
