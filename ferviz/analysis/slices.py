@@ -147,10 +147,25 @@ class SliceSearch:
         return pd.DataFrame({"slice": np.repeat(keys, [int(self.masks[k].sum()) for k in keys]),
                              "id": np.concatenate([self.ids[self.masks[k]] for k in keys]) if keys else []})
 
-    def worst(self, top: int = 5) -> pd.DataFrame:
-        """The `top` significantly worse slices (may be fewer)."""
+    def worst(self, top: int = 5, *, overlap: float = 0.5, significant: bool = True) -> pd.DataFrame:
+        """The `top` first worse slices (in the table's order: significantly worse first; with
+        `significant`, only those) that are different groups of faces: a slice sharing more than
+        `overlap` of the smaller one's faces with a slice already picked (e.g. "sharp faces whose
+        landmarks were not found" after "faces whose landmarks were not found") is passed over.
+        May be fewer than `top`."""
         t = self.table
-        return t[(t["p_adjusted"] < ALPHA) & (t["difference"] < 0)].head(top)
+        worse = t["difference"] < 0
+        if significant:
+            worse &= t["p_adjusted"] < ALPHA
+        picked: list[int] = []
+        for i in np.flatnonzero(worse.to_numpy()):
+            m = self.masks[t["slice"].iat[i]]
+            if all((m & self.masks[t["slice"].iat[j]]).sum() <= overlap * min(m.sum(), t["n"].iat[j])
+                   for j in picked):
+                picked.append(int(i))
+            if len(picked) == top:
+                break
+        return t.iloc[picked]
 
 
 def wilson(k: np.ndarray, n: np.ndarray, alpha: float = ALPHA) -> tuple[np.ndarray, np.ndarray]:

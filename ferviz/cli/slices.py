@@ -73,9 +73,11 @@ def run(a) -> int:
         for fmt in dict.fromkeys(a.formats):
             (out / f"{stem}.{fmt}").write_bytes(figure_bytes(fig, fmt))
             written.append(out / f"{stem}.{fmt}")
-    worst = fa.slices.worst(5)
+    worst = fa.slices.worst(5, significant=False)
+    n_sig = int(((fa.slices.table["p_adjusted"] < 0.05) & (fa.slices.table["difference"] < 0)).sum())
     print(f"{card.name} on {split.title}: {len(split):,} faces, accuracy {fa.slices.overall:.4f}; "
-          f"{fa.slices.tested:,} slices tested, {len(worst)} of the worst significantly worse than the rest")
+          f"{fa.slices.tested:,} slices tested, {n_sig} significantly worse than the rest; the five worst "
+          "different groups:")
     for s in worst["sentence"]:
         print("  " + s)
     for note in fa.notes:

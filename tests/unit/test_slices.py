@@ -134,6 +134,13 @@ def test_the_top_slice_is_the_dark_one_when_the_model_errs_only_on_dark_faces():
     # accuracy and interval match the members
     assert top["accuracy"] == pytest.approx(correct[members].mean())
     assert top["ci_low"] <= top["accuracy"] <= top["ci_high"]
+    # the worst list names different groups of faces: no two share more than half the smaller one
+    worst = s.worst(5)
+    for i in range(len(worst)):
+        for j in range(i):
+            a, b = s.mask(worst["slice"].iat[i]), s.mask(worst["slice"].iat[j])
+            assert (a & b).sum() <= 0.5 * min(a.sum(), b.sum())
+    assert worst["slice"].iat[0] == top["slice"] and (worst["p_adjusted"] < 0.05).all()
     # no other one-attribute slice is significantly worse
     ones = s.table[(s.table["attributes"] == 1) & ~s.table["slice"].str.startswith("brightness")]
     assert not ((ones["p_adjusted"] < 0.05) & (ones["difference"] < 0)).any()

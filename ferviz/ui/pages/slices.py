@@ -182,17 +182,21 @@ def render(ctx: context.Context) -> None:
         quality = gallery.Quality(ctx)
         if quality.aligned is None:
             st.caption(f"No FER+ attributes (not-a-face votes, vote entropy): {quality.ferplus_short}.")
-    worst = search.worst(5)
+    worst = search.worst(5, significant=False)
+    n_sig = int(((search.table["p_adjusted"] < ALPHA) & (search.table["difference"] < 0)).sum())
     st.subheader(f"Where {ctx.card.name} fails on {ctx.split.title}")
-    if worst.empty:
+    if n_sig == 0:
         st.info(f"No slice of at least 30 faces is significantly worse than the rest ({search.tested:,} tested; "
-                f"accuracy {search.overall:.1%} overall).")
+                f"accuracy {search.overall:.1%} overall)" + (": the worst ones below may be chance." if len(worst)
+                                                               else "."))
     for i, (_, r) in enumerate(worst.iterrows()):
         c1, c2 = st.columns([9, 1], vertical_alignment="center")
         c1.markdown(f"{i + 1}. {r['sentence']}")
         if c2.button("Open", key=f"sl_open_{i}", width="stretch"):
             _open(str(r["slice"]))
-    st.caption(f"{search.tested:,} slices of at least 30 faces tested; accuracy {search.overall:.1%} overall.")
+    st.caption(f"The worst different groups of faces (a slice mostly inside one above is left out of this list, "
+               f"not the table). {search.tested:,} slices of at least 30 faces tested, {n_sig:,} significantly "
+               f"worse than the rest; accuracy {search.overall:.1%} overall.")
 
     names = ["Slices", "Error tree", "Error clusters"] + ([f"Compare with {ctx.card2.name}"] if ctx.card2 else [])
     tabs = st.tabs(names)
