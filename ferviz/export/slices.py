@@ -2,6 +2,8 @@
 overall accuracy, and the error tree drawn as boxes (rule, size, error rate)."""
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 
@@ -64,7 +66,7 @@ def tree_figure(nodes: pd.DataFrame, *, model_name: str = "", split: str = "", d
             if kids:
                 xs[int(node)] = float(np.mean([xs[int(c)] for c in kids]))
     width = max(len(leaves), 1)
-    fig = new_figure((max(6.0, 2.1 * width), 1.5 + 1.35 * depth), dpi, constrained=False)
+    fig = new_figure((max(6.0, 1.55 * width), 1.4 + 1.25 * depth), dpi, constrained=False)
     ax = fig.add_axes((0.01, 0.01, 0.98, 0.9))
     ax.set_xlim(-0.6, width - 0.4)
     ax.set_ylim(depth + 0.6, -0.6)
@@ -77,11 +79,10 @@ def tree_figure(nodes: pd.DataFrame, *, model_name: str = "", split: str = "", d
         x, y = xs[int(r["node"])], float(r["depth"])
         if r["parent"] >= 0:
             ax.plot([xs[int(r["parent"])], x], [y - 1 + 0.28, y - 0.28], color="0.6", lw=0.8, zorder=1)
-        rule = str(r["rule"])
-        rule = rule if len(rule) <= 34 else rule[:31] + "..."
+        rule = "\n".join(textwrap.wrap(str(r["rule"]), 22, max_lines=3, placeholder="..."))
         rate = float(r["error_rate"])
         face = cmap(0.1 + 0.7 * rate / rate_max)
-        ax.text(x, y, f"{rule}\nn = {int(r['n']):,} · {rate:.0%} wrong", ha="center", va="center", fontsize=7,
+        ax.text(x, y, f"{rule}\nn = {int(r['n']):,} · {rate:.0%} wrong", ha="center", va="center", fontsize=8,
                 color="white" if rate / rate_max > 0.7 else "black", zorder=2,
                 bbox=dict(boxstyle="round,pad=0.35", fc=face, ec="0.4", lw=0.6))
     fig.suptitle(" · ".join(p for p in (model_name, split, "error tree") if p), fontsize=10)
