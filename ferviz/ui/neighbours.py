@@ -26,12 +26,17 @@ TILE_PX = 112
 K_CHOICES = (4, 8, 16)
 
 
+#: seconds per face and view of the slowest shipped model (VGG-small) on 2 busy CPU cores (measured:
+#: 8.7 s for 500 faces in 10 views); the baseline CNN takes about a third of it
+_SECONDS_PER_VIEW = 0.0018
+
+
 def _minutes(n: int, views: int) -> str:
     """A rough first-time cost of the penultimate features of n faces on this machine's CPU."""
     cores = os.cpu_count() or 1
     if cores > 4:
         return "the first time only; cached afterwards"
-    minutes = max(1, round(3 * n * views / (3589 * 10)))  # ~3 min for 3,589 faces in 10 views on 2 cores
+    minutes = max(1, round(n * views * _SECONDS_PER_VIEW / 60))
     return f"the first time takes up to about {minutes} min on {cores} CPU core{'s' if cores > 1 else ''}; cached afterwards"
 
 
@@ -68,6 +73,29 @@ def query(card: ModelCard, face: np.ndarray) -> np.ndarray:
     return _query(str(card.path), card.compute_key(), f.tobytes(), f.shape, VIEWS)
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def _table(card_path: str, card_key: str, data_path: str, split: str, data_hash: str, face_bytes: bytes, shape: tuple,
+           image_id: str | None, own: bool, k: int) -> pd.DataFrame:
+    card = load_card(card_path)
+    training = resources.dataset(data_path or None)[split]
+    index = training_index(card, training, data_path)
+    preds = resources.evaluation(card, training, data_path).preds
+    face = np.frombuffer(face_bytes, np.uint8).reshape(shape)
+    return nb.neighbours(index, query(card, face), [image_id or "upload"], k=k, preds=preds,
+                         exclude=[image_id] if own else None)
+
+
+def neighbour_table(card: ModelCard, training: FERSplit, data_path: str | None, face: np.ndarray,
+                    image_id: str | None, own: bool, k: int) -> pd.DataFrame:
+    """The k nearest Training faces of one face (`neighbours.neighbours`; `own`: the face is the
+    Training face `image_id`, which must not find itself), cached per model, data, pixels and k."""
+    training_index(card, training, data_path)  # first, outside the cached table: their progress bars show once
+    resources.evaluation(card, training, data_path)
+    f = np.ascontiguousarray(face, np.uint8)
+    return _table(str(card.path), card.compute_key(), data_path or "", training.split, training.data_hash,
+                  f.tobytes(), f.shape, image_id, bool(own), int(k))
+
+
 def _training(ctx: Context) -> FERSplit | None:
     if ctx.splits is None:
         st.info("The nearest Training faces need FER2013 (see **Dataset**).")
@@ -102,11 +130,8 @@ def section(ctx: Context, face: np.ndarray, *, key: str, image_id: str | None = 
         if not st.button("Find the nearest Training faces", key=f"{key}_nb_build", icon=":material/travel_explore:"):
             return
     try:
-        index = training_index(card, training, ctx.data_path)
-        preds = resources.evaluation(card, training, ctx.data_path).preds
         own = image_id is not None and ctx.split is not None and ctx.split.data_hash == training.data_hash
-        df = nb.neighbours(index, query(card, face), [image_id or "upload"], k=k, preds=preds,
-                           exclude=[image_id] if own else None)
+        df = neighbour_table(card, training, ctx.data_path, face, image_id, own, k)
     except Exception as e:
         show_error(e)
         return
