@@ -92,7 +92,7 @@ def _idle_rerun(card, args) -> dict:
     at.run()
     first = time.perf_counter() - t
     assert not at.exception, at.exception
-    shown = [b for b in at.button if b.key and "_nb_open_" in b.key]
+    shown = [b for b in at.button if b.key and "_nb_inspect_" in b.key]
     assert len(shown) == args.k, "the section shows no neighbours"
     times = []
     for _ in range(max(5, args.repeats)):

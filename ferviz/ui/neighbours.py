@@ -18,7 +18,7 @@ from ..labels import EMOTIONS
 from ..models import ModelCard, load_card
 from . import resources, state
 from .context import Context, show_error
-from .gallery import RIGHT, WRONG
+from .gallery import RIGHT, TILE_CSS, WRONG
 from .resources import _Progress, _views
 
 VIEWS = "tta"  # the index and the queries: the card's test-time views, as the shown prediction
@@ -125,10 +125,15 @@ def section(ctx: Context, face: np.ndarray, *, key: str, image_id: str | None = 
     k = c1.select_slider("Neighbours", K_CHOICES, value=nb.DEFAULT_K, key=f"{key}_nb_k")
     if not nb.is_cached(card, training, VIEWS):
         views = _views(card)
-        st.caption(f"This needs {card.name}'s features of all {len(training):,} Training faces"
-                   + (f" in {views} views" if views > 1 else "") + f": {_minutes(len(training), views)}.")
-        if not st.button("Find the nearest Training faces", key=f"{key}_nb_build", icon=":material/travel_explore:"):
+        notice = st.empty()  # gone once the index is being built
+        with notice.container():
+            st.caption(f"This needs {card.name}'s features of all {len(training):,} Training faces"
+                       + (f" in {views} views" if views > 1 else "") + f": {_minutes(len(training), views)}.")
+            clicked = st.button("Find the nearest Training faces", key=f"{key}_nb_build",
+                                icon=":material/travel_explore:")
+        if not clicked:
             return
+        notice.empty()
     try:
         own = image_id is not None and ctx.split is not None and ctx.split.data_hash == training.data_hash
         df = neighbour_table(card, training, ctx.data_path, face, image_id, own, k)
@@ -139,10 +144,18 @@ def section(ctx: Context, face: np.ndarray, *, key: str, image_id: str | None = 
     tiles(ctx, training, df, key)
 
 
+def distance_text(d: float) -> str:
+    """A tile's distance: a copy badge below `COPY_DISTANCE`, small distances in scientific notation."""
+    if d < nb.COPY_DISTANCE:
+        return ":violet-badge[copy · distance 0]"
+    return f"distance {d:.1e}" if d < 1e-3 else f"distance {d:.3f}"
+
+
 def tiles(ctx: Context, training: FERSplit, df: pd.DataFrame, key: str, cols: int = 8) -> None:
     """One tile per neighbour: the face, its label and the model's prediction, the distance, its
     id and a button that opens it (in Training) in the inspector."""
     pos = df.attrs["positions"]
+    st.html(TILE_CSS)  # the gallery's tiles: badges wrap, Open buttons level across the row
     grid = None
     for i, (p, (_, row)) in enumerate(zip(pos, df.iterrows())):
         if i % cols == 0:
@@ -151,10 +164,9 @@ def tiles(ctx: Context, training: FERSplit, df: pd.DataFrame, key: str, cols: in
             st.image(face_rgb(training.images[int(p)], (TILE_PX, TILE_PX)), width=TILE_PX)
             mark = RIGHT if row["neighbour_label"] == row["neighbour_pred"] else WRONG
             st.markdown(f"{mark} **{row['neighbour_label']}** → **{row['neighbour_pred']}**")
-            d = float(row["distance"])
-            st.markdown(":violet-badge[copy · distance 0]" if d < nb.COPY_DISTANCE else f"distance {d:.3f}")
+            st.markdown(distance_text(float(row["distance"])))
             st.caption(str(row["neighbour_id"]))
-            if st.button("Open", key=f"{key}_nb_open_{i}", width="stretch",
+            if st.button("Open", key=f"{key}_nb_inspect_{i}", width="stretch",
                          help="Open this Training face in the inspector"):
                 open_training(ctx, training, list(df["neighbour_id"]), str(row["neighbour_id"]))
 

@@ -14,6 +14,7 @@ from ferviz.analysis import prototypes as pr
 from ferviz.data.splits import load_all
 from ferviz.labels import EMOTIONS
 from ferviz.models import load_card, load_model
+from ferviz.ui.neighbours import distance_text
 from tests.app.helpers import LEVELS, app_on, page, texts, tiles, upload_astronaut
 from tests.unit.tiny_models import brightness_model
 
@@ -78,7 +79,7 @@ def test_inspector_builds_on_a_click_then_shows_the_neighbours(nb_env, monkeypat
     assert f"**{first['neighbour_label']}** → **{first['neighbour_pred']}**" in shown[0]["caption"]
     assert first["neighbour_label"] == "happy"
     for t, d in zip(shown[1:], df["distance"].iloc[1:]):
-        assert f"distance {d:.3f}" in texts(at)
+        assert distance_text(d) in texts(at)
 
     # the next visit finds the index cached: no button; fewer neighbours when asked
     at.session_state["insp_nb_k"] = 4
@@ -87,7 +88,7 @@ def test_inspector_builds_on_a_click_then_shows_the_neighbours(nb_env, monkeypat
     assert "Find the nearest Training faces" not in [b.label for b in at.button]
     assert len(_neighbour_tiles(at)) == 4
 
-    at.button(key="insp_nb_open_0").click()  # the Training copy opens in the inspector, on Training
+    at.button(key="insp_nb_inspect_0").click()  # the Training copy opens in the inspector, on Training
     at = at.run()
     _ok(at)
     assert at.session_state["sel_split"] == "Training" and at.session_state["sel_id"] == "77"
