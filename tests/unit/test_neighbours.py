@@ -181,6 +181,16 @@ def test_the_index_is_cached_by_model_identity(tmp_path, monkeypatch):
     assert df.groupby("id")["neighbour_id"].first().to_dict() == {"p5": "t5", "p6": "t6"}
     own = nb.split_neighbours(model, card, again, train, ["t5"], k=2)
     assert "t5" not in own["neighbour_id"].tolist()  # a Training face does not find itself
+    (tmp_path / "b.json").write_text(json.dumps({"name": "B renamed", "file": "b.keras", "tta": "mirror",
+                                                 "description": "edited", "input": {"height": 48, "width": 48,
+                                                                                    "channels": 1, "scale": [0, 1]}}))
+    assert nb.is_cached(load_card(tmp_path / "b.json"), train)  # a new name and description: the same model
+    (tmp_path / "d.json").write_text(json.dumps({"name": "B", "file": "b.keras", "tta": None,
+                                                 "input": {"height": 48, "width": 48, "channels": 1,
+                                                           "scale": [0, 1]}}))
+    assert not nb.is_cached(load_card(tmp_path / "d.json"), train)  # other views: another index
+    other = FERSplit(images[::-1].copy(), train.labels[::-1].copy(), train.ids[::-1].copy(), "Training", "s", "h1")
+    assert not nb.is_cached(card, other)  # other data: another index
 
 
 # ------------------------------------------------------------------ prototypes
