@@ -50,7 +50,7 @@ def choose_k(x: np.ndarray, ks: Sequence[int] = range(3, 9), seed: int = 0, samp
 
     ks = [k for k in ks if 2 <= k < len(x)]
     if not ks:
-        return max(1, min(2, len(x)))
+        return max(1, min(2, len(np.unique(np.round(x, 6), axis=0))))
     best, best_s = ks[0], -2.0
     for k in ks:
         lab = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(x)
@@ -106,9 +106,11 @@ def error_clusters(features: np.ndarray, correct: np.ndarray, attrs: pd.DataFram
     if len(wrong) < 2:
         return ErrorClusters(pd.DataFrame(columns=list(CLUSTER_COLUMNS)), out, ids)
     x = _normalise(features[wrong])
-    k = choose_k(x, seed=seed) if k is None else int(k)
-    if not 1 <= k <= len(wrong):
+    if k is not None and not 1 <= int(k) <= len(wrong):
         raise AnalysisError(f"k must be between 1 and the number of errors ({len(wrong)}), got {k}")
+    distinct = len(np.unique(np.round(x, 6), axis=0))  # k-means cannot make more clusters than points
+    k = choose_k(x, ks=range(3, min(8, distinct) + 1), seed=seed) if k is None else int(k)
+    k = max(1, min(k, distinct))
     lab = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
     # number the clusters by size, largest first (stable across runs for a seed)
     sizes = np.bincount(lab, minlength=k)

@@ -130,3 +130,27 @@ def test_the_attributes_are_explained(slices_env, monkeypatch):
     shown = texts(at)
     assert "variance of the Laplacian" in shown and "yaw proxy" in shown
     assert "No FER+ attributes" in shown  # a tiny CSV that FER+'s votes do not align with
+
+
+def test_error_clusters_open_their_faces(slices_env, monkeypatch):
+    at = app_on(slices_env, monkeypatch)
+    at = page(at.run(), "slices")
+    _ok(at)
+    at.button(key="sl_clusters_go").click()  # the features are computed on a click the first time
+    at = at.run()
+    _ok(at)
+    from ferviz.analysis.embedding import cached_features
+    from ferviz.analysis.error_clusters import error_clusters
+    from ferviz.labels import EMOTIONS
+
+    split = load_all(slices_env["data"])["PrivateTest"]
+    card = load_card(f"{slices_env['models']}/tiny_a.json")
+    ev = evaluate(card, split)
+    attrs = face_attributes(split, base=image_attributes(split.images, split.data_hash))
+    found = error_clusters(cached_features(None, card, split), ev.preds == ev.labels, attrs, ev.labels, ev.preds,
+                           EMOTIONS)
+    assert f"**Cluster 1** ({int(found.table['n'].iloc[0])} errors): " in texts(at)
+    at.button(key="sl_cluster_0").click()
+    at = at.run()
+    _ok(at)
+    assert set(_all_tile_ids(at)) == set(split.ids[found.mask(0)].astype(str))

@@ -223,12 +223,11 @@ def render(ctx: context.Context) -> None:
         if resources.features_cached(ctx.card, ctx.split) or st.session_state.get("sl_clusters_on") \
                 or str(st.session_state.get("sel_slice", "")).startswith("cluster:"):
             found = resources.clusters(ctx.card, ctx.split, ctx.data_path)
-            view = pd.DataFrame({"cluster": found.table["cluster"] + 1, "errors": found.table["n"],
-                                 "description": found.table["description"]})
-            event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="single-row",
-                                 key="sl_clusters", width="stretch")
-            if (picked := _picked(event, "sl_clusters", [f"cluster:{k}" for k in found.table["cluster"]])) is not None:
-                _open(picked)
+            for _, r in found.table.iterrows():
+                c1, c2 = st.columns([9, 1], vertical_alignment="center")
+                c1.markdown(f"**Cluster {int(r['cluster']) + 1}** ({int(r['n']):,} errors): {r['description']}")
+                if c2.button("Open", key=f"sl_cluster_{int(r['cluster'])}", width="stretch"):
+                    _open(f"cluster:{int(r['cluster'])}")
         else:
             st.info("Clustering the errors needs the model's penultimate features of every face: one pass of the "
                     f"model ({resources.first_time_note()}).")
