@@ -41,7 +41,9 @@ def data_facts(split, splits: Mapping | None, evaluation) -> tuple[dict, list[st
         facts["issues"] = evaluation_issues(evaluation)
     except Exception as e:  # fewer than two classes in a tiny split
         notes.append(f"no label-issue flag: {e}")
-    if splits is not None and "Training" in splits and split.split != "Training":
+    if split.split == "Training":
+        notes.append("no Training-copy flag: this is the Training split")
+    elif splits is not None and "Training" in splits:
         facts["copies"] = training_duplicates(find_duplicates(splits), split.split)
     else:
         notes.append("no Training-copy flag: the dataset has no Training split to compare with")
