@@ -22,8 +22,10 @@ features        ferviz.cli.features     feature maps per block for chosen images
 regions         ferviz.cli.regions      attribution per facial region for a confusion cell
 landmarks       ferviz.cli.landmarks    five facial landmarks per face of a split
 slices          ferviz.cli.slices       failure slices, error tree and error clusters of a model
+stress          ferviz.cli.stress       accuracy under perturbations (occlusions, blur, light, ...) and flips
 neighbours      ferviz.cli.neighbours   the nearest Training faces of chosen faces (model space)
 reviews         ferviz.cli.reviews      the label review's decisions: import a CSV, export CSV and votes
+report          ferviz.cli.report       one HTML/PDF error-analysis report of a model (or two side by side)
 =============== ======================= ==========================================================
 
 Each command module has ``add_arguments(parser)`` and ``run(args) -> int``. :data:`COMMANDS` is
@@ -68,10 +70,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "regions": ("regions", "share of attribution per facial region for a confusion cell vs its references"),
     "landmarks": ("landmarks", "five facial landmarks per face of a split (MTCNN's ONet) and the detection rate"),
     "slices": ("slices", "why a model fails: failure slices by face attributes, an error tree and error clusters"),
+    "stress": ("stress", "stress test: accuracy under occlusions of each facial region, noise, blur, light, "
+                         "JPEG, resolution, rotation, shift, zoom and mirror, at severities 1-5, and the flips"),
     "neighbours": ("neighbours", "the k nearest Training faces of chosen faces in the model's penultimate space "
                                  "(cosine), with their labels, the model's predictions and distances"),
     "reviews": ("reviews", "the label review's decisions: import a CSV into the database, export CSV and "
                            "a FER+-style vote table"),
+    "report": ("report", "one file to hand in: an error-analysis report of a model (or two side by side) as "
+                         "self-contained HTML and PDF"),
 }
 #: modules of this package that are not commands
 SUPPORT_MODULES = ("args", "common")

@@ -69,7 +69,8 @@ def test_parameters_do_what_they_say():
     assert (occluded[0][~MOUTH] == _faces(1)[0][~MOUTH]).all()
     grown = perturb(_faces(1), "occlude_mouth", 5)
     assert (grown[0] != _faces(1)[0]).sum() > (occluded[0] != _faces(1)[0]).sum()
-    assert "occluding the mouth (severity 3: 2 px grown)" == describe("occlude_mouth", 3)
+    assert "occluding the mouth (severity 3: the region grown by 2 px)" == describe("occlude_mouth", 3)
+    assert describe("blur", 2) == "blurring (severity 2: 1 px (sigma))" and describe("mirror", 1) == "mirroring the face"
 
 
 def _mouth_model():
@@ -118,7 +119,8 @@ def test_a_model_that_reads_only_the_mouth_fails_under_mouth_occlusion_only(tmp_
     mask = res.flip_mask("occlude_mouth", 1, HAPPY, NEUTRAL)
     assert mask.sum() == 20 and (split.labels[mask] == HAPPY).all()
     assert flip_sentence("occlude_mouth", 1, "happy", "neutral", 20).startswith(
-        "Occluding the mouth (severity 1: 0 px grown) turns 20 happy faces into neutral")
+        "Occluding the mouth (severity 1: the region as drawn on the Inspector's region overlay) turns 20 happy "
+        "faces into neutral")
 
 
 def test_brightness_severities_are_monotone_for_a_model_that_reads_brightness(tmp_path):
@@ -139,3 +141,9 @@ def test_brightness_severities_are_monotone_for_a_model_that_reads_brightness(tm
     # dimmer light reads as darker classes: the mean predicted class only goes down
     mean_pred = [res.probs_at("brightness", s).argmax(axis=1).mean() for s in range(6)]
     assert (np.diff(mean_pred) <= 0).all()
+
+
+def test_the_commands_literal_copy_of_the_perturbations_agrees():
+    from ferviz.cli import stress
+
+    assert stress.PERTURBATIONS == tuple(PERTURBATIONS)
