@@ -139,32 +139,50 @@ def flip_sentence(name: str, severity: int, true: str, to: str, count: int) -> s
     return f"{text[:1].upper() + text[1:]} turns {count:,} {true} {'face' if count == 1 else 'faces'} into {to}"
 
 
-def is_cached(card, split, name: str, severity: int, *, seed: int = 0) -> bool:
-    """Whether the predictions of (name, severity) are on disk (no faces perturbed to find out)."""
+def _probe(split, name: str, severity: int, seed: int):
+    """The perturbed split without its faces: enough to find its cached predictions."""
     from ..data.splits import FERSplit
-    from .evaluation import prediction_cache_path
 
     if severity == 0:
-        return prediction_cache_path(card, split).is_file()
-    probe = FERSplit(split.images[:0], split.labels, split.ids, split.split, split.source,
-                     cache.key_hash(split.source_hash, "perturbed", name, severity, seed, _VERSION), split.name)
-    return prediction_cache_path(card, probe).is_file()
+        return split
+    return FERSplit(split.images[:0], split.labels, split.ids, split.split, split.source,
+                    cache.key_hash(split.source_hash, "perturbed", name, severity, seed, _VERSION), split.name)
+
+
+def is_cached(card, split, name: str, severity: int, *, seed: int = 0) -> bool:
+    """Whether the predictions of (name, severity) are on disk (no faces perturbed to find out)."""
+    from .evaluation import prediction_cache_path
+
+    return prediction_cache_path(card, _probe(split, name, severity, seed)).is_file()
+
+
+def cached_count(card, split, perturbations: Sequence[str] | None = None, *, seed: int = 0) -> tuple[int, int]:
+    """(evaluations on disk, evaluations in the whole plan) of the stress test."""
+    todo = plan(perturbations)
+    return sum(is_cached(card, split, n, s, seed=seed) for n, s in todo), len(todo)
 
 
 def stress_test(card, split, perturbations: Sequence[str] | None = None, severities: Sequence[int] | None = None, *,
                 model=None, points: np.ndarray | None = None, seed: int = 0, use_cache: bool = True,
-                progress: Progress | None = None) -> StressResult:
+                only_cached: bool = False, progress: Progress | None = None) -> StressResult:
     """Evaluate `card` on `split` under each chosen perturbation and severity (all by default).
-    `points`: the split's landmarks for the occlusions (found and cached when None and needed)."""
+    `points`: the split's landmarks for the occlusions (found and cached when None and needed).
+    Cached evaluations are read without perturbing the faces; with `only_cached`, the others are
+    left out of the result (nothing is computed but severity 0)."""
     from .evaluation import evaluate
 
     todo = plan(perturbations, severities)
-    if points is None and any(n.startswith("occlude_") for n, _ in todo):
+    if use_cache:
+        cached = {(n, s) for n, s in todo if is_cached(card, split, n, s, seed=seed)}
+    else:
+        cached = set()
+    if only_cached:
+        todo = [t for t in todo if t in cached]
+    if points is None and any(n.startswith("occlude_") and (n, s) not in cached for n, s in todo):
         from ..data.landmarks import cached_landmarks
 
         points = cached_landmarks(split.images, split.data_hash).points
-    if model is None and not (use_cache and all(is_cached(card, split, n, s, seed=seed)
-                                                for n, s in todo + [("mirror", 0)])):
+    if model is None and not (set(todo) <= cached and is_cached(card, split, "mirror", 0)):
         from ..models import load_model
 
         model = load_model(card)
@@ -173,8 +191,9 @@ def stress_test(card, split, perturbations: Sequence[str] | None = None, severit
     probs = {}
     for i, (name, s) in enumerate(todo):
         step(i / max(1, len(todo)), f"{name} severity {s}")
-        probs[(name, s)] = evaluate(card, perturbed_split(split, name, s, points=points, seed=seed), model=model,
-                                    use_cache=use_cache).probs
+        data = _probe(split, name, s, seed) if (name, s) in cached else \
+            perturbed_split(split, name, s, points=points, seed=seed)
+        probs[(name, s)] = evaluate(card, data, model=model, use_cache=use_cache).probs
     step(1.0, "done")
     return StressResult(card.name, split.split, np.asarray(split.labels), np.asarray(split.ids).astype(str),
                         base.probs, probs)

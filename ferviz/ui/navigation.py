@@ -28,6 +28,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "Overview", ":material/dashboard:", "Analyse", default=True),
     PageSpec("errors", "Errors", ":material/grid_view:", "Analyse"),
     PageSpec("slices", "Failure slices", ":material/troubleshoot:", "Analyse"),
+    PageSpec("stress", "Stress test", ":material/blur_on:", "Analyse"),
     PageSpec("inspector", "Inspector", ":material/search:", "Analyse"),
     PageSpec("compare", "Compare models", ":material/compare:", "Analyse"),
     PageSpec("calibration", "Calibration", ":material/speed:", "Analyse"),

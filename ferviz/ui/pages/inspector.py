@@ -15,6 +15,7 @@ from ferviz.ui import (
     feature_maps,
     gallery,
     neighbours,
+    stress as stress_ui,
     resources,
     serving,
     state,
@@ -221,3 +222,7 @@ def render(ctx: context.Context) -> None:
             with tab_features:
                 feature_maps.panel(ctx.card, face, target_for(probs), "insp", image_id=image_id, split=ctx.split.split)
         neighbours.section(ctx, face, key="insp", image_id=image_id, label=true)
+        if st.toggle("Under perturbations", key="insp_stress",
+                     help="This face occluded, noisy, blurred, dim, ... (the Stress test page's perturbations) "
+                          "with the model's prediction on each"):
+            stress_ui.face_strip(ctx, face, key="insp", image_id=image_id, true=true, pos=pos)
