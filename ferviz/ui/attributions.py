@@ -131,36 +131,90 @@ def _single_view_probs(card_path: str, card_key: str, face: bytes, shape: tuple)
     return predict_probs(resources.model_for(card), replace(card, tta=None), f[None])[0]
 
 
-def trust_table(card, split, n: int, progress=None) -> pd.DataFrame:
-    """The `python -m ferviz trust` table for this model and split (disk-cached per model file)."""
-    from ..attribution.trust import cached_trust_table
+def trust_table(card, split, n: int, progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The `python -m ferviz trust` tables (per method, and the cascade) for this model and split
+    (disk-cached per model file)."""
+    from ..attribution.trust import cached_trust_tables
 
-    return cached_trust_table(resources.model_for(card), card, split, list(attribution.METHODS), n=n,
-                              progress=progress)
+    return cached_trust_tables(resources.model_for(card), card, split, list(attribution.METHODS), n=n,
+                               progress=progress)
 
 
-def _cached_trust(card, split, n: int) -> pd.DataFrame | None:
-    """The table if it is already on disk (nothing computed)."""
-    from ..attribution.trust import load_cached_trust, trust_cache_path
+def _cached_trust(card, split, n: int) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The tables if they are already on disk (nothing computed)."""
+    from ..attribution.trust import (
+        load_cached_cascade,
+        load_cached_trust,
+        trust_cache_path,
+    )
 
-    return load_cached_trust(trust_cache_path(card, split, list(attribution.METHODS), n=n))
+    path = trust_cache_path(card, split, list(attribution.METHODS), n=n)
+    df, steps = load_cached_trust(path), load_cached_cascade(path)
+    return None if df is None or steps is None else (df, steps)
+
+
+def _ci_text(df: pd.DataFrame, col: str, digits: int) -> list[str]:
+    if col not in df:
+        return ["—"] * len(df)
+    return [("—" if not np.isfinite(a) else f"{a:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]")
+            for a, lo, hi in zip(df[col].astype(float), df[f"{col}_lo"].astype(float), df[f"{col}_hi"].astype(float))]
+
+
+def _passed(v) -> bool:
+    return str(v) in ("True", "true", "1", "1.0")
+
+
+def cascade_chart(steps: pd.DataFrame):
+    """The randomisation cascade as curves: per method, the rank correlation with the trained model's
+    maps after each stage of re-initialisation from the top down (0: the trained model)."""
+    import plotly.graph_objects as go
+
+    from ..figures.palette import SERIES_COLORS
+
+    fig = go.Figure()
+    stages = steps.drop_duplicates("stage").sort_values("stage")
+    ticks = ["trained"] + [f"+{name}" for name in stages["layer"]]
+    methods = list(dict.fromkeys(steps["method"]))
+    for (method, variant), g in steps.groupby(["method", "map"], sort=False):
+        g = g.sort_values("stage")
+        colour = SERIES_COLORS[methods.index(method) % len(SERIES_COLORS)]
+        name = METHOD_LABELS.get(method, method) + (" (absolute)" if variant != "shown" else "")
+        fig.add_trace(go.Scatter(x=ticks[:1] + [ticks[int(k)] for k in g["stage"]], y=[1.0, *g["spearman"]],
+                                 mode="lines+markers", name=name,
+                                 line={"color": colour, "dash": "solid" if variant == "shown" else "dash"},
+                                 customdata=[[0, 0]] + g[["faces", "blank_randomised"]].to_numpy().tolist(),
+                                 hovertemplate="%{x}: %{y:.2f}<br>faces scored %{customdata[0]}, "
+                                               "randomised map blank %{customdata[1]}<extra>" + name + "</extra>"))
+    fig.add_hline(y=0.5, line_dash="dot", line_color="gray")
+    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      title="Randomisation cascade: weights re-initialised from the top down",
+                      yaxis={"title": "rank corr. with the trained model's map", "range": [-0.3, 1.05]},
+                      xaxis={"title": "stage (a layer and its batch norm), cumulative"})
+    return fig
 
 
 def method_trust_panel(ctx: Context, rows: pd.DataFrame | None = None) -> None:
-    """Which attribution method to trust for this model: the same table as `python -m ferviz trust`
-    (faithfulness with 95% intervals, the randomisation sanity check, blank maps, cost)."""
-    with st.expander("Which attribution method to trust (faithfulness and sanity check)",
+    """Which attribution method to trust for this model: the same tables as `python -m ferviz trust`
+    (faithfulness against a random order and a blurred random map, the randomisation checks with the
+    cascade as curves, robustness, blank maps, cost)."""
+    with st.expander("Which attribution method to trust (faithfulness, sanity checks, robustness)",
                      icon=":material/fact_check:"):
-        st.caption("On random faces of the split, explaining the shown prediction: delete (insert) pixels in the "
-                   "order each map ranks them and follow the class probability (lower deletion AUC and higher "
-                   "insertion AUC than a random order: the map points at what the model uses). Sanity check "
-                   "(Adebayo et al. 2018): the rank correlation between the maps of the model and of the same "
-                   "network with its weights re-initialised from the top down; a method whose maps barely "
-                   "change does not explain the model. Cached per model file.")
+        st.caption("On random faces of the split, explaining the shown prediction. Faithfulness: delete (insert) "
+                   "pixels in the order each map ranks them and follow the class probability, or impute them "
+                   "from their neighbours (ROAD: share of steps at which the prediction is kept); a map should "
+                   "beat a random order and a blurred random map (blurry maps win at deletion and ROAD "
+                   "without knowing the model). Sanity check (Adebayo et al. 2018): the rank correlation "
+                   "between the maps of the model and of the same network re-initialised from the top down, "
+                   "stage by stage (the curve below); the verdict is on the fully randomised end point of the "
+                   "map shown (faces with a blank randomised map are left out and counted). eMPRT (higher is "
+                   "better) and sMPRT (lower is better) are the repaired tests of Hedström et al. 2024. "
+                   "Robustness: rank correlation with the map under a little noise, a 1-pixel shift and a small "
+                   "brightness change that keep the prediction (1: unchanged), and max-sensitivity "
+                   "(0: unchanged). Cached per model file.")
         n = st.selectbox("Random faces of the split", TRUST_SIZES, index=len(TRUST_SIZES) - 1, key="trust_n")
         card = ctx.card
-        df = _cached_trust(card, ctx.split, n)
-        if df is None:
+        got = _cached_trust(card, ctx.split, n)
+        if got is None:
             st.info(f"Not computed yet for {card.name} on {n} faces. The command "
                     f"`python -m ferviz trust --model {card.key} --split {ctx.split.title} --n {n} --out DIR` "
                     "(with the same data) fills the same cache.")
@@ -168,38 +222,60 @@ def method_trust_panel(ctx: Context, rows: pd.DataFrame | None = None) -> None:
                 return
             bar = st.progress(0.0, text="trust ...")
             try:
-                df = trust_table(card, ctx.split, n, progress=lambda f, t: bar.progress(min(1.0, f), text=t))
+                got = trust_table(card, ctx.split, n, progress=lambda f, t: bar.progress(min(1.0, f), text=t))
             finally:
                 bar.empty()
+        df, steps = got
+        ig_abs = df.get("mprt_spearman_abs", pd.Series(np.nan, index=df.index)).astype(float)
         view = pd.DataFrame({
             "method": [METHOD_LABELS.get(m, m) for m in df["method"]],
-            "deletion AUC": [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
-                             zip(df["deletion_auc"], df["deletion_auc_lo"], df["deletion_auc_hi"])],
-            "random deletion": df["random_deletion_auc"].map("{:.3f}".format),
-            "insertion AUC": [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in
-                              zip(df["insertion_auc"], df["insertion_auc_lo"], df["insertion_auc_hi"])],
-            "random insertion": df["random_insertion_auc"].map("{:.3f}".format),
-            "randomised-model corr.": [f"{a:.2f} [{lo:.2f}, {hi:.2f}]" for a, lo, hi in
-                                       zip(df["mprt_spearman"], df["mprt_spearman_lo"], df["mprt_spearman_hi"])],
-            "sanity check": ["passes" if str(v) in ("True", "true", "1") else "fails"
-                             for v in df["passes_sanity_check"]],
+            "deletion AUC": _ci_text(df, "deletion_auc", 3),
+            "random / blurred random deletion": [f"{a:.3f} / {b:.3f}" for a, b in
+                                                 zip(df["random_deletion_auc"], df["blur_deletion_auc"])],
+            "insertion AUC": _ci_text(df, "insertion_auc", 3),
+            "random / blurred random insertion": [f"{a:.3f} / {b:.3f}" for a, b in
+                                                  zip(df["random_insertion_auc"], df["blur_insertion_auc"])],
+            "ROAD": _ci_text(df, "road", 3),
+            "random / blurred random ROAD": [f"{a:.3f} / {b:.3f}" for a, b in zip(df["random_road"], df["blur_road"])],
+            "randomised-model corr.": [t + (f" (absolute {v:.2f})" if np.isfinite(v) else "")
+                                       for t, v in zip(_ci_text(df, "mprt_spearman", 2), ig_abs)],
+            "sanity check": ["passes" if _passed(v) else "fails" for v in df["passes_sanity_check"]],
+            "left out (randomised map blank)": df["mprt_blank_randomised"].astype(int).astype(str),
+            "eMPRT": _ci_text(df, "emprt", 2),
+            "sMPRT": _ci_text(df, "smprt_spearman", 2),
+            "corr. under small perturbations": _ci_text(df, "robust_spearman", 2),
+            "max-sensitivity": _ci_text(df, "max_sensitivity", 2),
             "blank maps": df["blank_share"].map("{:.0%}".format),
             "s / face": df["seconds_per_face"].map("{:.2f}".format),
         })
         st.dataframe(view, hide_index=True, width="stretch", key="trust_table")
-        ok = df[df["passes_sanity_check"].astype(str).isin(["True", "true", "1"])]
+        ok = df[[_passed(v) for v in df["passes_sanity_check"]]]
         if len(ok):
             best = ok.loc[ok["deletion_auc"].idxmin(), "method"]
-            st.markdown(f"Passes the sanity check: **{', '.join(METHOD_LABELS[m] for m in ok['method'])}**; "
-                        f"of those, the most faithful by deletion is **{METHOD_LABELS[best]}**.")
+            text = (f"Passes the sanity check: **{', '.join(METHOD_LABELS[m] for m in ok['method'])}**; "
+                    f"of those, the most faithful by deletion is **{METHOD_LABELS[best]}**")
+            if "robust_spearman" in ok and np.isfinite(ok["robust_spearman"].astype(float)).any():
+                steady = ok.loc[ok["robust_spearman"].astype(float).idxmax(), "method"]
+                text += f" and the steadiest under small perturbations is **{METHOD_LABELS[steady]}**"
+            st.markdown(text + ".")
         else:
             st.markdown("No method passes the sanity check on these faces.")
+        if "ig" in set(df["method"]) and np.isfinite(ig_abs).any():
+            r = df[df["method"] == "ig"].iloc[0]
+            st.caption(f"Integrated gradients: the map shown is the positive part (evidence for the class) and "
+                       f"decides the verdict ({r['mprt_spearman']:.2f}); on the absolute attribution, as Adebayo "
+                       f"et al. test it, the correlation is {r['mprt_spearman_abs']:.2f} "
+                       f"({'passes' if _passed(r['passes_sanity_check_abs']) else 'fails'}).")
+        if len(steps):
+            st.plotly_chart(cascade_chart(steps), width="stretch", key="trust_cascade")
         from .. import export
         from ..export.trust import trust_figure
 
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns(3)
         c1.download_button("Table (CSV)", df.to_csv(index=False).encode(), f"{card.key}_{ctx.split.split}_trust.csv",
                            mime="text/csv", key="trust_csv")
+        c3.download_button("Cascade (CSV)", steps.to_csv(index=False).encode(),
+                           f"{card.key}_{ctx.split.split}_cascade.csv", mime="text/csv", key="trust_cascade_csv")
         split_name = ctx.split.split  # the figure renders on click, not on every run of the page
         c2.download_button("Figure (PNG)", lambda: export.figure_bytes(trust_figure(df, model_name=card.name,
                                                                                     split=split_name), "png"),

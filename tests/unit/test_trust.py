@@ -25,11 +25,15 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_n():
 
 
 def test_spearman_rules_for_blank_maps():
+    from ferviz.attribution.randomisation import blank_pairs
+
     a = np.arange(16, dtype=float).reshape(1, 4, 4)
     assert spearman_per_map(a, a)[0] == pytest.approx(1.0)
     assert spearman_per_map(a, -a)[0] == pytest.approx(-1.0)
-    assert spearman_per_map(a, np.zeros_like(a))[0] == 0.0  # randomised map blank: no agreement
+    assert np.isnan(spearman_per_map(a, np.zeros_like(a))[0])  # randomised map blank: left out (as Quantus)...
+    assert blank_pairs(a, np.zeros_like(a)) == 1  # ... and counted
     assert np.isnan(spearman_per_map(np.zeros_like(a), a)[0])  # trained map blank: not counted
+    assert blank_pairs(np.zeros_like(a), a) == 0
 
 
 def _bn_model():
@@ -78,6 +82,11 @@ def test_trust_table_on_a_square_detector():
     assert row["blank_share"] == 0.0 and row["seconds_per_face"] > 0 and row["mprt_faces"] == 6
     assert -1 <= row["mprt_spearman"] <= 1
     assert row["passes_sanity_check"] == (row["mprt_spearman_hi"] < 0.5)
+    # the map beats the controls: a random order and a blurred random map, at deletion and ROAD
+    assert row["deletion_auc"] < row["blur_deletion_auc"] and row["road"] < row["blur_road"] < row["random_road"]
+    assert row["road_beats_blur"] == 1.0 and row["mprt_stages"] == 3
+    assert 0 <= row["robust_spearman"] <= 1 and row["max_sensitivity"] >= 0 and row["robust_faces"] == 6
+    assert np.isnan(row["mprt_spearman_abs"])  # only integrated gradients have an absolute variant
 
 
 def test_layer_table_marks_the_default_layer():
