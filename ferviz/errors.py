@@ -62,3 +62,7 @@ class ServerBusy(FervizError, RuntimeError):
 class ReviewError(DataError):
     """A label-review database or decisions file that cannot be used (damaged, not ferviz's, a bad
     line); the message names the file (and line) and says what to do. Nothing is written to it."""
+
+
+class ReportError(FervizError, ValueError):
+    """A report that cannot be made as asked (the same model twice, an unknown format)."""

@@ -84,3 +84,6 @@ def render(ctx: context.Context) -> None:
         from ferviz.ui import downloads
 
         downloads.overview_buttons(ctx, ev)
+        from ferviz.ui import report
+
+        report.report_button(ctx)
