@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import config
+from ..errors import ExportError
 from ..labels import EMOTIONS
 from .document import Block, Paragraph, Section, Table
 from .inputs import Inputs, Progress
@@ -85,11 +86,15 @@ def trust(inp: Inputs, progress: Progress | None = None) -> Section:
         verdict = (f"Recommended: {METHODS.get(best, best)} (passes the sanity check and, of those that do, "
                    "deletes the evidence fastest: the lowest deletion AUC)." if best else
                    "No method passes the sanity check on these faces: no map can be trusted to explain this model.")
-        fig = trust_figure(df, model_name=card.name, split=inp.split.title)
-        return [Paragraph(source), Paragraph(verdict),
-                Table(("method", "deletion AUC [95% CI]", "random", "insertion AUC [95% CI]", "random",
-                       "randomised-model corr.", "sanity check", "blank", "s / face"), _trust_rows(df)),
-                figure(fig, inp, f"trust figure of {card.name}")]
+        out: list[Block] = [Paragraph(source), Paragraph(verdict),
+                            Table(("method", "deletion AUC [95% CI]", "random", "insertion AUC [95% CI]", "random",
+                                   "randomised-model corr.", "sanity check", "blank", "s / face"), _trust_rows(df))]
+        try:
+            out.append(figure(trust_figure(df, model_name=card.name, split=inp.split.title), inp,
+                              f"trust figure of {card.name}"))
+        except ExportError as e:  # a table measured before the figure's columns existed
+            out.append(Paragraph(f"No figure for this table: {e}.", "note"))
+        return out
     s = Section(title)
     s.add(Paragraph("Delete (insert) pixels in the order each map ranks them and follow the class probability: a "
                     "lower deletion AUC and a higher insertion AUC than a random order mean the map points at what "
