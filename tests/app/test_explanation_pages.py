@@ -99,6 +99,12 @@ def test_which_method_to_trust_table(app):
     assert list(table["method"]) == ["Grad-CAM", "Grad-CAM++", "XRAI", "Integrated gradients", "SmoothGrad"]
     assert set(table["sanity check"]) <= {"passes", "fails"}
     assert table["deletion AUC"].str.match(r"0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]").all()
+    for col in ("random / blurred random deletion", "ROAD", "left out (randomised map blank)", "eMPRT", "sMPRT",
+                "corr. under small perturbations", "max-sensitivity"):
+        assert col in table.columns, col
+    assert table.loc[table["method"] == "Integrated gradients", "randomised-model corr."].str.contains(
+        "absolute").all()
+    assert at.get("plotly_chart")  # the cascade as curves
     assert "Passes the sanity check" in texts(at) or "No method passes the sanity check" in texts(at)
     # the table is cached per model file: a new session shows it without computing
     at2 = page(app.run(), "errors")

@@ -101,21 +101,31 @@ def test_trust_command_on_real_faces(fer_path, tmp_path, monkeypatch):
     df = pd.read_csv(tmp_path / "trust.csv")
     assert list(df["method"]) == ["gradcam", "gradcampp"]
     for col in ("deletion_auc", "deletion_auc_lo", "deletion_auc_hi", "insertion_auc", "random_deletion_auc",
-                "random_insertion_auc_hi", "mprt_spearman", "blank_share", "seconds_per_face",
-                "passes_sanity_check", "mprt_faces"):
+                "random_insertion_auc_hi", "blur_deletion_auc", "road", "random_road", "blur_road", "mprt_spearman",
+                "blank_share", "seconds_per_face", "passes_sanity_check", "mprt_faces", "mprt_blank_randomised",
+                "emprt", "smprt_spearman", "robust_spearman", "max_sensitivity"):
         assert col in df.columns, col
     assert (df["deletion_auc_lo"] <= df["deletion_auc"]).all() and (df["deletion_auc"] <= df["deletion_auc_hi"]).all()
     assert df["mprt_spearman"].between(-1, 1).all() and (df["seconds_per_face"] > 0).all()
     assert (df["views"] == "mirror+shift").all() and (df["layer"] == "relu4").all()
-    assert (tmp_path / "trust.png").stat().st_size > 10_000
+    assert (df["mprt_faces"] + df["mprt_blank_randomised"] <= 6).all()
+    assert (tmp_path / "trust.png").stat().st_size > 10_000 and (tmp_path / "cascade.png").stat().st_size > 10_000
+    # the cascade: one correlation per stage (conv+bn x4, fc+bn, probs), the last the table's end point
+    steps = pd.read_csv(tmp_path / "cascade.csv")
+    for method in ("gradcam", "gradcampp"):
+        g = steps[steps["method"] == method]
+        assert list(g["stage"]) == [1, 2, 3, 4, 5, 6] and list(g["layer"]) == ["probs", "fc", "conv4", "conv3",
+                                                                               "conv2", "conv1"]
+        assert g["spearman"].iloc[-1] == pytest.approx(df.set_index("method").loc[method, "mprt_spearman"], abs=1e-3)
     # the second run is served from the per-model cache: same numbers, nothing recomputed
     import ferviz.attribution.trust as trust
 
     def recompute(*a, **k):
         raise AssertionError("the trust table was recomputed instead of read from the cache")
-    monkeypatch.setattr(trust, "trust_table", recompute)
+    monkeypatch.setattr(trust, "trust_tables", recompute)
     assert main(args[:-1] + [str(tmp_path / "again")]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again" / "trust.csv"), df)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again" / "cascade.csv"), steps)
 
 
 def test_layers_command_lists_candidates(fer_path, tmp_path, capsys):

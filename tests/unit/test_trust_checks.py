@@ -257,3 +257,19 @@ def test_perturbations_are_small_and_seeded():
     assert (perturb(f, "brightness").astype(int) - f).max() == 8
     with pytest.raises(ValueError, match="unknown perturbation"):
         perturb(f, "blur")
+
+
+def test_figures_draw_the_controls_the_checks_and_the_cascade(tables):
+    from ferviz.export.render import ExportError, figure_bytes
+    from ferviz.export.trust import cascade_figure, trust_figure
+
+    _, (df, steps) = tables
+    fig = trust_figure(df, model_name="sq", split="x")
+    assert len(fig.axes) == 5  # deletion, insertion, ROAD, randomisation, robustness
+    assert "blurred random map" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    c = cascade_figure(steps, model_name="sq")
+    labels = [t.get_text() for t in c.axes[0].get_legend().get_texts()]
+    assert labels == ["Grad-CAM", "Integrated gradients", "Integrated gradients (absolute)"]
+    assert len(figure_bytes(c, "png")) > 10_000
+    with pytest.raises(ExportError, match="cascade table lacks"):
+        cascade_figure(steps.drop(columns="spearman"))
