@@ -185,7 +185,6 @@ def describe(name: str, severity: int) -> str:
         return p.verb
     v = p.values[severity - 1]
     if name in OCCLUSIONS:
-        grown = f"grown by {v:g} px" if v else "as drawn on the Inspector's region overlay"
-        return f"{p.verb} (severity {severity}: the region {grown})"
+        return f"{p.verb} (severity {severity}: the region {f'grown by {v:g} px' if v else 'itself'})"
     return f"{p.verb} (severity {severity}: {v:g} {p.unit})"
 

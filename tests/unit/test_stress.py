@@ -119,8 +119,7 @@ def test_a_model_that_reads_only_the_mouth_fails_under_mouth_occlusion_only(tmp_
     mask = res.flip_mask("occlude_mouth", 1, HAPPY, NEUTRAL)
     assert mask.sum() == 20 and (split.labels[mask] == HAPPY).all()
     assert flip_sentence("occlude_mouth", 1, "happy", "neutral", 20).startswith(
-        "Occluding the mouth (severity 1: the region as drawn on the Inspector's region overlay) turns 20 happy "
-        "faces into neutral")
+        "Occluding the mouth (severity 1: the region itself) turns 20 happy faces into neutral")
 
 
 def test_brightness_severities_are_monotone_for_a_model_that_reads_brightness(tmp_path):

@@ -76,8 +76,8 @@ def _job_panel(ctx, card, label: str) -> bool:
         st.error(f"The stress test of {card.name} stopped: {j.error}. What finished is kept; run it again to go on.")
     if have < total:
         st.info(f"{label}: {have} of {total} perturbed copies of the {len(ctx.split):,} faces evaluated. The whole "
-                f"test runs in the background (about {total - have} evaluations of the split; "
-                f"{resources.first_time_note()} each) and its curves fill in as it goes; "
+                f"test evaluates the other {total - have} in the background, each as long as the Overview's first "
+                f"prediction of the split (up to a few minutes on a small CPU), and the curves fill in as it goes. "
                 f"`python -m ferviz stress --model {card.key}` computes the same ahead of time.")
         if st.button(f"Run the whole stress test for {card.name}", key=f"st_run_{card.key}", type="primary"):
             job_ui.start(card, ctx.split, ctx.data_path)
