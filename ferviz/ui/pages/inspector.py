@@ -135,6 +135,17 @@ def render(ctx: context.Context) -> None:
             tile_badges = quality.badges(image_id, true, pred)
             if tile_badges:
                 st.markdown(gallery.badge_markdown(tile_badges))
+            copies = quality.copies
+            if copies is not None and image_id in copies.index and ctx.split.split != "Training":
+                row = copies.loc[image_id]
+                ids = [i for i in str(row[f"{row['kind']}_ids"]).split(", ") if i]
+                if ids and st.button(f"Open the Training {'copy' if row['kind'] == 'exact' else 'near copy'}"
+                                     + (f" ({ids[0]})" if len(ids) == 1 else f"s ({len(ids)})"),
+                                     key="insp_open_copy", icon=":material/content_copy:",
+                                     help="The badge's Training image: open it in the inspector (previous/next "
+                                          "walk every copy)"):
+                    training = ctx.splits["Training"]
+                    neighbours.open_training(ctx, training, ids, ids[0])
             model_col, votes_col = st.columns([3, 2])
             model_col.plotly_chart(charts.probs_bar(probs, true=true, title=f"{ctx.card.name}"), width="stretch",
                                    key="insp_probs")
