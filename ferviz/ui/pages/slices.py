@@ -120,6 +120,9 @@ def _gallery(ctx, key: str, search, tree, ev) -> None:
     with c2:
         downloads.file_button("Faces (CSV)", lambda: rows.drop(columns=["pos"], errors="ignore").to_csv(
             index=False, float_format="%.6f").encode(), f"{stem}_faces.csv", "sl_members_csv")
+        from ferviz.ui import review
+
+        review.review_button(list(rows["id"]), heading, "sl_review")
     page_rows, _, pages = gallery.paged(rows, "sl_page", PER_PAGE)
     gallery.show(page_rows, ctx, key_prefix="sl", order=list(rows["id"]), empty="No faces in this slice.")
     gallery.pager("sl_page", pages)
