@@ -6,22 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from tests.app.helpers import LEVELS, app_on, write_fer_csv
+from tests.app.helpers import LEVELS, app_on, tiny_rows, write_fer_csv
 from tests.unit.tiny_models import brightness_model
-
-
-def tiny_rows():
-    """PrivateTest: per class 6 faces at its own level and 2 at the next class's level (errors c -> c+1)."""
-    rows, rng = [], np.random.default_rng(3)
-    for c in range(7):
-        for k in range(8):
-            level = LEVELS[c] if k < 6 else LEVELS[(c + 1) % 7]
-            face = np.clip(level + rng.integers(-3, 4, 2304), 0, 255)
-            face[:48 * 8] = np.clip(face[:48 * 8] + 2 * k, 0, 255)  # a little structure
-            rows.append((c, face, "PrivateTest"))
-        rows.append((c, np.full(2304, LEVELS[c]), "Training"))
-        rows.append((c, np.full(2304, LEVELS[c]), "PublicTest"))
-    return rows
 
 
 def _card(folder, stem, model, name):

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.app.conftest import tiny_rows
-from tests.app.helpers import app_on, page, texts, write_fer_csv
+from tests.app.helpers import app_on, page, texts, tiny_rows, write_fer_csv
 
 
 def test_the_badge_opens_the_training_copy(tiny_env, monkeypatch, tmp_path):
