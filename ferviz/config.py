@@ -46,6 +46,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FERVIZ_XRAI_WAIT", "5", "seconds a visitor waits for an XRAI slot before \"busy, try again\""),
     Setting("FERVIZ_TF_THREADS", "TensorFlow's own (shared mode: half the cores)",
             "TensorFlow's intra- and inter-op threads per app process"),
+    Setting("FERVIZ_PRECOMPUTE_WORKERS", "the number of CPU cores",
+            "`python -m ferviz precompute`: worker processes when `--workers` is not given"),
     Setting("FERVIZ_STRICT", "0", "tests: 1 (CI) makes a test that would skip for want of data or Chromium fail"),
     Setting("FERVIZ_CHROMIUM", "chromium on the PATH, else /usr/bin/chromium", "tests: the browser the browser tests drive"),
     Setting("FERVIZ_SCREENSHOTS", "(none)", "tests: a folder where the browser tests also save their screenshots"),
@@ -133,6 +135,11 @@ def tf_threads() -> int | None:
     if not _env("FERVIZ_TF_THREADS") and not shared():
         return None
     return int(_number("FERVIZ_TF_THREADS", max(1, (os.cpu_count() or 2) // 2), 1, int))
+
+
+def precompute_workers() -> int:
+    """Worker processes of `ferviz precompute` (FERVIZ_PRECOMPUTE_WORKERS, default the CPU cores)."""
+    return int(_number("FERVIZ_PRECOMPUTE_WORKERS", os.cpu_count() or 1, 1, int))
 
 
 def strict() -> bool:

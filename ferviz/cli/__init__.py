@@ -26,6 +26,7 @@ stress          ferviz.cli.stress       accuracy under perturbations (occlusions
 neighbours      ferviz.cli.neighbours   the nearest Training faces of chosen faces (model space)
 reviews         ferviz.cli.reviews      the label review's decisions: import a CSV, export CSV and votes
 report          ferviz.cli.report       one HTML/PDF error-analysis report of a model (or two side by side)
+precompute      ferviz.cli.precompute   fill the app's cache ahead of time (process pool or Ray)
 =============== ======================= ==========================================================
 
 Each command module has ``add_arguments(parser)`` and ``run(args) -> int``. :data:`COMMANDS` is
@@ -78,6 +79,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                            "a FER+-style vote table"),
     "report": ("report", "one file to hand in: an error-analysis report of a model (or two side by side) as "
                          "self-contained HTML and PDF"),
+    "precompute": ("precompute", "fill the cache the app reads ahead of time (predictions, maps, embeddings, "
+                                 "landmarks) on a local process pool or a Ray cluster; resumable"),
 }
 #: modules of this package that are not commands
 SUPPORT_MODULES = ("args", "common")

@@ -121,11 +121,16 @@ def detect_landmarks(images: np.ndarray, *, threshold: float = ONET_THRESHOLD, b
     return Landmarks(points, detected, score)
 
 
-def cached_landmarks(images: np.ndarray, data_hash: str, *, use_cache: bool = True) -> Landmarks:
-    """:func:`detect_landmarks` for a split, cached on disk by the split's data hash."""
+def landmarks_cache_path(data_hash: str):
+    """Where :func:`cached_landmarks` keeps a split's landmarks (keyed by its data hash)."""
     from .. import config
 
-    path = config.cache_dir() / "landmarks" / f"{cache.key_hash(data_hash, _VERSION, ONET_THRESHOLD)}.npz"
+    return config.cache_dir() / "landmarks" / f"{cache.key_hash(data_hash, _VERSION, ONET_THRESHOLD)}.npz"
+
+
+def cached_landmarks(images: np.ndarray, data_hash: str, *, use_cache: bool = True) -> Landmarks:
+    """:func:`detect_landmarks` for a split, cached on disk by the split's data hash."""
+    path = landmarks_cache_path(data_hash)
     hit = cache.load_arrays(path) if use_cache else None
     if hit is not None and hit.get("points") is not None and len(hit["points"]) == len(images):
         return Landmarks(hit["points"], hit["detected"].astype(bool), hit["score"])
