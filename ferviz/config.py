@@ -90,6 +90,11 @@ def cache_dir() -> Path:
     return root
 
 
+def set_cache_dir(path: str | os.PathLike) -> None:
+    """Make `path` this process's FERVIZ_CACHE (a precompute worker's cache folder)."""
+    os.environ["FERVIZ_CACHE"] = str(path)
+
+
 def reviews_path() -> Path:
     """The label review's database: FERVIZ_REVIEWS, else $XDG_DATA_HOME/ferviz/reviews.sqlite, else
     ~/.local/share/ferviz/reviews.sqlite (the folder is made when the first decision is written)."""

@@ -221,7 +221,7 @@ def run_tasks(tasks: Sequence[T.Task], *, data: str | None = None, workers: int 
     if ray is not None:
         runner = _Ray(data, send, workers, ray)
         inflight = workers or max(1, int(runner.ray.available_resources().get("CPU", 1)))
-    elif workers > 0:
+    elif workers > 0 and todo:
         runner, inflight = _Pool(data, send, workers), 2 * workers
     else:
         runner, inflight = _Serial(data, send), 1

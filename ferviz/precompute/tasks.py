@@ -8,7 +8,6 @@ Ray worker or the driver itself) with the existing cached functions and their at
 """
 from __future__ import annotations
 
-import os
 import tempfile
 import traceback
 from dataclasses import dataclass
@@ -219,9 +218,9 @@ def execute(tasks: Sequence[Task], data: str | None, cache_root: str | None = No
     if threads:
         _set_threads(threads)
     if send:
-        os.environ["FERVIZ_CACHE"] = _LOCAL_CACHE.setdefault("dir", tempfile.mkdtemp(prefix="ferviz-worker-"))
+        config.set_cache_dir(_LOCAL_CACHE.setdefault("dir", tempfile.mkdtemp(prefix="ferviz-worker-")))
     elif cache_root:
-        os.environ["FERVIZ_CACHE"] = cache_root
+        config.set_cache_dir(cache_root)
     root = config.cache_dir()
     was = {t.key for t in tasks if t.cached(root)}
     todo = [t for t in tasks if t.key not in was]
