@@ -86,8 +86,9 @@ def _views(card: ModelCard) -> int:
 def first_time_note() -> str:
     """What a first visit costs: up to about 3 min per model and split on 2 busy CPU cores, then cached."""
     cores = os.cpu_count() or 1
-    return (f"the first time takes up to about 3 min on {cores} CPU core{'s' if cores > 1 else ''}; cached afterwards"
-            if cores <= 4 else "the first time only; cached afterwards")
+    return ((f"the first time takes up to about 3 min on {cores} CPU core{'s' if cores > 1 else ''}; cached afterwards"
+             if cores <= 4 else "the first time only; cached afterwards")
+            + "; `python -m ferviz precompute` computes it ahead of time")
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

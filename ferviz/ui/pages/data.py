@@ -90,6 +90,10 @@ Put it in the project's `data/` folder (as `data/fer2013.csv`, `data/archive.zip
         st.warning(str(e))
     else:
         quality(ctx_path)
+        if getattr(ctx, "split", None) is not None:
+            from ferviz.ui import coverage
+
+            coverage.section(ctx.split, ctx_path)
     if shared:
         st.info("This is a shared instance: it analyses the dataset it was started with (`FERVIZ_DATA`). "
                 "Run ferviz on your own machine to use another copy of FER2013.")
