@@ -99,6 +99,7 @@ def test_the_app_opening_those_faces_computes_nothing(fer_path, pc_cache, monkey
     from ferviz.precompute import chosen_faces
     from tests.app.helpers import APP, open_page
 
+    summary(command(fer_path, pc_cache, "--workers", "0", "--quiet"))  # a no-op after the tests above
     monkeypatch.setenv("FERVIZ_CACHE", str(pc_cache))
     monkeypatch.setenv("FERVIZ_DATA", str(fer_path))
     attribution.cache.clear_memory()
@@ -118,6 +119,6 @@ def test_the_app_opening_those_faces_computes_nothing(fer_path, pc_cache, monkey
             open_page(at, "inspector").run()
             assert not at.exception, at.exception
             assert not at.error, [e.value for e in at.error]
-            captions = [getattr(i, "caption", "") for i in at.get("imgs")]
+            captions = [c for img in at.image for c in img.captions]
             assert any("Grad-CAM" in str(c) for c in captions) and any("XRAI" in str(c) for c in captions), captions
     assert calls == []  # every map came from the precomputed entries
