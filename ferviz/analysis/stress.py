@@ -149,6 +149,13 @@ def _probe(split, name: str, severity: int, seed: int):
                     cache.key_hash(split.source_hash, "perturbed", name, severity, seed, _VERSION), split.name)
 
 
+def cache_path(card, split, name: str, severity: int, *, seed: int = 0):
+    """Where the predictions of (name, severity) are cached (``precompute --what stress`` fills it)."""
+    from .evaluation import prediction_cache_path
+
+    return prediction_cache_path(card, _probe(split, name, severity, seed))
+
+
 def is_cached(card, split, name: str, severity: int, *, seed: int = 0) -> bool:
     """Whether the predictions of (name, severity) are on disk (no faces perturbed to find out)."""
     from .evaluation import prediction_cache_path

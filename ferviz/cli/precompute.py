@@ -35,7 +35,8 @@ def add_arguments(p) -> None:
     p.add_argument("--splits", "--split", dest="splits", action="extend", type=_split_list, metavar="SPLIT",
                    help="splits (repeated or a comma list; default PrivateTest)")
     p.add_argument("--what", type=_what, default=["evaluate", "maps"],
-                   help="comma list of evaluate, maps, embedding, landmarks, calibration (default evaluate,maps)")
+                   help="comma list of evaluate, maps, embedding, landmarks, calibration, slices (face attributes and "
+                        "the error clusters' features), stress (every perturbed copy) (default evaluate,maps)")
     faces = p.add_mutually_exclusive_group()
     faces.add_argument("--cells", type=_cells, metavar="T:P,...",
                        help="maps for these confusion cells' galleries (e.g. fear:sad,sad:neutral)")

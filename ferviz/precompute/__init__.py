@@ -35,24 +35,31 @@ def plan(cards, data: str | None, splits: Sequence[str], what: Sequence[str], *,
     """The tasks of a phase: 1, the predictions (every split named, and calibration's two); 2,
     landmarks, embeddings and maps (which read the phase-1 predictions from the cache)."""
     from ..analysis.evaluation import evaluate
-    from .tasks import embedding_task, evaluate_task, landmarks_task, map_tasks, split_of
+    from .tasks import (attributes_task, embedding_task, evaluate_task, features_task, landmarks_task, map_tasks,
+                        split_of, stress_tasks)
 
     what = _check_what(what)
     out: list[Task] = []
     if phase == 1:
         for card in cards:
-            names = list(splits) if {"evaluate", "maps", "embedding"} & set(what) else []
+            names = list(splits) if {"evaluate", "maps", "embedding", "slices", "stress"} & set(what) else []
             names += list(CALIBRATION_SPLITS) if "calibration" in what else []
             for name in dict.fromkeys(names):
                 out.append(evaluate_task(card, split_of(data, name)))
         return out
-    if "landmarks" in what:
+    if {"landmarks", "stress"} & set(what):  # the stress test's occlusions read the landmarks
         out += [landmarks_task(split_of(data, name)) for name in splits]
+    if "slices" in what:
+        out += [attributes_task(split_of(data, name)) for name in splits]
     for card in cards:
         for name in splits:
             split = split_of(data, name)
             if "embedding" in what:
                 out.append(embedding_task(card, split))
+            if "slices" in what:
+                out.append(features_task(card, split))
+            if "stress" in what:
+                out += stress_tasks(card, split)
             if "maps" in what:
                 ev = evaluate(card, split)  # cached by phase 1
                 out += map_tasks(card, split, ev, methods, cells, scope, top)

@@ -19,8 +19,10 @@ import numpy as np
 from .. import config
 from ..errors import AnalysisError
 
-#: what ``--what`` may name; calibration = predictions on PublicTest (fit) and PrivateTest (measured)
-WHAT = ("evaluate", "maps", "embedding", "landmarks", "calibration")
+#: what ``--what`` may name; calibration = predictions on PublicTest (fit) and PrivateTest (measured);
+#: slices = the face attributes and the penultimate features the error clusters read; stress = every
+#: perturbed copy of the stress test
+WHAT = ("evaluate", "maps", "embedding", "landmarks", "calibration", "slices", "stress")
 #: the inspector's default methods (Grad-CAM, Grad-CAM++, XRAI)
 DEFAULT_METHODS = ("gradcam", "gradcampp", "xrai")
 #: the app's embedding map by default
@@ -113,6 +115,26 @@ def embedding_task(card, split) -> Task:
     return Task("embedding", _rel(path), str(card.path), split.split, EMBEDDING_METHOD)
 
 
+def attributes_task(split) -> Task:
+    from ..analysis.attributes import attributes_cache_path
+
+    return Task("attributes", _rel(attributes_cache_path(split.data_hash)), None, split.split)
+
+
+def features_task(card, split) -> Task:
+    from ..analysis.embedding import features_cache_path
+
+    return Task("features", _rel(features_cache_path(card, split)), str(card.path), split.split)
+
+
+def stress_tasks(card, split) -> list[Task]:
+    """One task per perturbed copy of the stress test (its predictions' cache entry)."""
+    from ..analysis import stress
+
+    return [Task("stress", _rel(stress.cache_path(card, split, name, sev)), str(card.path), split.split,
+                 f"{name}:{sev}") for name, sev in stress.plan()]
+
+
 def landmarks_task(split) -> Task:
     from ..data.landmarks import landmarks_cache_path
 
@@ -181,12 +203,30 @@ def _run_group(tasks: Sequence[Task], data: str | None) -> None:
 
         cached_landmarks(split.images, split.data_hash)
         return
+    if t0.kind == "attributes":
+        from ..analysis.attributes import image_attributes
+
+        image_attributes(split.images, split.data_hash)
+        return
     card = card_of(t0.model)
     model = model_of(t0.model)
     if t0.kind == "evaluate":
         from ..analysis.evaluation import evaluate
 
         evaluate(card, split, model=model)
+    elif t0.kind == "features":
+        from ..analysis.embedding import cached_features
+
+        cached_features(model, card, split)
+    elif t0.kind == "stress":
+        from ..analysis import stress
+        from ..analysis.evaluation import evaluate
+        from ..data.landmarks import cached_landmarks
+
+        points = cached_landmarks(split.images, split.data_hash).points
+        for t in tasks:
+            name, sev = t.method.rsplit(":", 1)
+            evaluate(card, stress.perturbed_split(split, name, int(sev), points=points), model=model)
     elif t0.kind == "embedding":
         from ..analysis.embedding import cached_embedding
 
