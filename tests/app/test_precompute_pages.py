@@ -37,3 +37,18 @@ def test_precompute_slices_and_stress_leave_the_pages_nothing_to_compute(tiny_en
     at = page(app_on({"data": str(csv), "models": tiny_env["models"]}, monkeypatch).run(), "slices")
     assert not at.exception, [e.value for e in at.exception]
     assert not [b for b in at.button if b.key == "sl_clusters_go"]  # the clusters show at once
+
+
+def test_a_shared_instance_shows_cached_results_instead_of_starting_heavy_work(tiny_env, monkeypatch, tmp_path):
+    csv = tmp_path / "fer2013.csv"
+    rows = tiny_rows()
+    write_fer_csv(csv, rows[1:] + rows[:1])  # data of its own: nothing precomputed
+    monkeypatch.setenv("FERVIZ_SHARED", "1")
+    at = page(app_on({"data": str(csv), "models": tiny_env["models"]}, monkeypatch).run(), "stress")
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [b for b in at.button if b.key == "st_run_tiny_a"]
+    assert any("precompute --models tiny_a --what stress" in i.value for i in at.info)
+    at = page(app_on({"data": str(csv), "models": tiny_env["models"]}, monkeypatch).run(), "slices")
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [b for b in at.button if b.key == "sl_clusters_go"]
+    assert any("--what slices" in i.value for i in at.info)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from ferviz.analysis.attributes import help_text
 from ferviz.analysis.slices import ALPHA, compare_slices, with_size
-from ferviz.ui import context, gallery, resources, state
+from ferviz.ui import context, gallery, resources, serving, state
 
 PER_PAGE = 24
 INTRO = ("Groups of faces the model gets wrong more often than the rest, found automatically from what "
@@ -231,6 +231,11 @@ def render(ctx: context.Context) -> None:
                 c1.markdown(f"**Cluster {int(r['cluster']) + 1}** ({int(r['n']):,} errors): {r['description']}")
                 if c2.button("Open", key=f"sl_cluster_{int(r['cluster'])}", width="stretch"):
                     _open(f"cluster:{int(r['cluster'])}")
+        elif serving.shared():
+            st.info("The error clusters need the model's penultimate features of every face, which this shared "
+                    "instance has not precomputed (it shows cached results rather than start a model pass for one "
+                    f"visitor). Whoever runs it can: `python -m ferviz precompute --models {ctx.card.key} "
+                    "--what slices`.")
         else:
             st.info("Clustering the errors needs the model's penultimate features of every face: one pass of the "
                     f"model ({resources.first_time_note()}).")

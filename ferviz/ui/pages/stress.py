@@ -12,7 +12,7 @@ from ferviz.analysis import stress as core
 from ferviz.analysis.perturbations import PERTURBATIONS, describe
 from ferviz.figures import palette
 from ferviz.labels import EMOTIONS
-from ferviz.ui import context, gallery, resources
+from ferviz.ui import context, gallery, resources, serving
 from ferviz.ui import stress as job_ui
 
 INTRO = ("How the model holds up when the faces change: each facial region occluded with the face's mean grey "
@@ -74,6 +74,11 @@ def _job_panel(ctx, card, label: str) -> bool:
         return False
     if j is not None and j.error:
         st.error(f"The stress test of {card.name} stopped: {j.error}. What finished is kept; run it again to go on.")
+    if have < total and serving.shared():
+        st.info(f"{label}: {have} of {total} perturbed copies of the {len(ctx.split):,} faces are precomputed; this "
+                "shared instance shows only those rather than start an hour of work for one visitor. Whoever runs it "
+                f"can fill the rest: `python -m ferviz precompute --models {card.key} --what stress`.")
+        return False
     if have < total:
         st.info(f"{label}: {have} of {total} perturbed copies of the {len(ctx.split):,} faces evaluated. The whole "
                 f"test evaluates the other {total - have} in the background, each as long as the Overview's first "
@@ -121,6 +126,11 @@ def render(ctx: context.Context) -> None:
     if not available:
         st.info("No perturbed copy is evaluated yet: start the stress test above.")
         return
+    prev = st.session_state.get("_st_available", [])
+    if available != prev and "st_perts" in st.session_state:  # copies finished meanwhile: show them too
+        kept = [n for n in st.session_state["st_perts"] if n in available]
+        st.session_state["st_perts"] = kept + [n for n in available if n not in prev and n not in kept]
+    st.session_state["_st_available"] = available
     c1, c2 = st.columns([3, 2])
     names = c1.multiselect("Perturbations", available, default=available,
                            format_func=lambda n: PERTURBATIONS[n].label, key="st_perts")
