@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ferviz import cache, config
-from tests.integration.test_precompute_real import CARD, seeded_cache
+from tests.integration.precompute_helpers import CARD, seeded_cache
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 

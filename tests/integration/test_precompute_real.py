@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,31 +14,13 @@ from pathlib import Path
 import pytest
 
 from ferviz import cache, config
+from tests.integration.precompute_helpers import CARD, ROOT, seeded_cache
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-CARD = ROOT / "models" / "baseline_cnn.json"
 CELLS = "fear:sad,sad:neutral"
 ARGS = ["--models", str(CARD), "--splits", "PrivateTest", "--what", "evaluate,maps", "--cells", CELLS,
         "--top", "2", "--methods", "gradcam,xrai"]
-
-
-def seeded_cache(fer_path, folder: Path) -> Path:
-    """A fresh cache holding only the session cache's decoded data and this model's predictions."""
-    from ferviz.analysis.evaluation import evaluate, prediction_cache_path
-    from ferviz.data.splits import load_fer2013
-    from ferviz.models import find_card
-
-    card, split = find_card(str(CARD)), load_fer2013(fer_path, "PrivateTest")
-    evaluate(card, split)
-    src = config.cache_dir()
-    for sub in ("data",):
-        shutil.copytree(src / sub, folder / sub, dirs_exist_ok=True)
-    pred = prediction_cache_path(card, split)
-    (folder / pred.parent.name).mkdir(parents=True, exist_ok=True)
-    shutil.copy(pred, folder / pred.relative_to(src))
-    return folder
 
 
 def command(fer_path, cache_dir: Path, *extra: str, **kw) -> subprocess.Popen:
