@@ -27,7 +27,7 @@ def docs_trust_table(card, split) -> tuple[pd.DataFrame, Path] | None:
             and Path(card.path).resolve().parent == config.MODELS_DIR.resolve()):
         return None
     try:
-        df = pd.read_csv(path, keep_default_na=False)
+        df = pd.read_csv(path)  # empty cells (e.g. IG-only columns of other methods) read as NaN
     except (OSError, ValueError):
         return None
     views = {str(v) for v in df.get("views", [])}
