@@ -1,10 +1,8 @@
 """The report's sections on groups of faces and on two models: failure slices
-(``ferviz.analysis.failures.analyse_failures``), the stress test (when ferviz has one) and, with a
+(``ferviz.analysis.failures.analyse_failures``), the stress test and, with a
 second model, where the two differ (McNemar on the faces one gets right and the other wrong, per
 class, per cell and per slice with ``ferviz.analysis.slices.compare_slices``)."""
 from __future__ import annotations
-
-import importlib.util
 
 import numpy as np
 
@@ -12,8 +10,6 @@ from ..labels import EMOTIONS
 from .document import Paragraph, Section, Table
 from .inputs import Inputs, Progress
 from .sections import f3, figure, pct, per_model
-
-STRESS_MODULE = "ferviz.analysis.stress"
 
 
 def failure_analyses(inp: Inputs, progress: Progress | None = None) -> list:
@@ -56,9 +52,6 @@ def failure_slices(inp: Inputs, analyses: list | None) -> Section:
 def stress_test(inp: Inputs, progress: Progress | None = None) -> Section:
     """Accuracy under each perturbation at one severity (``ferviz.analysis.stress.stress_test``)."""
     title = "Stress test"
-    if importlib.util.find_spec(STRESS_MODULE) is None:
-        return Section(title, left_out="Not available in this version of ferviz: there is no stress test yet "
-                                       f"({STRESS_MODULE} does not exist).")
     sev = inp.options.stress_severity
     if sev < 1:
         return Section(title, left_out="Left out: --stress-severity 0 (each perturbation is one more evaluation "

@@ -81,9 +81,19 @@ def start(card, split, data_path) -> Job:
         return j
 
 
-def results(card, split) -> core.StressResult:
-    """The stress test from what is cached (severity 0 computed if needed)."""
-    return core.stress_test(card, split, only_cached=True, model=None)
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _results(card_path: str, card_key: str, data_path: str, split: str, data_hash: str, cached: int):
+    from ..models import load_card
+
+    card = load_card(card_path)
+    return core.stress_test(card, resources._current_split(data_path, split), only_cached=True, model=None)
+
+
+def results(card, split, data_path=None) -> core.StressResult:
+    """The stress test from what is cached, read from disk once per count of cached copies (a
+    rerun with nothing new reads nothing)."""
+    have, _ = core.cached_count(card, split)
+    return _results(str(card.path), card.compute_key(), data_path or "", split.split, split.data_hash, have)
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=600)

@@ -116,9 +116,9 @@ def render(ctx: context.Context) -> None:
     progress_panel()
 
     try:
-        res = job_ui.results(ctx.card, ctx.split)
+        res = job_ui.results(ctx.card, ctx.split, ctx.data_path)
         table = res.table()
-        other = job_ui.results(ctx.card2, ctx.split).table() if ctx.card2 else None
+        other = job_ui.results(ctx.card2, ctx.split, ctx.data_path).table() if ctx.card2 else None
     except Exception as e:
         context.show_error(e)
         st.stop()
