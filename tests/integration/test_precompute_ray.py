@@ -1,5 +1,11 @@
 """precompute on a real local Ray cluster (2 CPUs) fills the same cache entries, byte for byte
-in name and equal in content, as the local process pool."""
+in name and equal in content, as the local process pool.
+
+"Equal" is float32 equality across thread counts: a Ray task runs TensorFlow with one intra-op
+thread (it holds one CPU) while a pool worker gets the machine's cores divided by the workers, so
+the two sum gradients in another order. On a 2-core machine both get one thread and the maps match
+to 1e-7; on a many-core CI machine they moved by up to 1e-3 (0.4 % relative). Another face or
+method moves a map by far more than that."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,5 +56,7 @@ def test_ray_fills_the_same_entries_as_the_process_pool(fer_path, tmp_path, monk
     for other in (_entries(ray_cache), _entries(sent_cache)):
         assert sorted(other) == sorted(a)
         for k in a:
-            np.testing.assert_allclose(cache.load_arrays(a[k])["map"], cache.load_arrays(other[k])["map"], atol=1e-5)
+            m, n = cache.load_arrays(a[k])["map"], cache.load_arrays(other[k])["map"]
+            np.testing.assert_allclose(m, n, rtol=1e-2, atol=5e-3)
+            assert np.corrcoef(m.ravel(), n.ravel())[0, 1] > 0.999
     assert config.cache_dir() == sent_cache
