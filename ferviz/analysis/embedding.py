@@ -47,7 +47,7 @@ import pandas as pd
 from .. import cache, config
 from ..data.splits import FERSplit
 from ..errors import AnalysisError
-from ..labels import EMOTIONS, NUM_CLASSES
+from ..labels import NAMES, width
 from ..models import ModelCard, ModelError, ModelMemo, load_model, preprocess
 
 Progress = Callable[[float, str], None]
@@ -184,7 +184,7 @@ def penultimate_features(model, card: ModelCard, images: np.ndarray, *, batch_si
     fn = feature_function(model)
     head = output_head(model)
     tta = card.tta if views == "tta" else None
-    feats, probs, bad_p = None, np.empty((n, NUM_CLASSES), np.float32), 0
+    feats, probs, bad_p = None, np.zeros((n, width(card.classes)), np.float32), 0
     for start in range(0, n, batch_size):
         x = preprocess(imgs[start:start + batch_size], card.input)
         vs = tta_views(x, tta)
@@ -433,8 +433,8 @@ def cached_embedding(model, card: ModelCard, split: FERSplit, method: str = "uma
         "id": split.ids.astype(str),
         "x": xy[:, 0].astype(np.float32),
         "y": xy[:, 1].astype(np.float32),
-        "true": np.array(EMOTIONS)[split.labels],
-        "pred": np.array(EMOTIONS)[preds],
+        "true": np.array(NAMES, dtype=object)[split.labels],
+        "pred": np.array(NAMES, dtype=object)[preds],
         "confidence": ev.probs[np.arange(n), preds].astype(np.float32),
         "correct": preds == split.labels,
     })

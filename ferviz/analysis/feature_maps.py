@@ -153,14 +153,13 @@ class _Probe:
         import tensorflow as tf
 
         from ..attribution.gradients import layer_output, score_model
-        from ..labels import NUM_CLASSES
 
         self.layers = layers
         self._score = score_model(model)  # its head turns the pre-softmax tensor into logits
         feats = [layer_output(model.get_layer(n)) for n in layers]
         self.sub = keras.Model(model.inputs, feats + list(self._score.sub.outputs), name="ferviz_feature_probe")
         x_spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
-        w_spec = tf.TensorSpec((None, NUM_CLASSES), tf.float32)
+        w_spec = tf.TensorSpec((None, int(model.output_shape[-1])), tf.float32)
         self.run = tf.function(self._run, input_signature=[x_spec, w_spec])
 
     def _run(self, x, weights):
@@ -201,7 +200,7 @@ def feature_maps(model, card: ModelCard, faces: np.ndarray, targets: Any, *, bat
     names = list(dict.fromkeys([*blocks, cam]))
     probe = _probe(model, names)
     x = preprocess(faces, card.input)
-    w = one_hot(output_indices(card, fer))
+    w = one_hot(output_indices(card, fer), int(model.output_shape[-1]))
     feats: list[list[np.ndarray]] = [[] for _ in names]
     grads: list[list[np.ndarray]] = [[] for _ in names]
     for s in range(0, len(x), batch_size):

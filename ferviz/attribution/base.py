@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AttributionError
-from ..labels import NUM_CLASSES, emotion_index
+from ..labels import NAMES, emotion_index
 from ..models import ModelCard, preprocess
 from ..models.tta import mean_over_views, to_view
 from ..models.tta import views as tta_views
@@ -65,12 +65,18 @@ def _scalar(v):
         return str(v)
     if isinstance(v, (str, int)):
         return v
-    raise AttributionError(f"a target class must be an index 0-{NUM_CLASSES - 1} or an emotion name, got {v!r}")
+    raise AttributionError(f"a target class must be an index 0-{len(NAMES) - 1} or an emotion name, got {v!r}")
 
 
 def output_indices(card: ModelCard, fer: np.ndarray) -> np.ndarray:
-    """FER class indices -> the model's output indices for those classes."""
-    return np.argsort(card.output_to_fer)[fer]
+    """Class indices -> the model's output indices for those classes (a class the model cannot
+    output is refused: AttributionError naming the model's classes)."""
+    from ..models import ModelError
+
+    try:
+        return card.output_of(fer)
+    except ModelError as e:
+        raise AttributionError(f"cannot explain: {e}") from None
 
 
 def finish(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -51,4 +51,4 @@ class GradCAM(Explainer):
 
     def raw(self, x: np.ndarray, out_idx: np.ndarray, faces: np.ndarray, *,
             batch_size: int = 128) -> np.ndarray:
-        return np.concatenate(batched(self._cam, (x, one_hot(out_idx)), int(batch_size)))
+        return np.concatenate(batched(self._cam, (x, one_hot(out_idx, self._scores.width)), int(batch_size)))

@@ -19,7 +19,6 @@ import weakref
 import numpy as np
 
 from ..errors import AttributionError
-from ..labels import NUM_CLASSES
 from ..models import ModelCard, activation_name, output_head
 
 _SCORE_MODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -137,7 +136,8 @@ class ScoreModel:
         self.feature_layer = feature_layer
         shape = tuple(model.input_shape[1:])
         x_spec = tf.TensorSpec((None, *shape), tf.float32)
-        w_spec = tf.TensorSpec((None, NUM_CLASSES), tf.float32)
+        self.width = int(model.output_shape[-1])  # the model's outputs (one weight per output)
+        w_spec = tf.TensorSpec((None, self.width), tf.float32)
         self.input_gradients = tf.function(self._input_gradients, input_signature=[x_spec, w_spec])
         self.feature_gradients = tf.function(self._feature_gradients, input_signature=[x_spec, w_spec])
         self.logits = tf.function(self._logits_of, input_signature=[x_spec])
@@ -186,9 +186,9 @@ def score_model(model, feature_layer: str | None = None) -> ScoreModel:
     return per_model[feature_layer]
 
 
-def one_hot(output_index: np.ndarray) -> np.ndarray:
-    """(N,) model-output indices -> (N, 7) float32 one-hot selection weights."""
-    w = np.zeros((len(output_index), NUM_CLASSES), np.float32)
+def one_hot(output_index: np.ndarray, width: int) -> np.ndarray:
+    """(N,) model-output indices -> (N, width) float32 one-hot selection weights."""
+    w = np.zeros((len(output_index), int(width)), np.float32)
     w[np.arange(len(output_index)), output_index] = 1.0
     return w
 

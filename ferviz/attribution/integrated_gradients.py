@@ -44,7 +44,7 @@ def integrated_gradients(scores, x: np.ndarray, out_idx: np.ndarray, baseline: n
     for s in range(0, len(x), per):
         d = diff[s:s + per]
         pts = baseline[s:s + per, None] + alphas[None, :, None, None, None] * d[:, None]
-        w = np.repeat(one_hot(out_idx[s:s + per]), steps, axis=0)
+        w = np.repeat(one_hot(out_idx[s:s + per], scores.width), steps, axis=0)
         g = scores.input_gradients(tf.constant(pts.reshape((-1,) + x.shape[1:])), tf.constant(w)).numpy()
         total[s:s + per] = g.reshape(pts.shape).mean(axis=1) * d
     return total

@@ -45,7 +45,7 @@ class SmoothGrad(Explainer):
                 np.random.default_rng([int(seed), zlib.crc32(np.ascontiguousarray(v).tobytes())]).normal(
                     0, noise * abs(hi - lo), (samples,) + x.shape[1:])
                 for v in xs])
-            w = np.repeat(one_hot(out_idx[s:s + per]), samples, axis=0)
+            w = np.repeat(one_hot(out_idx[s:s + per], self._scores.width), samples, axis=0)
             g = self._scores.input_gradients(tf.constant(pts.reshape((-1,) + x.shape[1:]), tf.float32),
                                              tf.constant(w)).numpy()
             out[s:s + per] = np.abs(g.reshape(pts.shape)).mean(axis=1).sum(axis=-1)

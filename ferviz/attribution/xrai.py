@@ -45,7 +45,7 @@ def call_model_function(model) -> Callable:
 
     def call(x_batch, call_model_args=None, expected_keys=None):
         x = np.asarray(x_batch, np.float32)
-        w = one_hot(np.full(len(x), int(call_model_args["target"])))
+        w = one_hot(np.full(len(x), int(call_model_args["target"])), scores.width)
         return {INPUT_OUTPUT_GRADIENTS: scores.input_gradients(tf.constant(x), tf.constant(w)).numpy()}
     return call
 
@@ -165,7 +165,7 @@ class XRAI(Explainer):
                 for s in range(0, len(x), per):
                     d = diff[s:s + per]
                     pts = base[s:s + per, None] + alphas[None, :, None, None, None] * d[:, None]
-                    w = np.repeat(one_hot(out_idx[s:s + per]), steps, axis=0)
+                    w = np.repeat(one_hot(out_idx[s:s + per], scores.width), steps, axis=0)
                     g = scores.input_gradients(tf.constant(pts.reshape((-1,) + x.shape[1:])), tf.constant(w))
                     attr[s:s + per] = g.numpy().reshape(pts.shape).mean(axis=1) * d
                 total += attr / 2.0

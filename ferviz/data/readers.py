@@ -1,7 +1,8 @@
 """FER2013's readers (csv, image folders, zip, FER+ folders): each returns (images, labels,
 ids, splits) arrays or raises DataError.
 
-Decisions for image folders (which also serve RAF-DB/CK+-style 7-folder datasets):
+Decisions for image folders (which also serve RAF-DB, CK+ and AffectNet-style datasets, whose
+class folders may be any expression names or aliases, contempt included, in any case):
 images that are not 48x48 or not grayscale are converted to grayscale and resized to
 48x48 (area interpolation); an image that cannot be decoded stops the load with an error
 naming it, so a partly loaded split is never used.
@@ -17,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError
-from ..labels import EMOTIONS, SPLITS, emotion_index, normalise_split
+from ..labels import EXPRESSIONS, NAMES, NON_CLASSES, SPLITS, class_index, known_names, normalise_split
 
 IMAGE_SIZE = 48
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
@@ -102,10 +103,14 @@ def _entry(rel: PurePosixPath, where: str) -> tuple[int, str]:
     if len(rel.parts) < 2:
         raise DataError(f"{where}: {rel} is not inside a class folder")
     try:
-        label = emotion_index(rel.parts[-2])
+        label = class_index(rel.parts[-2])
     except ValueError:
-        raise DataError(f"{where}: {rel}: folder {rel.parts[-2]!r} is not one of "
-                        f"{', '.join(EMOTIONS)}") from None
+        raise DataError(f"{where}: {rel}: class folder {rel.parts[-2]!r} is not an expression ferviz knows; "
+                        f"known names (aliases): {known_names()}") from None
+    if label >= len(EXPRESSIONS):
+        raise DataError(f"{where}: {rel}: {NAMES[label]!r} is not an expression class but one of FER+'s "
+                        f"non-classes ({', '.join(NON_CLASSES)}): a face is labelled with an expression; move "
+                        "that folder out of the dataset")
     split = _split_of(rel)
     if split is None:
         raise DataError(f"{where}: {rel}: cannot tell its split (expected train/ or test/ "
@@ -150,7 +155,7 @@ def _collect(entries, where: str):
     if dup:  # the same file name in two class folders: qualify those ids with their class
         for i, (lab, name) in enumerate(zip(labels, ids)):
             if name in dup:
-                ids_arr[i] = f"{EMOTIONS[lab]}/{name}"
+                ids_arr[i] = f"{NAMES[lab]}/{name}"
     ids_arr = ids_arr.astype(str)
     uniq, counts = np.unique(ids_arr, return_counts=True)
     dup = set(uniq[counts > 1])
@@ -268,8 +273,9 @@ def read_ferplus(root: Path):
     ``label.csv`` and ``fer<number>.png`` files, as Microsoft's generate_training_data.py writes them).
 
     These folders carry FER+'s ten votes per image but not FER2013's labels: an image's label
-    here is its FER+ majority vote (see :mod:`ferviz.data.ferplus`), and images whose majority is
-    contempt, unknown or not-a-face (no FER2013 class) or whose top vote is tied are left out. The PNG numbers are not
+    here is its FER+ majority vote (see :mod:`ferviz.data.ferplus`) among eight classes (FER2013's
+    seven and contempt); images whose majority is unknown or not-a-face (non-classes) or whose top
+    vote is tied are left out. The PNG numbers are not
     fer2013.csv row numbers (FER+ skipped its not-a-face rows), so each image's id is the row
     number of its (split, name) in the shipped fer2013new.csv, as in the CSV form; a name listed
     twice in a label.csv (FER+ gives a few identical images one file) is read once.
@@ -290,8 +296,8 @@ def read_ferplus(root: Path):
                 continue
             seen.add(name)
             m = int(majority(v))
-            if m >= len(EMOTIONS) or tied(v):
-                continue  # contempt, unknown, not a face or a tie: no FER2013 class
+            if m >= len(EXPRESSIONS) or tied(v):
+                continue  # unknown, not a face or a tie: no expression class
             row = rows_of.get((split, name))
             if row is None:
                 raise DataError(f"{label_csv}: {name} is not a {split} image in FER+'s fer2013new.csv")

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import cache, config
 from ..errors import DataError, NotFoundError
-from ..labels import SPLITS, normalise_split
+from ..labels import EMOTIONS, EXPRESSIONS, SPLITS, canonical, names_of, normalise_split
 from . import readers
 from .readers import decode_face  # noqa: F401  (public: decode one face image)
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from . import ferplus
 
 _CACHE_VERSION = "1"
+_FERPLUS_CACHE_VERSION = "2"  # 2: contempt is a class (FER+'s eight)
+LABEL_SETS = ("fer2013", "ferplus")  # a split's labels: its own, or FER+'s majority vote
 __all__ = ["DataError", "FERSplit", "decode_face", "load_all", "load_fer2013", "resolve_data_path",
            "source_kind", "align_votes"]
 #: where each form's labels come from
@@ -48,6 +50,8 @@ class FERSplit:
     source: str
     source_hash: str
     name: str = ""  # what the dataset calls the split (e.g. "test" for a test/ folder); "" = `split`
+    classes: tuple[str, ...] = EMOTIONS  # the dataset's classes (vocabulary order); labels index ferviz.labels.NAMES
+    label_set: str = "fer2013"  # "ferplus": labels are FER+'s majority vote (see with_ferplus_labels)
 
     @property
     def title(self) -> str:
@@ -68,7 +72,14 @@ class FERSplit:
         """A new split holding only the given positions."""
         idx = np.asarray(idx)
         return FERSplit(self.images[idx], self.labels[idx], self.ids[idx], self.split,
-                        self.source, self.source_hash, self.name)
+                        self.source, self.source_hash, self.name, self.classes, self.label_set)
+
+    @property
+    def class_ids(self) -> tuple[int, ...]:
+        """The dataset's class indices, in vocabulary order."""
+        from ..labels import class_index
+
+        return tuple(class_index(c) for c in self.classes)
 
     @cached_property
     def data_hash(self) -> str:
@@ -102,26 +113,65 @@ def _looks_like_folder(p: Path) -> bool:
 
 
 def load_fer2013(path: str | os.PathLike | None = None, split: str = "PrivateTest",
-                 *, use_cache: bool = True) -> FERSplit:
+                 *, use_cache: bool = True, labels: str = "fer2013") -> FERSplit:
     """Load one split of FER2013 from any of its three forms (or of a dataset in the same layout,
-    whose folder names train/val/test are accepted too)."""
-    splits = load_all(path, use_cache=use_cache)
+    whose folder names train/val/test are accepted too). ``labels="ferplus"``: FER+'s majority
+    vote as labels (:func:`with_ferplus_labels`)."""
+    splits = load_all(path, use_cache=use_cache, labels=labels)
     return splits[splits.resolve(split)]
 
 
-def load_all(path: str | os.PathLike | None = None, *, use_cache: bool = True) -> dict[str, FERSplit]:
-    """Load every split present; a missing split raises DataError when indexed."""
+def check_label_set(labels: str) -> str:
+    """A label set name ("fer2013" or "ferplus", any case); DataError otherwise."""
+    key = str(labels or "fer2013").strip().lower().replace("+", "plus").replace("-", "")
+    if key not in LABEL_SETS:
+        raise DataError(f"unknown label set {labels!r}; use fer2013 (the dataset's own labels) or ferplus "
+                        "(FER+'s majority vote, eight classes with contempt)")
+    return key
+
+
+def with_ferplus_labels(split: FERSplit) -> FERSplit:
+    """The split relabelled with FER+'s majority vote (eight classes, contempt included): faces
+    whose top vote is tied, unknown or not a face are left out. Needs fer2013.csv (or the FER+
+    folders), whose rows the votes follow; the Kaggle image-folder form is refused (DataError)."""
+    from . import ferplus
+
+    if split.label_set == "ferplus":
+        return split
+    av = align_votes(split)
+    m = ferplus.majority(av.votes)
+    keep = ~ferplus.tied(av.votes) & (m < len(EXPRESSIONS))
+    idx = np.flatnonzero(keep)
+    return FERSplit(split.images[idx], m[idx].astype(np.int64), split.ids[idx], split.split, split.source,
+                    split.source_hash, split.name, EXPRESSIONS, "ferplus")
+
+
+def load_all(path: str | os.PathLike | None = None, *, use_cache: bool = True,
+             labels: str = "fer2013") -> dict[str, FERSplit]:
+    """Load every split present; a missing split raises DataError when indexed. ``labels``:
+    "fer2013" (the dataset's own) or "ferplus" (FER+'s majority vote, :func:`with_ferplus_labels`)."""
+    label_set = check_label_set(labels)
     p = resolve_data_path(path)
     kind, source_hash = _identify(p)
-    cache_file = config.cache_dir() / "data" / f"{kind}-{source_hash[:32]}-v{_CACHE_VERSION}.npz"
+    version = _FERPLUS_CACHE_VERSION if kind == "ferplus" else _CACHE_VERSION
+    cache_file = config.cache_dir() / "data" / f"{kind}-{source_hash[:32]}-v{version}.npz"
     arrays = cache.load_arrays(cache_file) if use_cache else None
     if arrays is None:
         reader = {"csv": readers.read_csv, "zip": readers.read_zip, "folder": readers.read_folder,
                   "ferplus": readers.read_ferplus}[kind]
-        images, labels, ids, splits = reader(p)
-        arrays = {"images": images, "labels": labels, "ids": ids, "splits": splits}
+        images, labs, ids, splits = reader(p)
+        arrays = {"images": images, "labels": labs, "ids": ids, "splits": splits}
         cache.save_arrays(cache_file, **arrays)
-    return _SplitDict(p, kind, source_hash, arrays)
+    out = _SplitDict(p, kind, source_hash, arrays)
+    if label_set == "ferplus" and kind != "ferplus":
+        if kind != "csv":
+            from . import ferplus
+
+            raise DataError(f"{p}: {ferplus.REFUSAL}")
+        for s in list(out):
+            dict.__setitem__(out, s, with_ferplus_labels(out[s]))
+        out.label_source = LABEL_SOURCES["ferplus"].split(" (")[0]
+    return out
 
 
 class _SplitDict(dict):
@@ -138,12 +188,17 @@ class _SplitDict(dict):
         fer_named = kind in ("csv", "ferplus") or any(
             np.char.startswith(ids, s + "_").any() for s in SPLITS)
         self.names = {s: s for s in SPLITS} if fer_named else dict(FOLDER_NAMES)
+        # fer2013.csv has FER2013's seven classes (even a cut lacking one); FER+'s folders its
+        # eight; image folders (plain or zipped) the classes of their class folders
+        self.classes = (EMOTIONS if kind == "csv" else EXPRESSIONS if kind == "ferplus"
+                        else canonical(names_of(np.unique(arrays["labels"]))))
+        label_set = "ferplus" if kind == "ferplus" else "fer2013"
         for s in SPLITS:
             m = arrays["splits"] == s
             if m.any():
                 self[s] = FERSplit(arrays["images"][m], arrays["labels"][m].astype(np.int64),
                                    arrays["ids"][m], s, str(path), source_hash,
-                                   "" if fer_named else self.names[s])
+                                   "" if fer_named else self.names[s], self.classes, label_set)
 
     def title(self, split: str) -> str:
         """The dataset's own name for a canonical split."""

@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import FaceError
-from ..labels import EMOTIONS
+from ..labels import NAMES, width
 from .detection import FACE_SIZE, Box, crop_face
 
 DETECT_SIDE = 320  # Haar runs on a copy this long (5 ms at 320x240 vs 9 ms at 640x480 here)
@@ -204,7 +204,7 @@ class LiveFace:
         if self.probs is None:
             return []
         order = np.argsort(-self.probs, kind="stable")[:k]
-        return [(EMOTIONS[i], float(self.probs[i])) for i in order]
+        return [(NAMES[i], float(self.probs[i])) for i in order]
 
 
 @dataclass(frozen=True)
@@ -330,7 +330,7 @@ class LiveAnalyser:
         out = as_probabilities(out, output_head(self.model))
         p = out.reshape(len(views), len(x), -1).mean(axis=0)
         check_finite(self.card, int((~np.isfinite(p)).any(axis=1).sum()), len(p))
-        fer = np.empty_like(p)
+        fer = np.zeros((len(p), width(self.card.classes)), np.float32)
         fer[:, self.card.output_to_fer] = p
         return fer
 

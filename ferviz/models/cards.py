@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import cache
 from ..errors import ModelError
-from ..labels import EMOTIONS, NUM_CLASSES, emotion_index
+from ..labels import EMOTIONS, NAMES, class_index, names_of
 from .identity import ModelIdentity
 from .tta import TTA_MODES
 
@@ -64,8 +64,28 @@ class ModelCard:
 
     @property
     def output_to_fer(self) -> np.ndarray:
-        """For each model output index, the FER2013 class index."""
-        return np.array([emotion_index(c) for c in self.classes])
+        """For each model output index, its class index (:data:`ferviz.labels.NAMES`)."""
+        return np.array([class_index(c) for c in self.classes])
+
+    @property
+    def class_ids(self) -> tuple[int, ...]:
+        """The class indices the model can output, in vocabulary order."""
+        return tuple(sorted(int(k) for k in self.output_to_fer))
+
+    @property
+    def model_classes(self) -> tuple[str, ...]:
+        """The class names the model can output, in vocabulary order (its own order is `classes`)."""
+        return names_of(self.class_ids)
+
+    def output_of(self, classes) -> np.ndarray:
+        """Class indices -> the model's output indices; a class the model lacks is refused."""
+        col = {int(k): i for i, k in enumerate(self.output_to_fer)}
+        c = np.asarray(classes, np.int64)
+        missing = sorted({int(k) for k in c.ravel()} - set(col))
+        if missing:
+            raise ModelError(f"{self.name} cannot output {', '.join(NAMES[k] for k in missing)}; its classes "
+                             f"are {', '.join(self.model_classes)}")
+        return np.vectorize(col.__getitem__, otypes=[np.int64])(c) if c.size else c
 
     def model_hash(self) -> str:
         """sha256 of the model file's bytes (memoised on its path, size and mtime)."""
@@ -121,10 +141,7 @@ def card_from_dict(d: dict[str, Any], path: Path | None = None) -> ModelCard:
         if unknown:
             raise ModelError(f"unknown input field(s) {', '.join(sorted(unknown))}")
         spec = InputSpec(**inp)
-        classes = tuple(str(c).lower() for c in d.get("classes", EMOTIONS))
-        idx = [emotion_index(c) for c in classes]
-        if len(classes) != NUM_CLASSES or sorted(idx) != list(range(NUM_CLASSES)):
-            raise ModelError(f"classes must name each of the 7 emotions once, got {list(classes)}")
+        classes = _classes(d.get("classes", EMOTIONS))
     except (ModelError, ValueError, TypeError) as e:
         raise ModelError(f"{where}: {e}") from None
     for k in ("training", "metrics"):
@@ -144,6 +161,21 @@ def card_from_dict(d: dict[str, Any], path: Path | None = None) -> ModelCard:
                      description=str(d.get("description", "")),
                      training=dict(d.get("training") or {}), metrics=dict(d.get("metrics") or {}),
                      path=path.resolve() if path else None)
+
+
+def _classes(value: Any) -> tuple[str, ...]:
+    """A card's classes in the model's output order, as vocabulary names: any 2 or more of the
+    known names or aliases, each once."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ModelError(f"classes must be a list of class names in the model's output order, got {value!r}")
+    idx = [class_index(str(c)) for c in value]
+    if len(idx) < 2:
+        raise ModelError(f"classes must name at least 2 classes, got {list(value)}")
+    dup = sorted({NAMES[k] for k in idx if idx.count(k) > 1})
+    if dup:
+        raise ModelError(f"classes name {', '.join(dup)} more than once (aliases count as the same class): "
+                         f"{list(value)}")
+    return names_of(idx)
 
 
 def _tta(value: Any, where: str) -> str | None:

@@ -1,7 +1,6 @@
 """Loading a card's Keras model safely and checking it against the card."""
 from __future__ import annotations
 
-from ..labels import NUM_CLASSES
 from .cards import ModelCard, ModelError
 
 
@@ -29,8 +28,10 @@ def check_model(model, card: ModelCard) -> None:
         out_shape = tuple(model.output_shape)
     except (AttributeError, ValueError) as e:
         raise ModelError(f"{where}: model has no single input and output ({e})") from None
-    if out_shape[-1] != NUM_CLASSES or len(out_shape) != 2:
-        raise ModelError(f"{where}: model outputs shape {out_shape[1:]}, expected 7 classes")
+    if len(out_shape) != 2 or out_shape[-1] != len(card.classes):
+        raise ModelError(f"{where}: model outputs shape {out_shape[1:]}, but the card lists "
+                         f"{len(card.classes)} classes ({', '.join(card.classes)}); the card's classes must "
+                         "name each output in order")
     want = (card.input.height, card.input.width, card.input.channels)
     got = tuple(in_shape[1:])
     if len(got) != 3 or any(g is not None and g != w for g, w in zip(got, want)):

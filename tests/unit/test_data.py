@@ -167,7 +167,7 @@ def test_unknown_class_folder_and_non48_images(tmp_path, sample):
     assert s.images.shape == (1, 48, 48) and abs(int(s.images.mean()) - 200) <= 2
     (folder / "test" / "boredom").mkdir()
     Image.fromarray(big).save(folder / "test" / "boredom" / "PrivateTest_2.jpg")
-    with pytest.raises(DataError, match="folder 'boredom' is not one of"):
+    with pytest.raises(DataError, match="class folder 'boredom' is not an expression ferviz knows; known names .aliases.: angry .anger.; "):
         load_all(folder)
 
 

@@ -12,6 +12,7 @@ from ferviz.analysis.agreement import ferplus_metrics
 from ferviz.data.splits import align_votes
 from ferviz.data.splits import load_all
 from ferviz.errors import DataError
+from ferviz.labels import EXPRESSIONS
 from ferviz.analysis.evaluation import Evaluation
 
 HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
@@ -144,9 +145,9 @@ def _ferplus_folders(root):
     for folder, split in (("FER2013Train", "Training"), ("FER2013Valid", "PublicTest"),
                           ("FER2013Test", "PrivateTest")):
         named = np.flatnonzero((v.usage == split) & (v.names != ""))
-        faces = [r for r in named if m[r] < 7][:3]
-        other = [r for r in named if 7 <= m[r] < 99][:1] + [r for r in named if m[r] == 99][:1]
-        # contempt/unknown/NF majority or a tie: left out
+        faces = [r for r in named if m[r] < 7][:3] + [r for r in named if m[r] == 7][:1]  # contempt is a class
+        other = [r for r in named if 8 <= m[r] < 99][:1] + [r for r in named if m[r] == 99][:1]
+        # unknown/NF majority or a tie: left out
         (root / folder).mkdir(parents=True)
         lines = []
         for r in faces + other:
@@ -168,6 +169,7 @@ def test_ferplus_folder_form_loads_and_aligns(tmp_path):
     v = fp.load_votes()
     for split, (faces, other) in chosen.items():
         s = splits[split]
+        assert s.classes == EXPRESSIONS and s.label_set == "ferplus" and 7 in s.labels
         assert s.ids.tolist() == [str(r) for r in sorted(faces)]  # fer2013.csv row numbers
         assert s.labels.tolist() == fp.majority(v.votes[sorted(faces)]).tolist()
         a = align_votes(s)

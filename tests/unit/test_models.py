@@ -59,8 +59,10 @@ def test_preprocess_scale_resize_channels():
 
 
 @pytest.mark.parametrize("patch, message", [
-    ({"classes": ["angry"] * 7}, "each of the 7 emotions once"),
-    ({"classes": list(EMOTIONS[:6])}, "each of the 7 emotions once"),
+    ({"classes": ["angry"] * 7}, "classes name angry more than once"),
+    ({"classes": ["anger", *EMOTIONS]}, r"classes name angry more than once \(aliases count"),
+    ({"classes": ["angry"]}, "at least 2 classes"),
+    ({"classes": "angry,sad"}, "must be a list of class names"),
     ({"classes": ["joy", *EMOTIONS[1:]]}, "unknown emotion 'joy'"),
     ({"input": {"height": 48, "width": 48, "channels": 2, "scale": [0, 1]}}, "channels must be 1 or 3"),
     ({"input": {"height": 48, "width": 48, "scale": [1, 1]}}, "scale must be two different"),
@@ -82,7 +84,7 @@ def test_model_refusals(tmp_path):
 
     eight = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(8)])
     card = _card(tmp_path, "eight", eight)
-    with pytest.raises(ModelError, match=r"outputs shape \(8,\), expected 7 classes"):
+    with pytest.raises(ModelError, match=r"outputs shape \(8,\), but the card lists 7 classes"):
         load_model(card)
     good = _card(tmp_path, "good", brightness_model(np.linspace(0, 1, 7)))
     mismatch = card_from_dict({**good.to_json(), "input": {"height": 64, "width": 64, "scale": [0, 1]}}, good.path)
