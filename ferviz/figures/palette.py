@@ -1,7 +1,7 @@
 """One palette per meaning, defined once: the dashboard's plotly charts and the exported matplotlib
 figures both take their colours from here (no plotting library imported).
 
-- **Classes** (:data:`CLASS_COLORS`): one colour per emotion, wherever a chart tells classes
+- **Classes** (:data:`CLASS_COLORS`): one colour per class (the ten of :data:`ferviz.labels.NAMES`), wherever a chart tells classes
   apart (the embedding map, the class distribution). Okabe-Ito's colours, readable with the
   common colour-vision deficiencies; happy is yellow (Okabe-Ito's orange is the label issues'),
   neutral grey.
@@ -24,10 +24,12 @@ the embedding map (right/wrong, the verdicts) are far from every class colour
 """
 from __future__ import annotations
 
-#: one colour per emotion (Okabe-Ito), in FER2013 order
+#: one colour per class (Okabe-Ito for FER2013's seven), in class order: FER2013's seven, then
+#: contempt (purple) and FER+'s non-classes unknown (near black) and not a face (olive brown)
 CLASS_COLORS: dict[str, str] = {
     "angry": "#D55E00", "disgust": "#009E73", "fear": "#CC79A7", "happy": "#F0E442",
     "sad": "#0072B2", "surprise": "#56B4E9", "neutral": "#7F7F7F",
+    "contempt": "#6A3D9A", "unknown": "#262626", "not a face": "#8C6D31",
 }
 
 #: right or wrong: a correct prediction (green, as the gallery's ✓) and a wrong one (red, ✗)

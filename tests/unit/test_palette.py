@@ -12,7 +12,7 @@ from matplotlib.colors import to_hex
 from ferviz.analysis.embedding import box_bounds, in_box
 from ferviz.errors import AnalysisError
 from ferviz.figures import palette
-from ferviz.labels import EMOTIONS
+from ferviz.labels import EMOTIONS, NAMES
 from ferviz.ui import charts
 
 
@@ -21,9 +21,11 @@ def _dist(a: str, b: str) -> float:
 
 
 def test_one_colour_per_class_none_shared_with_another_meaning():
-    assert tuple(palette.CLASS_COLORS) == EMOTIONS
+    assert tuple(palette.CLASS_COLORS) == NAMES  # every class ferviz knows, contempt and FER+'s non-classes too
     classes = {c.upper() for c in palette.CLASS_COLORS.values()}
-    assert len(classes) == 7
+    assert len(classes) == len(NAMES)
+    for a in palette.CLASS_COLORS.values():  # no two classes look alike
+        assert min(_dist(a, b) for b in palette.CLASS_COLORS.values() if b != a) >= 40, a
     for meaning, colours in palette.MEANINGS.items():
         assert not classes & {c.upper() for c in colours}, meaning
 
