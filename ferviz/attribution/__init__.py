@@ -4,7 +4,8 @@
 
 Every method returns (N, H, W) float32 maps in [0, 1] at the size of the uint8 faces,
 whatever input size, channels, pixel scale and class order the card declares; targets
-are FER class indices (0 angry ... 6 neutral). Gradients always run inside
+are class indices of :data:`ferviz.labels.NAMES` (0 angry ... 6 neutral, 7 contempt) that the
+model can output (another is refused, naming the model's classes). Gradients always run inside
 ``tf.function`` (eager gradients crash on Xception/ResNet-style models on oneDNN CPUs,
 see :mod:`.gradients`), and the model passed in is never modified.
 """

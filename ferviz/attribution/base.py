@@ -1,10 +1,10 @@
 """The one call shape every attribution method shares.
 
 An :class:`Explainer` is built once per (model, card) and called on batches of uint8
-faces (N, H, W) with FER target classes; it returns (N, H, W) float32 maps in [0, 1] at
-the *face* size, whatever size, channels, scaling and class order the model uses.
-Subclasses implement :meth:`Explainer.raw` on model input (N, h, w, c) and model-output
-target indices.
+faces (N, H, W) with target classes (indices of ``ferviz.labels.NAMES``); it returns
+(N, H, W) float32 maps in [0, 1] at the *face* size, whatever size, channels, scaling and
+class order the model uses. Subclasses implement :meth:`Explainer.raw` on model input
+(N, h, w, c) and model-output target indices.
 
 Maps explain what is shown. With ``views="tta"`` (the default) a card's test-time
 augmentation is followed: the method runs on every view the prediction averages over
@@ -49,7 +49,7 @@ def check_images(images: np.ndarray) -> np.ndarray:
 
 
 def fer_targets(targets: Any, n: int) -> np.ndarray:
-    """FER class indices (an int/name for all, or one per image) as an (n,) int array."""
+    """Class indices (:data:`ferviz.labels.NAMES`; an int/name for all, or one per image) as (n,) ints."""
     if np.ndim(targets) == 0:
         return np.full(n, emotion_index(_scalar(targets)), np.int64)
     t = [emotion_index(_scalar(v)) for v in np.asarray(targets).ravel()]

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AttributionError
-from ..labels import EMOTIONS, emotion_index
+from ..labels import NAMES, class_index
 from ..models import ModelCard, ModelMemo
 from .base import Explainer, check_views
 from .gradcam import GradCAM
@@ -54,21 +54,33 @@ def explain(model, card: ModelCard, images: np.ndarray, targets: Any, method: st
     return get_explainer(model, card, method)(images, targets, views=views, **params)
 
 
-def resolve_targets(which: str | int, probs: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-    """FER target per image: "pred" (argmax of probs), "true" (labels), a class name or an index."""
+def resolve_targets(which: str | int, probs: np.ndarray, labels: np.ndarray | None = None, *,
+                    card: ModelCard | None = None) -> np.ndarray:
+    """Target class per image (indices into :data:`ferviz.labels.NAMES`): "pred" (argmax of
+    probs), "true" (labels), a class name (any alias) or an index. With `card`, a target the
+    model cannot output is refused (AttributionError naming the model's classes)."""
     n = len(probs)
     if isinstance(which, str) and which.strip().lower() in ("pred", "predicted"):
-        return np.asarray(probs).argmax(axis=1).astype(np.int64)
-    if isinstance(which, str) and which.strip().lower() in ("true", "label"):
+        out = np.asarray(probs).argmax(axis=1).astype(np.int64)
+    elif isinstance(which, str) and which.strip().lower() in ("true", "label"):
         if labels is None:
             raise AttributionError("target 'true' needs the true labels")
-        return np.asarray(labels, np.int64).copy()
-    try:
-        k = emotion_index(which)
-    except ValueError as e:
-        raise AttributionError(f"bad target {which!r}: use pred, true, an emotion ({', '.join(EMOTIONS)}) "
-                         f"or an index 0-6 ({e})") from None
-    return np.full(n, k, np.int64)
+        out = np.asarray(labels, np.int64).copy()
+    else:
+        try:
+            k = class_index(which)
+        except ValueError as e:
+            raise AttributionError(f"bad target {which!r}: use pred, true, a class name or its index "
+                                   f"0-{len(NAMES) - 1} ({e})") from None
+        out = np.full(n, k, np.int64)
+    if card is not None:
+        lacks = sorted(set(out.tolist()) - set(card.class_ids))
+        if lacks:
+            what = f"target {which!r}" + (" (the true label of some faces)" if str(which).strip().lower()
+                                          in ("true", "label") else "")
+            raise AttributionError(f"{what}: {card.name} cannot output {', '.join(NAMES[k] for k in lacks)}; "
+                                   f"its classes are {', '.join(card.model_classes)}")
+    return out
 
 
 def mean_map(maps: np.ndarray) -> np.ndarray:
@@ -95,4 +107,4 @@ def views_label(card: ModelCard, views: str = "tta") -> str:
 def blank_message(method: str, target: int, layer: str | None = None) -> str:
     """The caption shown instead of a flat overlay when a map has no positive evidence."""
     where = f" at layer {layer}" if layer and method in ("gradcam", "gradcampp") else ""
-    return f"{METHODS.get(method, method)} finds no positive evidence for {EMOTIONS[int(target)]}{where}"
+    return f"{METHODS.get(method, method)} finds no positive evidence for {NAMES[int(target)]}{where}"

@@ -31,13 +31,13 @@ and both references (so "differs" holds at 5% family-wise).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import AttributionError
-from ..labels import EMOTIONS
+from ..labels import NAMES
 
 REGIONS: tuple[str, ...] = ("brows", "eyes", "nose", "mouth", "face", "background")
 PRIORITY: tuple[str, ...] = ("eyes", "brows", "mouth", "nose", "face")  # background: the rest
@@ -179,7 +179,7 @@ class RegionReport:
             valid = g.valid
             lo, hi = bootstrap_ci(g.shares, n_boot=self.n_boot, seed=k)
             mean = valid.mean(axis=0) if len(valid) else np.full(len(REGIONS), np.nan)
-            row = {"group": g.name, "true": EMOTIONS[g.true], "pred": EMOTIONS[g.pred], "n": len(valid),
+            row = {"group": g.name, "true": NAMES[g.true], "pred": NAMES[g.pred], "n": len(valid),
                    "n_blank": len(g.shares) - len(valid), "n_template": int((~g.detected).sum())}
             row.update({r: float(mean[i]) for i, r in enumerate(REGIONS)})
             for i, r in enumerate(REGIONS):
@@ -240,9 +240,11 @@ class RegionReport:
 
 
 def group_positions(true: np.ndarray, pred: np.ndarray, t: int, p: int, *, max_faces: int | None = 100,
-                    seed: int = 0) -> dict[str, tuple[int, int, np.ndarray]]:
+                    seed: int = 0, model_classes: Sequence[int] | None = None
+                    ) -> dict[str, tuple[int, int, np.ndarray]]:
     """The cell and its references: name -> (true, pred, split positions), each at most
-    `max_faces` drawn at random with `seed` (in split order)."""
+    `max_faces` drawn at random with `seed` (in split order). A true class the model cannot
+    output (not in `model_classes`, default every class) has no "correct" reference."""
     rng = np.random.default_rng(seed)
 
     def pick(mask: np.ndarray) -> np.ndarray:
@@ -251,10 +253,11 @@ def group_positions(true: np.ndarray, pred: np.ndarray, t: int, p: int, *, max_f
             pos = np.sort(rng.choice(pos, int(max_faces), replace=False))
         return pos
 
-    groups = {f"cell {EMOTIONS[t]}→{EMOTIONS[p]}": (t, p, pick((true == t) & (pred == p)))}
+    groups = {f"cell {NAMES[t]}→{NAMES[p]}": (t, p, pick((true == t) & (pred == p)))}
     if t != p:
-        groups[f"correct {EMOTIONS[t]}"] = (t, t, pick((true == t) & (pred == t)))
-        groups[f"correct {EMOTIONS[p]}"] = (p, p, pick((true == p) & (pred == p)))
+        if model_classes is None or t in {int(c) for c in model_classes}:
+            groups[f"correct {NAMES[t]}"] = (t, t, pick((true == t) & (pred == t)))
+        groups[f"correct {NAMES[p]}"] = (p, p, pick((true == p) & (pred == p)))
     return groups
 
 
@@ -263,15 +266,23 @@ MapsFor = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (positions, FER targ
 
 def cell_report(true: np.ndarray, pred: np.ndarray, points: np.ndarray, detected: np.ndarray, t: int, p: int,
                 maps_for: MapsFor, *, method: str = "gradcam", views: str = "tta", max_faces: int | None = 100,
-                seed: int = 0, n_boot: int = BOOTSTRAP) -> RegionReport:
+                seed: int = 0, n_boot: int = BOOTSTRAP, model_classes: Sequence[int] | None = None) -> RegionReport:
     """Region shares of a confusion cell and its references. `true`/`pred` are the split's labels
     and shown predictions, `points`/`detected` its landmarks; `maps_for(pos, targets)` returns the
-    maps (N, H, W) of those faces towards those classes (each group towards its predicted class)."""
-    if not (0 <= t < len(EMOTIONS) and 0 <= p < len(EMOTIONS)):
-        raise AttributionError(f"classes must be 0-{len(EMOTIONS) - 1}, got {t}:{p}")
+    maps (N, H, W) of those faces towards those classes (each group towards its predicted class).
+    `model_classes`: the class indices the model can output (default every class of
+    :data:`ferviz.labels.NAMES`); the predicted class `p` must be one of them, the true class `t`
+    may be any (a class the model lacks has no "correct" reference)."""
+    allowed = sorted(int(c) for c in model_classes) if model_classes is not None else list(range(len(NAMES)))
+    if not 0 <= t < len(NAMES):
+        raise AttributionError(f"true class {t} is not a class index (0-{len(NAMES) - 1}: {', '.join(NAMES)})")
+    if p not in allowed:
+        what = f"{p} ({NAMES[p]})" if 0 <= p < len(NAMES) else str(p)
+        raise AttributionError(f"predicted class {what} is not one the model can output: "
+                               + ", ".join(f"{c} {NAMES[c]}" for c in allowed))
     groups = []
     for name, (gt, gp, pos) in group_positions(np.asarray(true), np.asarray(pred), t, p, max_faces=max_faces,
-                                               seed=seed).items():
+                                               seed=seed, model_classes=model_classes).items():
         if len(pos):
             maps = np.asarray(maps_for(pos, np.full(len(pos), gp)))
             labels = region_maps(points[pos], maps.shape[1:3])
@@ -280,5 +291,5 @@ def cell_report(true: np.ndarray, pred: np.ndarray, points: np.ndarray, detected
             shares = np.zeros((0, len(REGIONS)))
         groups.append(Group(name, gt, gp, pos, shares, np.asarray(detected)[pos].astype(bool)))
     if not len(groups[0].pos):
-        raise AttributionError(f"no faces in the cell true {EMOTIONS[t]} → predicted {EMOTIONS[p]}")
+        raise AttributionError(f"no faces in the cell true {NAMES[t]} → predicted {NAMES[p]}")
     return RegionReport(groups, method, views, n_boot)
