@@ -14,6 +14,10 @@ ferviz's probabilities are averages over test-time-augmented views, so no single
 vector exists; z = log(max(p, 1e-12)) is used instead (softmax(z) gives back p, and
 dividing by T sharpens (T < 1) or softens (T > 1) it). The argmax, hence accuracy, never
 changes.
+
+For an evaluation (:func:`scored_probs`, :func:`calibrate_evaluations`) the columns are the
+model's classes (whatever their number) and the faces are the scored ones: a face whose true
+class the model cannot output has no probability to be calibrated against and is counted apart.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnalysisError
-from ..labels import EMOTIONS
+from ..labels import NAMES
 
 N_BINS = 15
 PROB_FLOOR = 1e-12  # probabilities below this are treated as this before taking logs
@@ -93,11 +97,13 @@ class Reliability:
                              "bin_hi": self.bin_hi, "count": self.count,
                              "confidence": self.confidence, "accuracy": self.accuracy})
 
-    def to_dict(self) -> dict:
-        """JSON-ready (empty bins: null confidence/accuracy)."""
+    def to_dict(self, classes: Sequence[str] | None = None) -> dict:
+        """JSON-ready (empty bins: null confidence/accuracy). `classes`: the names of the
+        probability columns (default :data:`ferviz.labels.NAMES`, column k = class k)."""
         def clean(a):
             return [None if math.isnan(v) else float(v) for v in a]
-        return {"class": None if self.cls is None else EMOTIONS[self.cls] if self.cls < len(EMOTIONS)
+        names = NAMES if classes is None else tuple(classes)
+        return {"class": None if self.cls is None else names[self.cls] if self.cls < len(names)
                 else int(self.cls), "n": self.n, "ece": self.ece,
                 "bin_lo": [float(v) for v in self.bin_lo], "bin_hi": [float(v) for v in self.bin_hi],
                 "count": [int(v) for v in self.count], "confidence": clean(self.confidence),
@@ -212,7 +218,8 @@ class CalibrationResult:
     # (split, "before"/"after") -> top-label Reliability; per_class: same keys -> one per class
     reliability: dict = field(repr=False)
     per_class: dict = field(default_factory=dict, repr=False)
-    classes: tuple[str, ...] = EMOTIONS
+    classes: tuple[str, ...] = NAMES[:7]  # the probability columns' names (per-class order)
+    n_outside: int = 0  # faces of `split` whose true class the model cannot output (left out)
 
     def to_dict(self) -> dict:
         """JSON-ready summary (the per-class ECEs on `split` when computed)."""
@@ -220,7 +227,10 @@ class CalibrationResult:
              "temperature": self.temperature, "n": self.n, "n_bins": self.n_bins,
              "accuracy": self.accuracy, "ece_before": self.ece_before, "ece_after": self.ece_after,
              "nll_before": self.nll_before, "nll_after": self.nll_after,
-             "fit_nll_before": self.fit_nll_before, "fit_nll_after": self.fit_nll_after}
+             "fit_nll_before": self.fit_nll_before, "fit_nll_after": self.fit_nll_after,
+             "classes": list(self.classes)}
+        if self.n_outside:
+            d["n_outside"] = self.n_outside
         if self.per_class:
             d["per_class_ece"] = {stage: {self.classes[r.cls]: r.ece for r in self.per_class[(self.split, stage)]}
                                   for stage in ("before", "after")}
@@ -247,11 +257,13 @@ def _tagged(df: pd.DataFrame, split: str, stage: str, cls: str) -> pd.DataFrame:
 def temperature_calibration(fit_probs: np.ndarray, fit_labels: np.ndarray, probs: np.ndarray,
                             labels: np.ndarray, *, n_bins: int = N_BINS, per_class: bool = False,
                             model: str = "", fit_split: str = "PublicTest", split: str = "PrivateTest",
-                            classes: Sequence[str] = EMOTIONS) -> CalibrationResult:
+                            classes: Sequence[str] | None = None, n_outside: int = 0) -> CalibrationResult:
     """Fit T on (fit_probs, fit_labels), then measure ECE, NLL and reliability before and after
-    on both splits; per_class adds one-vs-rest reliability for every class."""
+    on both splits; per_class adds one-vs-rest reliability for every class. `classes`: the names
+    of the K columns (default the first K of :data:`ferviz.labels.NAMES`)."""
     fp, fy = check_probs(fit_probs, fit_labels)
     p, y = check_probs(probs, labels)
+    classes = tuple(classes) if classes is not None else NAMES[:p.shape[1]]
     if fp.shape[1] != p.shape[1] or len(classes) != p.shape[1]:
         raise AnalysisError(f"both splits need the same {len(classes)} classes, got {fp.shape[1]} and {p.shape[1]}")
     n_bins = _check_bins(n_bins)
@@ -268,13 +280,43 @@ def temperature_calibration(fit_probs: np.ndarray, fit_labels: np.ndarray, probs
         ece_before=rel[(split, "before")].ece, ece_after=rel[(split, "after")].ece,
         nll_before=nll(p, y), nll_after=scaled_nll(p, y, t),
         fit_nll_before=nll(fp, fy), fit_nll_after=scaled_nll(fp, fy, t),
-        reliability=rel, per_class=pc, classes=tuple(classes))
+        reliability=rel, per_class=pc, classes=classes, n_outside=int(n_outside))
+
+
+def scored_probs(ev) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """An `evaluation.Evaluation`'s probabilities over the model's classes (columns in vocabulary
+    order), the scored faces' labels as column positions, and the columns' names. Faces whose
+    true class the model cannot output are left out (they have no probability to calibrate)."""
+    cols = [int(c) for c in ev.model_classes]
+    m = np.asarray(ev.scored, bool)
+    pos = np.full(max(int(np.max(ev.labels, initial=0)), max(cols)) + 1, -1, np.int64)
+    pos[cols] = np.arange(len(cols))
+    return ev.probs[m][:, cols], pos[np.asarray(ev.labels)[m]], tuple(NAMES[c] for c in cols)
+
+
+def evaluation_ece(ev, *, n_bins: int = N_BINS) -> float:
+    """Top-label ECE of an `evaluation.Evaluation` on its scored faces (:func:`scored_probs`)."""
+    p, y, _ = scored_probs(ev)
+    return ece(p, y, n_bins=n_bins)
+
+
+def evaluation_reliability(ev, *, n_bins: int = N_BINS) -> Reliability:
+    """Top-label reliability of an `evaluation.Evaluation` on its scored faces."""
+    p, y, _ = scored_probs(ev)
+    return reliability(p, y, n_bins=n_bins)
 
 
 def calibrate_evaluations(fit, test, *, n_bins: int = N_BINS, per_class: bool = False) -> CalibrationResult:
-    """`temperature_calibration` of two `evaluation.Evaluation`s of one model (e.g. PublicTest, PrivateTest)."""
+    """`temperature_calibration` of two `evaluation.Evaluation`s of one model (e.g. PublicTest,
+    PrivateTest), over the model's classes and the scored faces (:func:`scored_probs`)."""
     if fit.model_name != test.model_name:
         raise AnalysisError(f"fit and test evaluations come from different models: {fit.model_name} vs {test.model_name}")
-    return temperature_calibration(fit.probs, fit.labels, test.probs, test.labels, n_bins=n_bins,
-                                   per_class=per_class, model=test.model_name, fit_split=fit.split,
-                                   split=test.split)
+    if tuple(fit.model_classes) != tuple(test.model_classes):
+        raise AnalysisError("fit and test evaluations have different model classes: "
+                            f"{', '.join(NAMES[c] for c in fit.model_classes)} vs "
+                            f"{', '.join(NAMES[c] for c in test.model_classes)}")
+    fp, fy, classes = scored_probs(fit)
+    p, y, _ = scored_probs(test)
+    return temperature_calibration(fp, fy, p, y, n_bins=n_bins, per_class=per_class, model=test.model_name,
+                                   fit_split=fit.split, split=test.split, classes=classes,
+                                   n_outside=int(test.n_outside))

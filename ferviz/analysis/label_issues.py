@@ -28,6 +28,11 @@ as cleanlab does, so the two pick the same images.
 A misclassified image is a *likely label issue* when flagged and a *likely model error*
 otherwise. The suggested label is the model's prediction (argmax), as cleanlab's Datalab
 reports it; for flagged images it always differs from the given label.
+
+For an evaluation (:func:`evaluation_issues`) confident learning runs over the model's classes
+(whatever their number) on the faces whose true class the model can output; a face labelled with
+a class the model cannot output is *counted apart* (kind ``"counted apart"``, never flagged, no
+score), never a model error.
 """
 from __future__ import annotations
 
@@ -38,12 +43,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnalysisError
-from ..labels import EMOTIONS
+from ..labels import NAMES
 
 _EPS = 1e-6  # cleanlab's floating-point slack: thresholds and the final agreement check
 _MIN_THRESHOLD = 2 * _EPS
 _NEVER = 2.0  # threshold of a class no image is labelled with
 KINDS = ("correct", "label issue", "model error")
+OUTSIDE = "counted apart"  # the kind of a face whose true class the model cannot output
 
 
 def check_inputs(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,45 +173,65 @@ def find_label_issues(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LabelIssues:
-    """Per image (in the split's order): score (self-confidence), flagged, suggested label."""
+    """Per image (in the split's order): score (self-confidence), flagged, suggested label.
+    Labels and predictions are indices of the probability columns (for an evaluation, of
+    :data:`ferviz.labels.NAMES`)."""
 
     labels: np.ndarray  # (N,) given labels
     preds: np.ndarray  # (N,) argmax of the probabilities
     suggested: np.ndarray  # (N,) the label confident learning suggests (= preds)
-    score: np.ndarray  # (N,) self-confidence, low = likely issue
+    score: np.ndarray  # (N,) self-confidence, low = likely issue (NaN for a face counted apart)
     flagged: np.ndarray  # (N,) bool
     ids: np.ndarray  # (N,) str
     confident_joint: np.ndarray  # (K, K) calibrated, rows given, columns true
+    scored: np.ndarray | None = None  # (N,) bool: the true class is one the model can output (None: all)
 
     @property
     def n(self) -> int:
         return int(len(self.labels))
 
     @property
+    def in_scope(self) -> np.ndarray:
+        """(N,) bool: faces confident learning looked at (the rest are counted apart)."""
+        return np.ones(self.n, bool) if self.scored is None else np.asarray(self.scored, bool)
+
+    @property
+    def n_outside(self) -> int:
+        return self.n - int(self.in_scope.sum())
+
+    @property
     def errors(self) -> np.ndarray:
-        return self.preds != self.labels
+        return self.in_scope & (self.preds != self.labels)
 
     @property
     def kind(self) -> np.ndarray:
-        """'correct', 'label issue' (flagged) or 'model error' (misclassified, not flagged)."""
-        k = np.where(self.flagged, KINDS[1], np.where(self.errors, KINDS[2], KINDS[0]))
-        return k.astype(object)
+        """'correct', 'label issue' (flagged), 'model error' (misclassified, not flagged) or
+        'counted apart' (a true class the model cannot output)."""
+        k = np.where(self.flagged, KINDS[1], np.where(self.errors, KINDS[2], KINDS[0])).astype(object)
+        k[~self.in_scope] = OUTSIDE
+        return k
 
     @property
     def order(self) -> np.ndarray:
-        """Positions by score, lowest first (ties in split order): most likely issue first."""
+        """Positions by score, lowest first (ties in split order; faces counted apart last):
+        most likely issue first."""
         return np.argsort(self.score, kind="stable")
 
     def counts(self) -> dict:
-        """JSON-ready: n, errors, flagged, flagged_errors, model_errors."""
+        """JSON-ready: n, errors, flagged, flagged_errors, model_errors (and n_outside, the faces
+        counted apart, when there are any)."""
         errors, flagged = self.errors, self.flagged
-        return {"n": self.n, "errors": int(errors.sum()), "flagged": int(flagged.sum()),
-                "flagged_errors": int((flagged & errors).sum()),
-                "model_errors": int((errors & ~flagged).sum())}
+        out = {"n": self.n, "errors": int(errors.sum()), "flagged": int(flagged.sum()),
+               "flagged_errors": int((flagged & errors).sum()),
+               "model_errors": int((errors & ~flagged).sum())}
+        if self.n_outside:
+            out["n_outside"] = self.n_outside
+        return out
 
-    def frame(self, classes: Sequence[str] = EMOTIONS) -> pd.DataFrame:
-        """id, true, pred, suggested, score, flagged, kind, pos; sorted by score ascending."""
-        names = np.asarray(classes, dtype=object)
+    def frame(self, classes: Sequence[str] | None = None) -> pd.DataFrame:
+        """id, true, pred, suggested, score, flagged, kind, pos; sorted by score ascending.
+        `classes`: the names of the label indices (default :data:`ferviz.labels.NAMES`)."""
+        names = np.asarray(NAMES if classes is None else classes, dtype=object)
         df = pd.DataFrame({"id": self.ids, "true": names[self.labels], "pred": names[self.preds],
                            "suggested": names[self.suggested], "score": self.score.astype(np.float64),
                            "flagged": self.flagged, "kind": self.kind, "pos": np.arange(self.n)})
@@ -225,13 +251,34 @@ def label_issues(probs: np.ndarray, labels: np.ndarray, ids: Sequence[str] | Non
 
 
 def evaluation_issues(ev) -> LabelIssues:
-    """`label_issues` of an `evaluation.Evaluation` (or a `mean_evaluation`)."""
-    return label_issues(ev.probs, ev.labels, ev.ids)
+    """`label_issues` of an `evaluation.Evaluation` (or a `mean_evaluation`), over the model's
+    classes; faces whose true class the model cannot output are counted apart (never flagged,
+    score NaN). Labels, predictions and the (K, K) confident joint index :data:`ferviz.labels.NAMES`."""
+    cols = np.asarray(ev.model_classes, np.int64)
+    labels = np.asarray(ev.labels, np.int64)
+    m = np.asarray(ev.scored, bool)
+    k = int(ev.probs.shape[1])
+    if not m.any():
+        raise AnalysisError(f"no face of {ev.split} has a class {ev.model_name} can output "
+                            f"({', '.join(NAMES[c] for c in cols)}): no label issues to look for")
+    pos = np.full(max(k, int(labels.max(initial=0)) + 1), -1, np.int64)
+    pos[cols] = np.arange(len(cols))
+    sub = label_issues(ev.probs[m][:, cols], pos[labels[m]], np.asarray(ev.ids)[m])
+    preds = cols[np.asarray(ev.probs)[:, cols].argmax(axis=1)]
+    score = np.full(len(labels), np.nan, sub.score.dtype)
+    score[m] = sub.score
+    flagged = np.zeros(len(labels), bool)
+    flagged[m] = sub.flagged
+    cj = np.zeros((k, k), np.int64)
+    cj[np.ix_(cols, cols)] = sub.confident_joint
+    return LabelIssues(labels=labels, preds=preds, suggested=preds, score=score, flagged=flagged,
+                       ids=np.asarray(ev.ids).astype(str), confident_joint=cj, scored=m)
 
 
 def mean_evaluation(evaluations: Sequence):
     """The mean probabilities of several models' Evaluations on the same split, as one
-    Evaluation named 'A + B'. ValueError when the splits, ids or labels differ."""
+    Evaluation named 'A + B' that can output any class one of them can (a model's missing class
+    counts as probability 0). ValueError when the splits, ids or labels differ."""
     from .evaluation import Evaluation
 
     evs = list(evaluations)
@@ -245,5 +292,9 @@ def mean_evaluation(evaluations: Sequence):
                              f"on {first.split}: not the same images")
     if len(evs) == 1:
         return first
-    probs = np.mean(np.stack([ev.probs for ev in evs]), axis=0).astype(first.probs.dtype)
-    return Evaluation(" + ".join(ev.model_name for ev in evs), first.split, probs, first.labels, first.ids)
+    k = max(ev.probs.shape[1] for ev in evs)
+    wide = [np.pad(ev.probs, ((0, 0), (0, k - ev.probs.shape[1]))) for ev in evs]
+    probs = np.mean(np.stack(wide), axis=0).astype(first.probs.dtype)
+    classes = tuple(sorted({int(c) for ev in evs for c in ev.model_classes}))
+    return Evaluation(" + ".join(ev.model_name for ev in evs), first.split, probs, first.labels, first.ids,
+                      classes, first.data_classes)
