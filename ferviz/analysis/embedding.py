@@ -1,7 +1,7 @@
 """The embedding map: every face of a split as a point, placed by what the model "sees".
 
 1. **Features** (:func:`penultimate_features`): the input to the model's final classification
-   layer, i.e. the penultimate layer's output. For a final ``Dense(7, softmax)`` that is the
+   layer, i.e. the penultimate layer's output. For a final ``Dense(K, softmax)`` that is the
    Dense layer's input; a trailing ``Softmax``/``Activation`` layer after the Dense is skipped,
    and a final layer that is itself a model (nested models) is looked into. Faces are
    preprocessed per the model card (size, channels, scaling) and run in batches through one
@@ -160,14 +160,15 @@ def _check_views(views: str) -> str:
 
 
 def penultimate_features(model, card: ModelCard, images: np.ndarray, *, batch_size: int = 256,
-                         views: str = "tta", with_probs: bool = False,
+                         views: str = "tta", with_probs: bool = False, columns: int | None = None,
                          progress: Progress | None = None):
     """The input to the model's final classification layer for uint8 faces (N, H, W), as (N, D)
     float32, preprocessed per `card`. ``views="tta"``: averaged over the card's test-time views
     (as the shown prediction); ``"single"``: the face alone. ModelError if any is non-finite.
 
     ``with_probs=True`` returns ``(features, probs)``: the same pass's class probabilities
-    (N, 7) in FER order, as :func:`ferviz.analysis.evaluation.predict_probs` computes them (averaged over
+    (N, K), column k = class k of :data:`ferviz.labels.NAMES` (K: `columns`, default enough for the
+    card's classes), as :func:`ferviz.analysis.evaluation.predict_probs` computes them (averaged over
     the same views), so a cold embedding need not run the model twice."""
     import tensorflow as tf
 
@@ -184,7 +185,7 @@ def penultimate_features(model, card: ModelCard, images: np.ndarray, *, batch_si
     fn = feature_function(model)
     head = output_head(model)
     tta = card.tta if views == "tta" else None
-    feats, probs, bad_p = None, np.zeros((n, width(card.classes)), np.float32), 0
+    feats, probs, bad_p = None, np.zeros((n, max(columns or 0, width(card.classes))), np.float32), 0
     for start in range(0, n, batch_size):
         x = preprocess(imgs[start:start + batch_size], card.input)
         vs = tta_views(x, tta)
@@ -385,7 +386,7 @@ def cached_features(model, card: ModelCard, split: FERSplit, *, views: str = "tt
 def _cached_features(model, card, split, views, use_cache, progress):
     """(features, the model if one was loaded or given). When the features are computed and the
     split's predictions are not cached yet, the same pass also fills the prediction cache."""
-    from .evaluation import prediction_cache_path
+    from .evaluation import columns, prediction_cache_path
 
     path = features_cache_path(card, split, views)
     got = cache.load_arrays(path) if use_cache else None
@@ -394,7 +395,8 @@ def _cached_features(model, card, split, views, use_cache, progress):
     model = model if model is not None else load_model(card)
     ppath = prediction_cache_path(card, split)
     fuse = (views == "tta" or card.tta is None) and not ppath.is_file()  # the shown prediction's views
-    out = penultimate_features(model, card, split.images, views=views, with_probs=fuse, progress=progress)
+    out = penultimate_features(model, card, split.images, views=views, with_probs=fuse,
+                               columns=columns(card, split), progress=progress)
     feats = out[0] if fuse else out
     cache.save_arrays(path, features=feats)
     if fuse:
@@ -406,7 +408,8 @@ def cached_embedding(model, card: ModelCard, split: FERSplit, method: str = "uma
                      views: str = "tta", params: dict | None = None, use_cache: bool = True,
                      progress: Progress | None = None) -> pd.DataFrame:
     """One row per face of `split`: ``id, x, y, true, pred, confidence, correct`` (class names;
-    pred and confidence are the evaluation's shown prediction). Coordinates come from the disk
+    pred and confidence are the evaluation's shown prediction), and ``scored`` when some faces are
+    of a class the model cannot output (those are counted apart: neither correct nor errors). Coordinates come from the disk
     cache when model, card input/TTA, data, views, method, params and seed match; otherwise
     features (themselves cached) are computed and projected. `model` may be None (loaded only
     when needed). ``df.attrs`` records method, seed, views, params and whether it was cached."""
@@ -436,8 +439,10 @@ def cached_embedding(model, card: ModelCard, split: FERSplit, method: str = "uma
         "true": np.array(NAMES, dtype=object)[split.labels],
         "pred": np.array(NAMES, dtype=object)[preds],
         "confidence": ev.probs[np.arange(n), preds].astype(np.float32),
-        "correct": preds == split.labels,
+        "correct": ev.correct,
     })
+    if ev.n_outside:
+        df["scored"] = ev.scored
     df.attrs.update(method=method, seed=seed, views=views, params=params, from_cache=bool(from_cache),
                     model=card.name, split=split.split)
     if progress:

@@ -91,16 +91,26 @@ def describe_cluster(mask: np.ndarray, attrs: pd.DataFrame, wrong: np.ndarray | 
 
 
 def error_clusters(features: np.ndarray, correct: np.ndarray, attrs: pd.DataFrame, labels: np.ndarray,
-                   preds: np.ndarray, classes: Sequence[str], *, confidence: np.ndarray | None = None,
-                   k: int | None = None, seed: int = 0) -> ErrorClusters:
-    """Cluster the errors of a split by their penultimate features and describe each cluster."""
+                   preds: np.ndarray, classes: Sequence[str] | None = None, *,
+                   confidence: np.ndarray | None = None, k: int | None = None, seed: int = 0,
+                   scored: np.ndarray | None = None) -> ErrorClusters:
+    """Cluster the errors of a split by their penultimate features and describe each cluster.
+    `classes`: the names of the label indices (default :data:`ferviz.labels.NAMES`); `scored`
+    (bool per face, e.g. ``Evaluation.scored``): faces whose true class the model can output; the
+    others are not errors (cluster -1, like the correct faces)."""
     from sklearn.cluster import KMeans
+
+    from ..labels import NAMES
 
     correct = np.asarray(correct, bool)
     n = len(correct)
     if not (len(features) == len(attrs) == len(labels) == len(preds) == n):
         raise AnalysisError("features, attributes, labels and predictions must cover the same faces")
-    wrong = np.flatnonzero(~correct)
+    in_scope = np.ones(n, bool) if scored is None else np.asarray(scored, bool)
+    if len(in_scope) != n:
+        raise AnalysisError(f"{len(in_scope)} scored flags for {n} faces")
+    is_wrong = ~correct & in_scope
+    wrong = np.flatnonzero(is_wrong)
     ids = attrs["id"].astype(str).to_numpy() if "id" in attrs.columns else np.arange(n).astype(str)
     out = np.full(n, -1, np.int64)
     if len(wrong) < 2:
@@ -117,6 +127,9 @@ def error_clusters(features: np.ndarray, correct: np.ndarray, attrs: pd.DataFram
     rank = np.empty(k, np.int64)
     rank[np.argsort(-sizes, kind="stable")] = np.arange(k)
     out[wrong] = rank[lab]
+    top = int(max(np.max(labels, initial=0), np.max(preds, initial=0))) + 1
+    if classes is None or (len(classes) < top and tuple(classes) == NAMES[:len(classes)]):
+        classes = NAMES
     names = np.asarray(classes, dtype=object)
     rows = []
     for c in range(k):
@@ -129,7 +142,7 @@ def error_clusters(features: np.ndarray, correct: np.ndarray, attrs: pd.DataFram
         sp, stt = p_counts[tp] / m.sum(), t_counts[tt] / m.sum()
         cells = np.bincount(np.asarray(labels)[m] * len(names) + np.asarray(preds)[m], minlength=len(names) ** 2)
         ct, cp = divmod(int(cells.argmax()), len(names))
-        words = describe_cluster(m, attrs, ~correct)
+        words = describe_cluster(m, attrs, is_wrong)
         mix = (f"{sp:.0%} predicted {names[tp]}, {stt:.0%} truly {names[tt]} "
                f"(most often {names[ct]} → {names[cp]}, {cells.max() / m.sum():.0%})")
         rows.append((c, int(m.sum()), ", ".join(words + [mix]) if words else mix, names[tp], sp, names[tt], stt,

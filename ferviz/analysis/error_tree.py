@@ -6,6 +6,8 @@ scikit-learn's DecisionTreeClassifier fits it (Gini, at most ``max_depth`` level
 ``min_leaf`` faces per leaf); folded attributes (roll, yaw) enter as absolute values, flags as 0/1,
 and the landmark attributes of faces whose landmarks were not found as missing values (the tree
 sends them down the side that suits them, and the rule says so: "... or landmarks not found").
+Faces whose true class the model cannot output (``scored`` False) are neither right nor wrong: the
+tree is grown without them and they belong to no node.
 """
 from __future__ import annotations
 
@@ -49,13 +51,24 @@ def _condition(name: str, threshold: float, left: bool) -> str:
 
 
 def error_tree(attrs: pd.DataFrame, correct: np.ndarray, *, max_depth: int = MAX_DEPTH,
-               min_leaf: int = MIN_SIZE, seed: int = 0) -> ErrorTree:
-    """Fit the error tree on every attribute of `attrs` (an ``id`` column plus attributes)."""
+               min_leaf: int = MIN_SIZE, seed: int = 0, scored: np.ndarray | None = None) -> ErrorTree:
+    """Fit the error tree on every attribute of `attrs` (an ``id`` column plus attributes).
+    `scored` (bool per face): the faces that count (default all); the others are in no node."""
     from sklearn.tree import DecisionTreeClassifier
 
     correct = np.asarray(correct, bool)
     if len(correct) != len(attrs):
         raise AnalysisError(f"{len(correct)} answers for {len(attrs)} faces")
+    if scored is not None and not np.asarray(scored, bool).all():
+        scored = np.asarray(scored, bool)
+        if len(scored) != len(attrs):
+            raise AnalysisError(f"{len(scored)} scored flags for {len(attrs)} faces")
+        sub = error_tree(attrs[scored].reset_index(drop=True), correct[scored], max_depth=max_depth,
+                         min_leaf=min_leaf, seed=seed)
+        members = np.zeros((len(attrs), sub.members.shape[1]), bool)
+        members[scored] = sub.members
+        ids = attrs["id"].astype(str).to_numpy() if "id" in attrs.columns else np.arange(len(attrs)).astype(str)
+        return ErrorTree(sub.nodes, members, ids, sub.features)
     if max_depth < 1 or min_leaf < 1:
         raise AnalysisError("max_depth and min_leaf must be at least 1")
     cols = [a.name for a in present(attrs)]

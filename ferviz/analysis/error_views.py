@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnalysisError
-from ..labels import EMOTIONS
+from ..labels import NAMES, class_index
 
 LABEL_ISSUE, MODEL_ERROR = "likely label issue", "likely model error"
 #: the sorts: the first two are `Evaluation.errors`' own
@@ -41,6 +41,7 @@ def annotate(rows: pd.DataFrame, issues=None, copies: pd.DataFrame | None = None
     (`label_issues`, `duplicates`, `ferplus`); this only looks them up by position and id."""
     from ..data.ferplus import VOTE_CLASSES
     from ..data.ferplus import badges as fp_badges
+    from .label_issues import OUTSIDE
 
     out = rows.copy()
     pos = out["pos"].to_numpy(dtype=np.int64)
@@ -48,10 +49,11 @@ def annotate(rows: pd.DataFrame, issues=None, copies: pd.DataFrame | None = None
         rank = np.empty(issues.n, np.int64)
         rank[issues.order] = np.arange(issues.n)
         flagged = issues.flagged[pos]
-        wrong = (out["true"] != out["pred"]).to_numpy()
+        scored = out["scored"].to_numpy(bool) if "scored" in out.columns else issues.in_scope[pos]
+        wrong = (out["true"] != out["pred"]).to_numpy() & scored
         out["label_issue_score"] = issues.score[pos].astype(np.float64)
         out["likely_label_issue"] = flagged
-        out["verdict"] = np.where(flagged, LABEL_ISSUE, np.where(wrong, MODEL_ERROR, ""))
+        out["verdict"] = np.where(flagged, LABEL_ISSUE, np.where(wrong, MODEL_ERROR, np.where(scored, "", OUTSIDE)))
         out["issue_rank"] = rank[pos] + 1
     else:
         out["label_issue_score"], out["likely_label_issue"] = np.nan, False
@@ -61,8 +63,8 @@ def annotate(rows: pd.DataFrame, issues=None, copies: pd.DataFrame | None = None
     if aligned is not None:
         where = {str(k): i for i, k in enumerate(aligned.ids)}
         idx = np.array([where.get(str(i), -1) for i in out["id"]], np.int64)
-        true = [EMOTIONS.index(t) for t in out["true"]]
-        pred = [EMOTIONS.index(p) for p in out["pred"]]
+        true = [class_index(t) for t in out["true"]]
+        pred = [class_index(p) for p in out["pred"]]
         names = np.array(VOTE_CLASSES, dtype=object)
         tie = getattr(aligned, "tied", np.zeros(len(aligned), bool))  # a tie has no majority
         out["ferplus_majority"] = ["" if k < 0 else "(tie)" if tie[k] else names[aligned.majority[k]] for k in idx]
@@ -124,11 +126,15 @@ def view_note(sort: str, show: str = ALL) -> str:
     return SORT_NOTES[sort] + ("" if show == ALL else f"; {show}s only")
 
 
-def view_title(true: int | None, pred: int | None) -> str:
+def view_title(true: int | None, pred: int | None, model_classes=None) -> str:
     """What a gallery of errors holds, in Markdown: a cell, a row, a column, all errors or a
-    diagonal cell (correct faces)."""
-    t = EMOTIONS[true] if true is not None else None
-    p = EMOTIONS[pred] if pred is not None else None
+    diagonal cell (correct faces). `model_classes`: the classes the model can output; a true class
+    outside them is said to be counted apart."""
+    t = NAMES[true] if true is not None else None
+    p = NAMES[pred] if pred is not None else None
+    if t is not None and model_classes is not None and true not in {int(c) for c in model_classes}:
+        where = f" predicted **{p}**" if p is not None else ""
+        return f"true **{t}**{where}: a class the model cannot output (counted apart, not errors)"
     if t is not None and t == p:
         return f"correct **{t}** (the diagonal cell), least confident last"
     if t is not None and p is not None:

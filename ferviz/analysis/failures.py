@@ -27,6 +27,7 @@ class FailureAnalysis:
     clusters: ErrorClusters | None
     correct: np.ndarray
     notes: tuple[str, ...] = ()
+    scored: np.ndarray | None = None  # faces whose true class the model can output (None: all)
 
 
 def data_facts(split, splits: Mapping | None, evaluation) -> tuple[dict, list[str]]:
@@ -58,8 +59,9 @@ def analyse_failures(card, split, *, splits: Mapping | None = None, model=None, 
                      k: int | None = None, min_size: int = 30, max_depth: int = 3, seed: int = 0,
                      use_cache: bool = True, progress: Progress | None = None) -> FailureAnalysis:
     """Attributes, slices, error tree and (with `clusters`) error clusters of `card` on `split`.
-    `splits` (all splits of the dataset) lets the Training-copy flag be computed."""
-    from ..labels import EMOTIONS
+    `splits` (all splits of the dataset) lets the Training-copy flag be computed. Faces whose
+    true class the model cannot output are counted apart: in no slice, node or cluster."""
+    from ..labels import NAMES
     from .attributes import face_attributes, image_attributes
     from .embedding import cached_features
     from .evaluation import evaluate
@@ -71,16 +73,18 @@ def analyse_failures(card, split, *, splits: Mapping | None = None, model=None, 
     ev = evaluate(card, split, model=model, use_cache=use_cache)
     facts, notes = data_facts(split, splits, ev)
     attrs = face_attributes(split, base=base, **facts)
-    correct = ev.preds == ev.labels
+    correct, scored = ev.correct, ev.scored
+    if ev.n_outside:
+        notes.append(ev.outside_note())
     step(0.5, "slices")
-    search = find_slices(attrs, correct, min_size=min_size)
-    tree = error_tree(attrs, correct, max_depth=max_depth, min_leaf=min_size, seed=seed)
+    search = find_slices(attrs, correct, min_size=min_size, scored=scored)
+    tree = error_tree(attrs, correct, max_depth=max_depth, min_leaf=min_size, seed=seed, scored=scored)
     found = None
     if clusters:
         step(0.6, "penultimate features of the errors")
         feats = cached_features(model, card, split, use_cache=use_cache)
         step(0.9, "error clusters")
-        found = error_clusters(feats, correct, attrs, ev.labels, ev.preds, EMOTIONS,
-                               confidence=ev.probs.max(axis=1), k=k, seed=seed)
+        found = error_clusters(feats, correct, attrs, ev.labels, ev.preds, NAMES,
+                               confidence=ev.probs.max(axis=1), k=k, seed=seed, scored=scored)
     step(1.0, "done")
-    return FailureAnalysis(attrs, search, tree, found, correct, tuple(notes))
+    return FailureAnalysis(attrs, search, tree, found, correct, tuple(notes), scored)

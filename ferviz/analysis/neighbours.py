@@ -35,7 +35,7 @@ import pandas as pd
 
 from ..data.splits import FERSplit
 from ..errors import AnalysisError, NotFoundError
-from ..labels import EMOTIONS
+from ..labels import NAMES
 from ..models import ModelCard
 
 Progress = Callable[[float, str], None]
@@ -108,7 +108,7 @@ class TrainingIndex:
 
     features: np.ndarray  # (N, D) float32, as the model gives them (cached on disk)
     ids: np.ndarray  # (N,) str
-    labels: np.ndarray  # (N,) int, FER order
+    labels: np.ndarray  # (N,) int, class indices (ferviz.labels.NAMES)
     views: str
     model: str  # the card's name
     data_hash: str
@@ -179,7 +179,7 @@ def neighbours(index: TrainingIndex, query: np.ndarray, ids: Sequence[str], *, k
                preds: np.ndarray | None = None, exclude: Sequence[str | None] | None = None) -> pd.DataFrame:
     """The table of the k nearest Training faces of each query (features `query`, named `ids`):
     ``id, rank (1 = nearest), neighbour_id, neighbour_label, distance, neighbour_pred``;
-    `preds` are the model's predictions on the Training faces (FER indices; the column is empty
+    `preds` are the model's predictions on the Training faces (class indices; the column is empty
     without them). `exclude`: per query, a Training id it must not find (itself) or None."""
     q = np.asarray(query)
     if q.ndim == 1:
@@ -192,7 +192,7 @@ def neighbours(index: TrainingIndex, query: np.ndarray, ids: Sequence[str], *, k
     pos, dist = index.nearest(q, k, exclude=exclude)
     kk = pos.shape[1]
     flat = pos.ravel()
-    names = np.array(EMOTIONS)
+    names = np.array(NAMES, dtype=object)
     df = pd.DataFrame({
         "id": np.repeat(ids, kk),
         "rank": np.tile(np.arange(1, kk + 1), len(ids)),

@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..data.splits import FERSplit
 from ..errors import AnalysisError
-from ..labels import EMOTIONS, NUM_CLASSES
+from ..labels import NAMES
 from ..models import ModelCard
 from .neighbours import unit_rows
 
@@ -116,7 +116,8 @@ def class_prototypes(features: np.ndarray, *, n_prototypes: int = DEFAULT_PROTOT
 def prototypes(features: np.ndarray, labels: np.ndarray, ids: Sequence[str] | None = None, *,
                n_prototypes: int = DEFAULT_PROTOTYPES, n_criticisms: int = DEFAULT_CRITICISMS,
                max_faces: int = MAX_FACES, seed: int = 0) -> pd.DataFrame:
-    """Prototypes and criticisms of every class present in `labels` (FER indices), one row per
+    """Prototypes and criticisms of every class present in `labels` (indices of
+    :data:`ferviz.labels.NAMES`, e.g. a dataset's classes, contempt included), one row per
     face chosen: ``label, kind ("prototype" or "criticism"), rank (1 first), pos (row of
     `features`), id, distance (cosine, to the class's nearest prototype; 0 for a prototype),
     share (a prototype's share of its class's faces; NaN for a criticism)``. Deterministic for
@@ -133,16 +134,16 @@ def prototypes(features: np.ndarray, labels: np.ndarray, ids: Sequence[str] | No
         raise AnalysisError(f"seed must be an integer in 0..2**32-1, got {seed!r}")
     id_arr = np.asarray(ids).astype(str) if ids is not None else np.arange(len(f)).astype(str)
     parts = []
-    for c in range(NUM_CLASSES):
+    if lab.size and (lab.min() < 0 or lab.max() >= len(NAMES)):
+        raise AnalysisError(f"labels must be class indices 0-{len(NAMES) - 1}, got {lab.min()}..{lab.max()}")
+    for c in np.unique(lab).astype(int):
         where = np.flatnonzero(lab == c)
-        if not where.size:
-            continue
         protos, shares, crit, dist = class_prototypes(f[where], n_prototypes=n_prototypes, n_criticisms=n_criticisms,
                                                       max_faces=max_faces, seed=seed)
         for kind, rows, d, s in (("prototype", protos, np.zeros(len(protos)), shares),
                                  ("criticism", crit, dist, np.full(len(crit), np.nan))):
             pos = where[rows]
-            parts.append(pd.DataFrame({"label": EMOTIONS[c], "kind": kind, "rank": np.arange(1, len(rows) + 1),
+            parts.append(pd.DataFrame({"label": NAMES[c], "kind": kind, "rank": np.arange(1, len(rows) + 1),
                                        "pos": pos, "id": id_arr[pos], "distance": d, "share": s}))
     if not parts:
         raise AnalysisError("no faces given")

@@ -17,6 +17,9 @@ most 5% are expected to be flukes. The likely-label-issue flag never defines a s
 learning flags only misclassified faces, so such a slice would be wrong by construction. Only slices of at least ``min_size`` faces (and rests as large) are tested.
 The table is ranked: significantly worse slices first, by excess errors.
 
+Faces whose true class the model cannot output (another expression set than the model's) are not
+right or wrong: with ``scored`` they are left out of every slice, rest and accuracy.
+
 statsmodels gives the intervals and the correction, scipy the exact tests.
 """
 from __future__ import annotations
@@ -131,6 +134,7 @@ class SliceSearch:
     ids: np.ndarray = field(repr=False)
     overall: float = float("nan")
     tested: int = 0
+    n_outside: int = 0  # faces counted apart (a true class the model cannot output): in no slice
 
     def mask(self, key: str) -> np.ndarray:
         if key not in self.masks:
@@ -212,12 +216,29 @@ def sentence(description: str, n: int, acc: float, lo: float, hi: float, rest: f
 
 
 def find_slices(attrs: pd.DataFrame, correct: np.ndarray, *, min_size: int = MIN_SIZE, bins: int = BINS,
-                pairs: bool = True) -> SliceSearch:
+                pairs: bool = True, scored: np.ndarray | None = None) -> SliceSearch:
     """Test every one- and two-attribute slice of `attrs` (an ``id`` column plus attributes, one row
-    per face) against the rest, for `correct` (bool per face). See the module docstring."""
+    per face) against the rest, for `correct` (bool per face). `scored` (bool per face, e.g.
+    ``Evaluation.scored``): the faces that count; the others (a true class the model cannot output)
+    are in no slice nor rest, and the masks still cover every face. See the module docstring."""
     correct = np.asarray(correct, bool)
     if len(correct) != len(attrs):
         raise AnalysisError(f"{len(correct)} answers for {len(attrs)} faces")
+    if scored is not None:
+        scored = np.asarray(scored, bool)
+        if len(scored) != len(attrs):
+            raise AnalysisError(f"{len(scored)} scored flags for {len(attrs)} faces")
+        if not scored.all():
+            ids = attrs["id"].astype(str).to_numpy() if "id" in attrs.columns else \
+                np.arange(len(attrs)).astype(str)
+            sub = find_slices(attrs[scored].reset_index(drop=True), correct[scored],
+                              min_size=min_size, bins=bins, pairs=pairs)
+            masks = {}
+            for key, m in sub.masks.items():
+                full = np.zeros(len(attrs), bool)
+                full[scored] = m
+                masks[key] = full
+            return SliceSearch(sub.table, masks, ids, sub.overall, sub.tested, int((~scored).sum()))
     if min_size < 1:
         raise AnalysisError(f"min_size must be at least 1, got {min_size}")
     ids = attrs["id"].astype(str).to_numpy() if "id" in attrs.columns else np.arange(len(attrs)).astype(str)

@@ -7,6 +7,10 @@ Each (perturbation, severity) is one evaluation of a perturbed copy of the split
 :func:`ferviz.analysis.evaluation.evaluate` (batched, the card's test-time views), cached on disk
 per model identity like every evaluation: the perturbed copy's data hash records the split,
 perturbation, severity and seed. Severity 0 is the split itself: its numbers are ``evaluate``'s.
+
+Any class sets: the probabilities have the evaluation's columns (:func:`.evaluation.columns`);
+accuracies and flips count the faces whose true class the model can output; a face of a class it
+cannot output is counted apart (:attr:`StressResult.n_outside`), as in every evaluation.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import pandas as pd
 
 from .. import cache
 from ..errors import AnalysisError, NotFoundError
-from ..labels import EMOTIONS
+from ..labels import NAMES
 from .perturbations import PERTURBATIONS, check, perturb
 
 _VERSION = "1"
@@ -37,7 +41,7 @@ def perturbed_split(split, name: str, severity: int, *, points: np.ndarray | Non
         return split
     return FERSplit(perturb(split.images, name, severity, points=points, seed=seed), split.labels, split.ids,
                     split.split, split.source, cache.key_hash(split.source_hash, "perturbed", name, severity, seed,
-                                                              _VERSION), split.name)
+                                                              _VERSION), split.name, split.classes, split.label_set)
 
 
 def plan(perturbations: Iterable[str] | None = None, severities: Iterable[int] | None = None) -> list[tuple[str, int]]:
@@ -60,7 +64,9 @@ def plan(perturbations: Iterable[str] | None = None, severities: Iterable[int] |
 
 @dataclass(frozen=True)
 class StressResult:
-    """Predictions of one model on a split under each (perturbation, severity)."""
+    """Predictions of one model on a split under each (perturbation, severity). Probability column
+    k is class k of :data:`ferviz.labels.NAMES`; `model_classes` are the classes the model can
+    output (default every column), `data_classes` the split's (default those in `labels`)."""
 
     model_name: str
     split: str
@@ -68,11 +74,39 @@ class StressResult:
     ids: np.ndarray = field(repr=False)
     base: np.ndarray = field(repr=False)  # (N, K) probabilities at severity 0
     probs: dict = field(repr=False)  # (name, severity) -> (N, K)
-    classes: tuple[str, ...] = EMOTIONS
+    classes: tuple[str, ...] | None = None  # the names of the K columns (default NAMES[:K])
+    model_classes: tuple[int, ...] | None = None
+    data_classes: tuple[int, ...] | None = None
+
+    def __post_init__(self):
+        k = int(self.base.shape[1])
+        bad = [key for key, p in self.probs.items() if np.shape(p) != np.shape(self.base)]
+        if bad:
+            raise AnalysisError(f"the predictions under {bad[0][0]} at severity {bad[0][1]} have shape "
+                                f"{np.shape(self.probs[bad[0]])}, not the evaluation's {np.shape(self.base)}")
+        if self.classes is None:
+            object.__setattr__(self, "classes", NAMES[:k])
+        if self.model_classes is None:
+            object.__setattr__(self, "model_classes", tuple(range(k)))
+        if self.data_classes is None:
+            object.__setattr__(self, "data_classes", tuple(sorted({int(c) for c in np.unique(self.labels)})))
+        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "model_classes", tuple(int(c) for c in self.model_classes))
+        object.__setattr__(self, "data_classes", tuple(int(c) for c in self.data_classes))
 
     @property
     def perturbations(self) -> list[str]:
         return list(dict.fromkeys(n for n, _ in self.probs))
+
+    @property
+    def scored(self) -> np.ndarray:
+        """(N,) bool: faces whose true class the model can output (the rest are counted apart)."""
+        return np.isin(self.labels, self.model_classes)
+
+    @property
+    def n_outside(self) -> int:
+        """Faces whose true class the model cannot output: in no accuracy and no flip."""
+        return int(len(self.labels) - self.scored.sum())
 
     def probs_at(self, name: str, severity: int) -> np.ndarray:
         if severity == 0:
@@ -82,18 +116,21 @@ class StressResult:
         return self.probs[(name, severity)]
 
     def table(self) -> pd.DataFrame:
-        """``perturbation,severity,class,n,accuracy,ci_low,ci_high,mean_p_true``; class ``all`` is the split."""
+        """``perturbation,severity,class,n,accuracy,ci_low,ci_high,mean_p_true``; class ``all`` is
+        the split's scored faces, then one row per dataset class the model can output."""
         from .slices import wilson
 
         rows = []
         y = self.labels
-        groups = [("all", np.ones(len(y), bool))] + [(c, y == k) for k, c in enumerate(self.classes)]
+        scored = self.scored
+        groups = [("all", scored)] + [(self.classes[k], y == k) for k in self.data_classes
+                                      if k in self.model_classes]
         for name in self.perturbations:
             sevs = [0] + sorted(s for n, s in self.probs if n == name)
             for s in sevs:
                 p = self.probs_at(name, s)
                 right = p.argmax(axis=1) == y
-                pt = p[np.arange(len(y)), y]
+                pt = p[np.arange(len(y)), np.minimum(y, p.shape[1] - 1)] * (y < p.shape[1])
                 for cls, m in groups:
                     n = int(m.sum())
                     if n == 0:
@@ -109,20 +146,37 @@ class StressResult:
         after = self.probs_at(name, severity).argmax(axis=1)
         return (self.labels == true) & (before == true) & (after == to) & (to != true)
 
+    def flip_matrix(self, name: str, severity: int) -> pd.DataFrame:
+        """Flip counts: rows the class read right before (the model's classes the split has),
+        columns the class read under the perturbation (the model's classes); diagonal 0."""
+        before = self.base.argmax(axis=1)
+        after = self.probs_at(name, severity).argmax(axis=1)
+        right = (before == self.labels) & self.scored
+        k = self.base.shape[1]
+        cells = np.zeros((k, k), np.int64)
+        np.add.at(cells, (self.labels[right], after[right]), 1)
+        np.fill_diagonal(cells, 0)
+        rows = [c for c in self.data_classes if c in self.model_classes]
+        cols = list(self.model_classes)
+        return pd.DataFrame(cells[np.ix_(rows, cols)], index=pd.Index([self.classes[c] for c in rows],
+                                                                       name="read right as"),
+                            columns=[self.classes[c] for c in cols])
+
     def flips(self) -> pd.DataFrame:
         """``perturbation,severity,from,to,count,share``: faces of class `from` the model read right
         before and reads as `to` under the perturbation; `share` is of those read right before."""
         before = self.base.argmax(axis=1)
-        right = before == self.labels
-        k = len(self.classes)
+        right = (before == self.labels) & self.scored
+        k = self.base.shape[1]
+        cols = list(self.model_classes)
         rows = []
         for (name, s), p in self.probs.items():
             after = p.argmax(axis=1)
             cells = np.zeros((k, k), np.int64)
             np.add.at(cells, (self.labels[right], after[right]), 1)
             base_n = np.bincount(self.labels[right], minlength=k)
-            for t in range(k):
-                for q in range(k):
+            for t in cols:
+                for q in cols:
                     if t != q and cells[t, q]:
                         rows.append((name, s, self.classes[t], self.classes[q], int(cells[t, q]),
                                      cells[t, q] / max(1, base_n[t])))
@@ -146,7 +200,8 @@ def _probe(split, name: str, severity: int, seed: int):
     if severity == 0:
         return split
     return FERSplit(split.images[:0], split.labels, split.ids, split.split, split.source,
-                    cache.key_hash(split.source_hash, "perturbed", name, severity, seed, _VERSION), split.name)
+                    cache.key_hash(split.source_hash, "perturbed", name, severity, seed, _VERSION), split.name,
+                    split.classes, split.label_set)
 
 
 def cache_path(card, split, name: str, severity: int, *, seed: int = 0):
@@ -203,4 +258,4 @@ def stress_test(card, split, perturbations: Sequence[str] | None = None, severit
         probs[(name, s)] = evaluate(card, data, model=model, use_cache=use_cache).probs
     step(1.0, "done")
     return StressResult(card.name, split.split, np.asarray(split.labels), np.asarray(split.ids).astype(str),
-                        base.probs, probs)
+                        base.probs, probs, base.classes, base.model_classes, base.data_classes)

@@ -30,11 +30,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, NotFoundError
-from ..labels import EMOTIONS, NUM_CLASSES, normalise_split
+from ..labels import EXPRESSIONS, NAMES, normalise_split
 
 SHIPPED = Path(__file__).resolve().parent / "ferplus_data" / "fer2013new.csv"
 N_ROWS = 35887
-VOTE_CLASSES: tuple[str, ...] = EMOTIONS + ("contempt", "unknown", "NF")
+#: the vote columns: index k is class k of ferviz.labels.NAMES (its "not a face" spelt NF here)
+VOTE_CLASSES: tuple[str, ...] = NAMES[:-1] + ("NF",)
 FILE_VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
                      "contempt", "unknown", "NF")
 FILE_COLUMNS = ("Usage", "Image name") + FILE_VOTE_COLUMNS
@@ -193,14 +194,15 @@ def majority(votes: np.ndarray) -> np.ndarray:
 
 
 def badges(votes: np.ndarray, true: int, pred: int, *, named: bool = True) -> list[str]:
-    """Badge texts for one image from its 10 votes, its FER2013 label and the model's prediction:
-    "FER+ agrees with the model" and/or "... with the label" (both when the model is right and
-    FER+ agrees), "ambiguous (top ≤ 5/10)", "not a face"."""
+    """Badge texts for one image from its 10 votes, its label and the model's prediction (class
+    indices of :data:`ferviz.labels.NAMES`): "FER+ agrees with the model" and/or "... with the
+    label" (both when the model is right and FER+ agrees; a contempt majority counts),
+    "ambiguous (top ≤ 5/10)", "not a face"."""
     v = np.asarray(votes)
     m = int(majority(v))
     face = named and m != NF
     out = []
-    if face and m < NUM_CLASSES and not tied(v):
+    if face and m < len(EXPRESSIONS) and not tied(v):
         if m == int(pred):
             out.append(AGREES_MODEL)
         if m == int(true):
