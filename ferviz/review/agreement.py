@@ -1,8 +1,8 @@
 """How far reviewers agree: Cohen's kappa for two, Fleiss' kappa for more, and each reviewer's
 agreement with the FER+ majority where FER+'s votes align to the data.
 
-Every decision is one of 9 categories (`store.CATEGORIES`): the 7 classes (keep counts as the
-face's own label), not a face and ambiguous. Reviewers are compared on the faces they all
+Every decision is one of 10 categories (`store.CATEGORIES`): the 8 expression classes, contempt
+included (keep counts as the face's own label), not a face and ambiguous. Reviewers are compared on the faces they all
 decided. Kappa is (p_o - p_e) / (1 - p_e): observed agreement corrected for the agreement their
 category shares would give by chance; it is undefined (None) when chance agreement is already
 1 (everybody gave every face the same single category).
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data.ferplus import NF, VOTE_CLASSES, AlignedVotes
 from ..errors import AnalysisError
-from ..labels import NUM_CLASSES
+from ..labels import EXPRESSIONS
 from .store import AMBIGUOUS_CAT, CATEGORIES, NOT_A_FACE_CAT, Decision, latest
 
 _UNKNOWN = VOTE_CLASSES.index("unknown")
@@ -100,8 +100,8 @@ def reviewer_agreement(decisions: Iterable[Decision], labels: dict[tuple[str, st
 
 
 def ferplus_category(votes: np.ndarray, named: bool) -> int | None:
-    """The FER+ majority of one face as a review category: a class, not a face (NF, or FER+ has
-    no image), ambiguous (unknown); None when FER+ has no majority (a tie) or it is contempt."""
+    """The FER+ majority of one face as a review category: a class (contempt included), not a face
+    (NF, or FER+ has no image), ambiguous (unknown); None when FER+ has no majority (a tie)."""
     from ..data.ferplus import majority, tied
 
     if not named:
@@ -110,7 +110,7 @@ def ferplus_category(votes: np.ndarray, named: bool) -> int | None:
     if tied(v):
         return None
     m = int(majority(v))
-    if m < NUM_CLASSES:
+    if m < len(EXPRESSIONS):
         return m
     return {NF: NOT_A_FACE_CAT, _UNKNOWN: AMBIGUOUS_CAT}.get(m)
 
@@ -118,7 +118,7 @@ def ferplus_category(votes: np.ndarray, named: bool) -> int | None:
 def ferplus_agreement(decisions: Iterable[Decision], aligned: AlignedVotes,
                       labels: dict[str, int] | None = None) -> list[dict]:
     """Per reviewer, agreement with the FER+ majority on the faces of `aligned`'s split they
-    decided and FER+ has a majority for (ties and contempt left out): reviewer, n, agreement
+    decided and FER+ has a majority for (ties left out): reviewer, n, agreement
     (share equal), kappa (Cohen's, reviewer against FER+) and, when `labels` (id -> the data's
     label) is given, label_agreement (the original labels against FER+ on the same faces)."""
     pos = {str(k): i for i, k in enumerate(aligned.ids)}

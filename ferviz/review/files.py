@@ -3,8 +3,8 @@ current decisions as CSV, and as a FER+-style vote table.
 
 A decisions file has a header and the columns ``id,split,reviewed_label,reviewer`` (any order;
 ``original_label``, ``timestamp`` and ``note`` may follow, as an export writes them).
-``reviewed_label`` is a class name or index 0-6 (the face's own label means keep), ``keep``,
-``not a face`` or ``ambiguous``. A bad file is refused with its name and line and nothing of it
+``reviewed_label`` is a class name (any alias) or index of one of the dataset's classes (the
+face's own label means keep), ``keep``, ``not a face`` or ``ambiguous``. A bad file is refused with its name and line and nothing of it
 is written.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 from ..data.ferplus import FILE_COLUMNS, FILE_TO_VOTE, VOTE_CLASSES
 from ..data.splits import FERSplit
 from ..errors import FervizError, ReviewError
-from ..labels import EMOTIONS, SPLITS, normalise_split
+from ..labels import NAMES, SPLITS, normalise_split
 from .store import (
     AMBIGUOUS,
     KEEP,
@@ -119,9 +119,9 @@ def _decision(p, line, row, header, col, splits, labels, dataset, seen) -> Decis
             given = None
         if given != original:
             raise bad(f"original_label {cell['original_label']!r}, but face {face} of {split} is labelled "
-                      f"{EMOTIONS[original]} in {data.source}: is the file about another dataset?")
+                      f"{NAMES[original]} in {data.source}: is the file about another dataset?")
     try:
-        decision, label = parse_decision(cell["reviewed_label"], original)
+        decision, label = parse_decision(cell["reviewed_label"], original, data.class_ids)
         reviewer = check_reviewer(cell["reviewer"])
         stamp = normalise_timestamp(cell["timestamp"]) if cell.get("timestamp") else ""
     except ValueError as e:
@@ -147,7 +147,7 @@ def decisions_frame(decisions: Iterable[Decision]) -> pd.DataFrame:
     """The export table, one row per decision: id, split, reviewed_label (a class, 'not a face' or
     'ambiguous'), reviewer, original_label, timestamp, note."""
     rows = [(d.face_id, d.split, d.reviewed_text, d.reviewer,
-             EMOTIONS[d.original_label] if d.original_label is not None else "", d.timestamp, d.note)
+             NAMES[d.original_label] if d.original_label is not None else "", d.timestamp, d.note)
             for d in decisions]
     return pd.DataFrame(rows, columns=list(EXPORT_COLUMNS))
 
@@ -160,8 +160,8 @@ def decisions_csv(decisions: Iterable[Decision]) -> bytes:
 def vote_table(decisions: Iterable[Decision]) -> pd.DataFrame:
     """The reviewers' decisions as a FER+-style vote table (fer2013new.csv's columns: Usage, Image
     name, then neutral ... NF), one row per reviewed face (split, id), each reviewer one vote:
-    keep votes for the face's label, a relabel for its class, not a face for NF, ambiguous for
-    unknown (contempt gets none). Image name holds the face id."""
+    keep votes for the face's label, a relabel for its class (contempt too), not a face for NF,
+    ambiguous for unknown. Image name holds the face id."""
     votes: dict[tuple[str, str], np.ndarray] = {}
     unknown, nf = VOTE_CLASSES.index("unknown"), VOTE_CLASSES.index("NF")
     for d in decisions:

@@ -21,7 +21,7 @@ DISPUTED = -1
 
 
 def consensus(decisions: Iterable[Decision], labels: dict[str, int]) -> dict[str, int]:
-    """Face id -> its reviewed category (0-6, `store.NOT_A_FACE_CAT`, `store.AMBIGUOUS_CAT`, or
+    """Face id -> its reviewed category (a class 0-7, `store.NOT_A_FACE_CAT`, `store.AMBIGUOUS_CAT`, or
     `DISPUTED` on a tie), from the current decisions on one split; `labels` maps id -> the
     data's label (what keep means)."""
     votes: dict[str, Counter] = {}
@@ -62,7 +62,8 @@ class ReviewedMetrics:
         return self.reviewed.macro_f1 if self.reviewed.n else None
 
     def confusion(self) -> np.ndarray:
-        """7x7 counts on the reviewed labels, rows reviewed label, columns prediction."""
+        """K x K counts on the reviewed labels (K the probability columns), rows reviewed label,
+        columns prediction (`Evaluation.confusion`; `reviewed.matrix()` is the rectangle shown)."""
         return self.reviewed.confusion()
 
     def summary(self) -> dict:
@@ -96,7 +97,12 @@ def reviewed_metrics(ev: Evaluation, decisions: Iterable[Decision]) -> ReviewedM
             kept += c == new[i]
             new[i] = c
     counts = Counter(cats.values())
-    reviewed = Evaluation(ev.model_name, ev.split, ev.probs[keep], new[keep], ids[keep])
+    probs = ev.probs[keep]
+    top = int(new[keep].max(initial=0)) + 1
+    if top > probs.shape[1]:  # a relabel to a class beyond the columns (e.g. contempt): room for it
+        probs = np.pad(probs, ((0, 0), (0, top - probs.shape[1])))
+    rows = tuple(sorted(set(ev.data_classes) | {int(c) for c in new[keep]}))
+    reviewed = Evaluation(ev.model_name, ev.split, probs, new[keep], ids[keep], ev.model_classes, rows)
     return ReviewedMetrics(ev, reviewed, len(cats), int(kept), int(relabelled), counts[NOT_A_FACE_CAT],
                            counts[AMBIGUOUS_CAT], counts[DISPUTED])
 

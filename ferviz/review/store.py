@@ -2,7 +2,8 @@
 
 A decision is keyed by the dataset (its source's content hash, `FERSplit.source_hash`), the
 split, the face id and the reviewer, and carries a UTC timestamp, the decision (keep, relabel as
-one of the 7 classes, not a face, ambiguous), the face's label when it was decided and a note.
+one of the expression classes, contempt included, not a face, ambiguous), the face's label when it
+was decided and a note. Labels are class indices of :data:`ferviz.labels.NAMES` (0-7).
 
 * **Nothing is lost.** Each decision is written at once, in its own transaction (``BEGIN
   IMMEDIATE`` ... ``COMMIT``, ``synchronous=FULL``); an import is one transaction, so a file is
@@ -15,6 +16,10 @@ one of the 7 classes, not a face, ambiguous), the face's label when it was decid
 * **A damaged file is never overwritten.** Before anything is written the file is checked (an
   SQLite header, ferviz's application id, ``PRAGMA quick_check``, read-only); a file that fails
   raises :class:`~ferviz.errors.ReviewError` saying so, and stays as it was.
+* **Old files are upgraded in place, keeping every row.** Schema 1 (FER2013's seven classes:
+  ``label BETWEEN 0 AND 6``) is rebuilt as schema 2 (contempt too) in one transaction on the first
+  write: every decision is copied with its sequence number, the copy is counted, and only then does
+  it replace the old table (anything wrong rolls back, leaving the file as it was).
 
 Connections are opened per operation (a store object holds only the path), so a store is safe to
 share between threads and a new store object, or a new process, sees everything committed.
@@ -31,40 +36,45 @@ from pathlib import Path
 
 from .. import config
 from ..errors import LabelError, ReviewError
-from ..labels import EMOTIONS, NUM_CLASSES, emotion_index
+from ..labels import EXPRESSIONS, NAMES, class_index
 
 KEEP, RELABEL, NOT_A_FACE, AMBIGUOUS = "keep", "relabel", "not_a_face", "ambiguous"
 DECISIONS: tuple[str, ...] = (KEEP, RELABEL, NOT_A_FACE, AMBIGUOUS)
-#: a decision's category: 0-6 the reviewed class, then these two (left out of reviewed metrics)
-CATEGORIES: tuple[str, ...] = EMOTIONS + ("not a face", "ambiguous")
-NOT_A_FACE_CAT, AMBIGUOUS_CAT = NUM_CLASSES, NUM_CLASSES + 1
+#: a decision's category: 0-7 the reviewed class (an expression, contempt included), then these two
+#: (left out of reviewed metrics). Categories are never stored: the file keeps decisions and labels.
+CATEGORIES: tuple[str, ...] = EXPRESSIONS + ("not a face", "ambiguous")
+NOT_A_FACE_CAT, AMBIGUOUS_CAT = len(EXPRESSIONS), len(EXPRESSIONS) + 1
+N_LABELS = len(EXPRESSIONS)  # a stored label is 0..N_LABELS-1
 APPLICATION_ID = 0x46565256  # "FVRV": marks the file as ferviz's review database
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: labels 0-6 (FER2013's seven); 2: labels 0-7 (contempt too)
 _HEADER = b"SQLite format 3\x00"
 _SPELLINGS = {"keep": KEEP, "not a face": NOT_A_FACE, "not_a_face": NOT_A_FACE, "not-a-face": NOT_A_FACE,
               "nf": NOT_A_FACE, "ambiguous": AMBIGUOUS, "unknown": AMBIGUOUS}
 MAX_NAME = 64
 MAX_NOTE = 2000
 
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS decisions (
+def _table_sql(name: str) -> str:
+    """The decisions table of the current schema, created as `name`."""
+    return f"""
+CREATE TABLE {name} (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     dataset TEXT NOT NULL,
     split TEXT NOT NULL,
     face_id TEXT NOT NULL,
     reviewer TEXT NOT NULL,
     decision TEXT NOT NULL CHECK (decision IN ({", ".join(repr(d) for d in DECISIONS)})),
-    label INTEGER CHECK (label BETWEEN 0 AND {NUM_CLASSES - 1}),
-    original_label INTEGER CHECK (original_label BETWEEN 0 AND {NUM_CLASSES - 1}),
+    label INTEGER CHECK (label BETWEEN 0 AND {N_LABELS - 1}),
+    original_label INTEGER CHECK (original_label BETWEEN 0 AND {N_LABELS - 1}),
     note TEXT NOT NULL DEFAULT '',
     timestamp TEXT NOT NULL,
     undone INTEGER NOT NULL DEFAULT 0,
     CHECK ((decision = 'relabel') = (label IS NOT NULL)),
     UNIQUE (dataset, split, face_id, reviewer, timestamp)
-);
-CREATE INDEX IF NOT EXISTS decisions_by_reviewer ON decisions (dataset, split, reviewer, seq);
-CREATE TABLE IF NOT EXISTS datasets (hash TEXT PRIMARY KEY, source TEXT NOT NULL);
-"""
+)"""
+
+
+_INDEX = "CREATE INDEX IF NOT EXISTS decisions_by_reviewer ON decisions (dataset, split, reviewer, seq)"
+_DATASETS = "CREATE TABLE IF NOT EXISTS datasets (hash TEXT PRIMARY KEY, source TEXT NOT NULL)"
 #: path -> (size, mtime, inode) of the file when it last passed `ReviewStore.check` in this process
 _SOUND: dict[str, tuple[int, int, int]] = {}
 _WRITTEN = "dataset, split, face_id, reviewer, decision, label, original_label, note, timestamp"
@@ -96,17 +106,23 @@ def check_reviewer(name: str) -> str:
     return n
 
 
-def parse_decision(text: str | int, original: int | None = None) -> tuple[str, int | None]:
-    """(decision, label) for 'keep', 'not a face', 'ambiguous' or a class name or index (a
-    relabel; 'keep' when it is the `original` label). LabelError names what is allowed."""
+def parse_decision(text: str | int, original: int | None = None,
+                   classes: Iterable[int] | None = None) -> tuple[str, int | None]:
+    """(decision, label) for 'keep', 'not a face', 'ambiguous' or a class name (any alias) or
+    index (a relabel; 'keep' when it is the `original` label). `classes`: the class indices a face
+    may be relabelled with (the dataset's; default every expression, contempt included).
+    LabelError names what is allowed."""
+    allowed = sorted({int(c) for c in classes} if classes is not None else range(N_LABELS))
     key = " ".join(str(text).strip().lower().split())
     if key in _SPELLINGS:
         return _SPELLINGS[key], None
     try:
-        k = emotion_index(key)
+        k = class_index(key)
     except LabelError:
+        k = None
+    if k is None or k not in allowed:
         raise LabelError(f"unknown decision {str(text)!r}; expected keep, not a face, ambiguous or one of "
-                         f"{', '.join(EMOTIONS)}") from None
+                         f"{', '.join(NAMES[c] for c in allowed)}") from None
     return (KEEP, None) if original is not None and k == int(original) else (RELABEL, k)
 
 
@@ -138,7 +154,7 @@ class Decision:
         return self.original_label if self.decision == KEEP else None
 
     def category(self, original: int | None = None) -> int | None:
-        """0-6 the reviewed class, 7 not a face, 8 ambiguous (`CATEGORIES`); a keep takes `original`
+        """0-7 the reviewed class, 8 not a face, 9 ambiguous (`CATEGORIES`); a keep takes `original`
         when given (the data's label), else the label stored with the decision."""
         if self.decision == NOT_A_FACE:
             return NOT_A_FACE_CAT
@@ -152,7 +168,7 @@ class Decision:
     def text(self) -> str:
         """'keep', 'relabel as sad', 'not a face' or 'ambiguous'."""
         if self.decision == RELABEL:
-            return f"relabel as {EMOTIONS[self.label]}"
+            return f"relabel as {NAMES[self.label]}"
         return {KEEP: "keep", NOT_A_FACE: "not a face", AMBIGUOUS: "ambiguous"}[self.decision]
 
     @property
@@ -168,8 +184,9 @@ class Decision:
         if (self.decision == RELABEL) != (self.label is not None):
             raise ReviewError("a relabel needs the new class, and only a relabel has one")
         for what, v in (("label", self.label), ("original label", self.original_label)):
-            if v is not None and not 0 <= int(v) < NUM_CLASSES:
-                raise ReviewError(f"{what} {v} is outside 0-{NUM_CLASSES - 1}")
+            if v is not None and not 0 <= int(v) < N_LABELS:
+                raise ReviewError(f"{what} {v} is outside 0-{N_LABELS - 1} (the expression classes: "
+                                  f"{', '.join(EXPRESSIONS)})")
         if not str(self.dataset) or not str(self.split) or not str(self.face_id).strip():
             raise ReviewError("a decision needs a dataset, a split and a face id")
         if len(self.note) > MAX_NOTE:
@@ -300,22 +317,55 @@ class ReviewStore:
                 raise self._damaged(f"is damaged ({e})") from None
 
     def _init(self, con: sqlite3.Connection) -> None:
-        """WAL mode and the tables (idempotent; several processes may do it at once)."""
+        """WAL mode and the tables (idempotent; several processes may do it at once); an older
+        schema is upgraded, keeping every row (:meth:`_migrate`)."""
         if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             con.execute("PRAGMA journal_mode = WAL")
         if con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
             return
         con.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in filter(str.strip, _SCHEMA.split(";")):
-                con.execute(stmt)
-            con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            version = con.execute("PRAGMA user_version").fetchone()[0]  # another process may have done it
+            if version != SCHEMA_VERSION:
+                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if "decisions" in tables:
+                    self._migrate(con)
+                else:
+                    con.execute(_table_sql("decisions"))
+                con.execute(_INDEX)
+                con.execute(_DATASETS)
+                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             con.execute("COMMIT")
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
             raise
+
+    def _migrate(self, con: sqlite3.Connection) -> None:
+        """Inside the caller's transaction: rebuild an older schema's decisions table as the current
+        one (labels 0-7), copying every row with its sequence number; refused (ReviewError, rolled
+        back) if a row would not fit or the copy does not hold every row."""
+        cols = "seq, " + _WRITTEN + ", undone"
+        n = con.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+        bad = con.execute("SELECT COUNT(*) FROM decisions WHERE label NOT BETWEEN 0 AND ? "
+                          "OR original_label NOT BETWEEN 0 AND ?", (N_LABELS - 1, N_LABELS - 1)).fetchone()[0]
+        if bad:
+            raise ReviewError(f"{self.path}: {bad} decisions have a label outside 0-{N_LABELS - 1}; "
+                              "ferviz cannot upgrade the file and has left it as it was")
+        seq_row = con.execute("SELECT seq FROM sqlite_sequence WHERE name='decisions'").fetchone()
+        con.execute("DROP TABLE IF EXISTS decisions_upgrade")
+        con.execute(_table_sql("decisions_upgrade"))
+        con.execute(f"INSERT INTO decisions_upgrade ({cols}) SELECT {cols} FROM decisions ORDER BY seq")
+        copied = con.execute("SELECT COUNT(*) FROM decisions_upgrade").fetchone()[0]
+        if copied != n:  # pragma: no cover (the insert copies every row or fails)
+            raise ReviewError(f"{self.path}: upgrading copied {copied} of {n} decisions; nothing was changed")
+        con.execute("DROP TABLE decisions")
+        con.execute("ALTER TABLE decisions_upgrade RENAME TO decisions")
+        if seq_row is not None:  # new decisions keep numbering after every one ever written
+            con.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name='decisions'", (int(seq_row[0]),))
+            con.execute("INSERT INTO sqlite_sequence (name, seq) SELECT 'decisions', ? WHERE NOT EXISTS "
+                        "(SELECT 1 FROM sqlite_sequence WHERE name='decisions')", (int(seq_row[0]),))
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Rows of a query; [] when there is no database yet (nothing is created by reading)."""

@@ -161,7 +161,8 @@ def test_store_round_trip_history_and_undo(tmp_path):
 @pytest.mark.parametrize("bad, match", [
     (_d("a", "", KEEP), "needs a name"), (_d("a", "x" * 65, KEEP), "at most 64"),
     (_d("a", "ann", RELABEL), "needs the new class"), (_d("a", "ann", KEEP, 3), "only a relabel"),
-    (_d("a", "ann", RELABEL, 7), "outside 0-6"), (_d("a", "ann", "maybe"), "unknown decision"),
+    (_d("a", "ann", RELABEL, 8), "outside 0-7"), (_d("a", "ann", RELABEL, -1), "outside 0-7"),
+    (_d("a", "ann", "maybe"), "unknown decision"),
 ])
 def test_store_refuses_bad_decisions(tmp_path, bad, match):
     with pytest.raises(ReviewError, match=match):
@@ -290,3 +291,185 @@ def test_a_file_bad_at_its_last_line_imports_nothing(tmp_path):
     (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(ReviewError, match="not UTF-8"):
         files.import_file(store, tmp_path / "bin.csv", _splits())
+
+
+# ------------------------------------------------------------------ contempt, and files of the old schema
+
+#: the decisions table exactly as schema 1 (ferviz before contempt) created it
+_OLD_SCHEMA = """
+CREATE TABLE decisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset TEXT NOT NULL,
+    split TEXT NOT NULL,
+    face_id TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    decision TEXT NOT NULL CHECK (decision IN ('keep', 'relabel', 'not_a_face', 'ambiguous')),
+    label INTEGER CHECK (label BETWEEN 0 AND 6),
+    original_label INTEGER CHECK (original_label BETWEEN 0 AND 6),
+    note TEXT NOT NULL DEFAULT '',
+    timestamp TEXT NOT NULL,
+    undone INTEGER NOT NULL DEFAULT 0,
+    CHECK ((decision = 'relabel') = (label IS NOT NULL)),
+    UNIQUE (dataset, split, face_id, reviewer, timestamp)
+);
+CREATE INDEX IF NOT EXISTS decisions_by_reviewer ON decisions (dataset, split, reviewer, seq);
+CREATE TABLE IF NOT EXISTS datasets (hash TEXT PRIMARY KEY, source TEXT NOT NULL);
+"""
+
+
+def _old_database(path):
+    """A review database as the seven-class ferviz wrote it (schema 1, WAL), with six decisions:
+    keeps, relabels, an undone one, notes, two splits; the last seq taken is 9 (rows 7-9 never
+    written: their numbers must not be reused)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.executescript(_OLD_SCHEMA)
+    con.execute(f"PRAGMA application_id = {0x46565256}")
+    con.execute("PRAGMA user_version = 1")
+    rows = [(1, SPLIT, "a", "ann", KEEP, None, 0, "", "2026-01-01T00:00:00.000001+00:00", 0),
+            (2, SPLIT, "b", "ann", RELABEL, 6, 4, "looks calm", "2026-01-01T00:00:01.000000+00:00", 0),
+            (3, SPLIT, "b", "ann", RELABEL, 3, 4, "", "2026-01-01T00:00:02.000000+00:00", 1),
+            (4, SPLIT, "c", "bob", NOT_A_FACE, None, 2, "a hand", "2026-01-01T00:00:03.000000+00:00", 0),
+            (5, "PublicTest", "x", "bob", AMBIGUOUS, None, 5, "", "2026-01-01T00:00:04.000000+00:00", 0),
+            (6, SPLIT, "a", "cy", RELABEL, 0, 1, "", "2026-01-01T00:00:05.000000+00:00", 0)]
+    for seq, split, face, who, dec, lab, orig, note, ts, undone in rows:
+        con.execute("INSERT INTO decisions (seq, dataset, split, face_id, reviewer, decision, label, original_label,"
+                    " note, timestamp, undone) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (seq, DS, split, face, who, dec, lab, orig, note, ts, undone))
+    con.execute("UPDATE sqlite_sequence SET seq = 9 WHERE name = 'decisions'")
+    con.execute("INSERT INTO datasets VALUES (?, ?)", (DS, "/data/fer2013.csv"))
+    with pytest.raises(sqlite3.IntegrityError):  # the old CHECK: no room for contempt (7)
+        con.execute("INSERT INTO decisions (dataset, split, face_id, reviewer, decision, label, timestamp) "
+                    "VALUES (?,?,?,?,?,?,?)", (DS, SPLIT, "z", "ann", RELABEL, 7, "2026-01-02T00:00:00+00:00"))
+    con.close()
+
+
+def _all_rows(path):
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT seq, dataset, split, face_id, reviewer, decision, label, original_label, note, "
+                           "timestamp, undone FROM decisions ORDER BY seq").fetchall()
+    finally:
+        con.close()
+
+
+def test_an_old_seven_class_database_keeps_every_decision_and_then_takes_a_contempt_relabel(tmp_path):
+    path = tmp_path / "reviews.sqlite"
+    _old_database(path)
+    before = _all_rows(path)
+    store = ReviewStore(path)
+    assert [d.text for d in store.history()] == ["keep", "relabel as neutral", "relabel as happy", "not a face",
+                                                 "ambiguous", "relabel as angry"]  # readable as it is
+    assert _all_rows(path) == before  # reading changes nothing
+    new = store.record(_d("d", "ann", RELABEL, 7, orig=3))  # contempt
+    assert new.text == "relabel as contempt" and new.seq == 10  # numbering goes on after the old last seq
+    after = _all_rows(path)
+    assert after[:-1] == before  # every old row, seq, time, note and undone flag as it was
+    assert after[-1][0] == 10 and after[-1][6] == 7
+    con = sqlite3.connect(path)
+    sql = con.execute("SELECT sql FROM sqlite_master WHERE name = 'decisions'").fetchone()[0]
+    assert "BETWEEN 0 AND 7" in sql and "BETWEEN 0 AND 6" not in sql
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    indexes = dict(con.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'").fetchall())
+    assert indexes["decisions_by_reviewer"] == "decisions"  # the index is back, on the new table
+    assert {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == \
+        {"decisions", "datasets", "sqlite_sequence"}  # no leftover copy
+    con.close()
+    fresh = ReviewStore(path)
+    assert fresh.integrity() == "ok" and fresh.datasets() == {DS: "/data/fer2013.csv"}
+    assert {(d.face_id, d.reviewer): d.text for d in fresh.decisions(DS, SPLIT)} == {
+        ("a", "ann"): "keep", ("b", "ann"): "relabel as neutral", ("c", "bob"): "not a face",
+        ("a", "cy"): "relabel as angry", ("d", "ann"): "relabel as contempt"}
+    assert fresh.undo(DS, SPLIT, "ann").text == "relabel as contempt"  # undo works on the new table
+    assert ReviewStore(path).record(_d("e", "bob", RELABEL, 7)).seq == 11  # a second write: no second upgrade
+    assert _all_rows(path)[:6] == before
+
+
+def test_a_newer_schema_is_refused_by_this_version(tmp_path):
+    path = tmp_path / "reviews.sqlite"
+    ReviewStore(path).record(_d("a", "ann", KEEP, orig=0))
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA user_version = 3")
+    con.commit()
+    con.close()
+    with pytest.raises(ReviewError, match="newer ferviz"):
+        ReviewStore(path).record(_d("b", "ann", KEEP, orig=0))
+
+
+def test_contempt_decisions_need_a_dataset_with_contempt():
+    from ferviz.labels import EXPRESSIONS
+
+    assert parse_decision("Contemptuous", 3) == (RELABEL, 7) and parse_decision("7") == (RELABEL, 7)
+    assert parse_decision("contempt", 7, classes=range(8)) == (KEEP, None)
+    with pytest.raises(ValueError, match="unknown decision 'contempt'; .*angry.*neutral$"):
+        parse_decision("contempt", 3, classes=range(7))  # a seven-class dataset: no contempt to relabel as
+    for non_class in ("8", "not a face 2"):
+        with pytest.raises(ValueError, match="unknown decision"):
+            parse_decision(non_class)  # FER+'s non-classes are decisions of their own, not labels
+    assert parse_decision("unknown") == (AMBIGUOUS, None)
+    assert len(EXPRESSIONS) == 8
+
+
+def _contempt_splits():
+    """A CK+-like dataset with contempt: PrivateTest faces 0-9 labelled 0-7 cycling."""
+    from ferviz.labels import EXPRESSIONS
+
+    ids = range(10)
+    return {"PrivateTest": FERSplit(np.zeros((10, 48, 48), np.uint8), np.array([i % 8 for i in ids]),
+                                    np.array([str(i) for i in ids]), "PrivateTest", "/data/ckplus", DS,
+                                    classes=EXPRESSIONS)}
+
+
+def test_files_relabel_as_contempt_only_where_the_dataset_has_it(tmp_path):
+    body = ("id,split,reviewed_label,reviewer\n"
+            "0,PrivateTest,Contempt,ann\n"  # angry -> contempt
+            "7,PrivateTest,keep,ann\n"  # a contempt face kept
+            "1,PrivateTest,contemptuous,bob\n")
+    f = tmp_path / "decisions.csv"
+    f.write_text(body)
+    store = ReviewStore(tmp_path / "r.sqlite")
+    assert files.import_file(store, f, _contempt_splits()) == (3, 0)
+    got = {(d.face_id, d.reviewer): (d.text, d.reviewed_text) for d in store.decisions(DS)}
+    assert got == {("0", "ann"): ("relabel as contempt", "contempt"), ("7", "ann"): ("keep", "contempt"),
+                   ("1", "bob"): ("relabel as contempt", "contempt")}
+    lines = files.decisions_csv(store.decisions(DS)).decode().splitlines()
+    assert lines[1].startswith("0,PrivateTest,contempt,ann,angry,")
+    assert lines[2].startswith("7,PrivateTest,contempt,ann,contempt,")
+    t = files.vote_table(store.decisions(DS)).set_index("Image name")
+    assert t.loc["0", "contempt"] == 1 and t.loc["7", "contempt"] == 1 and t.loc["0", "anger"] == 0
+    again = ReviewStore(tmp_path / "r2.sqlite")  # the export reads back
+    out = tmp_path / "export.csv"
+    out.write_bytes(files.decisions_csv(store.decisions(DS)))
+    assert files.import_file(again, out, _contempt_splits()) == (3, 0)
+    f.write_text("id,split,reviewed_label,reviewer\n0,PrivateTest,contempt,ann\n")  # FER2013's seven: refused
+    with pytest.raises(ReviewError, match="line 2: unknown decision 'contempt'"):
+        files.import_file(ReviewStore(tmp_path / "r3.sqlite"), f, _splits())
+
+
+def test_a_contempt_relabel_on_a_seven_class_model_counts_the_face_apart():
+    ev = _ev()  # a seven-class model's probabilities (7 columns)
+    decisions = [_d("a", "ann", RELABEL, 7, orig=0),  # was right: now a class the model cannot output
+                 _d("b", "ann", RELABEL, 1, orig=0)]  # was wrong: now right
+    r = metrics.reviewed_metrics(ev, decisions)
+    assert r.n_relabelled == 2 and r.reviewed.n == 8 and r.reviewed.n_outside == 1
+    assert r.accuracy == pytest.approx(4 / 7)  # 4 right of the 7 faces the model can be scored on
+    assert r.reviewed.matrix().shape == (8, 7) and r.reviewed.matrix().loc["contempt"].sum() == 1
+    assert not r.reviewed.wrong[0] and "contempt" in r.reviewed.outside_note()
+
+
+def test_a_contempt_majority_is_a_review_category():
+    from ferviz.review.store import AMBIGUOUS_CAT, CATEGORIES, NOT_A_FACE_CAT
+
+    assert CATEGORIES[7] == "contempt" and (NOT_A_FACE_CAT, AMBIGUOUS_CAT) == (8, 9)
+    v = np.zeros(len(VOTE_CLASSES), np.int64)
+    v[7] = 8
+    assert agreement.ferplus_category(v, True) == 7
+    v[VOTE_CLASSES.index("unknown")] = 9
+    assert agreement.ferplus_category(v, True) == AMBIGUOUS_CAT
+    assert agreement.ferplus_category(v, False) == NOT_A_FACE_CAT
+    votes = np.zeros((2, len(VOTE_CLASSES)), np.int64)
+    votes[0, 7], votes[1, 3] = 7, 9  # contempt, happy
+    aligned = AlignedVotes(np.array(["a", "b"]), SPLIT, np.arange(2), votes, np.ones(2, bool))
+    (r,) = agreement.ferplus_agreement([_d("a", "ann", RELABEL, 7), _d("b", "ann", KEEP, orig=3)], aligned,
+                                       labels={"a": 6, "b": 3})
+    assert r["n"] == 2 and r["agreement"] == 1.0 and r["label_agreement"] == 0.5
