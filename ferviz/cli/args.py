@@ -25,6 +25,7 @@ DEFAULT_CMAP = "viridis"
 DPI_RANGE = (10.0, 2400.0)  # ferviz.export.render.check_dpi
 INCHES_RANGE = (0.5, 100.0)  # ferviz.export._common.check_size
 PX_RANGE = (16, 2048)  # side of an explain overlay PNG
+LABEL_SETS: tuple[str, ...] = ("fer2013", "ferplus")  # ferviz.data.splits.LABEL_SETS
 
 Type = Callable[[str], object]
 
@@ -175,8 +176,9 @@ def model_list(text: str) -> list[str]:
 
 
 def target(text: str) -> str:
-    """pred, true, or an emotion name/index (returned as the emotion's name)."""
-    from ..labels import EMOTIONS, emotion_index
+    """pred, true, or a class name/index (returned as the class's name; whether the model can
+    output it is checked when the model is known)."""
+    from ..labels import NAMES, class_index
 
     key = str(text).strip().lower()
     if key in ("pred", "predicted"):
@@ -184,27 +186,29 @@ def target(text: str) -> str:
     if key in ("true", "label"):
         return "true"
     try:
-        return EMOTIONS[emotion_index(key)]
-    except ValueError:
-        _fail(f"must be pred, true or an emotion ({', '.join(EMOTIONS)}): bad target {text!r}")
+        return NAMES[class_index(key)]
+    except ValueError as e:
+        _fail(f"must be pred, true or a class name/index: bad target {text!r} ({e})")
 
 
 def _cell(text: str, allow_any: bool) -> tuple[int | None, int | None]:
-    """(true, pred) FER indices of 'fear:sad' or '2:4'; ValueError with a "must ..." message."""
-    from ..labels import emotion_index
+    """(true, pred) class indices (:data:`ferviz.labels.NAMES`) of 'fear:sad', '2:4' or
+    'contempt:sad'; ValueError with a "must ..." message. Whether the dataset has the true class
+    and the model can output the predicted one is checked when they are loaded."""
+    from ..labels import class_index
 
     parts = [s.strip() for s in str(text).split(":")]
     if len(parts) != 2 or not all(parts):
         raise ValueError(f"must look like TRUE:PRED (e.g. fear:sad or 2:4{', fear:any' if allow_any else ''}), "
                          f"got {text!r}")
     try:
-        return tuple(None if allow_any and s.lower() == "any" else emotion_index(s) for s in parts)
+        return tuple(None if allow_any and s.lower() == "any" else class_index(s) for s in parts)
     except ValueError as e:
-        raise ValueError(f"must name two emotions, got {text!r}: {e}") from None
+        raise ValueError(f"must name two classes, got {text!r}: {e}") from None
 
 
 def parse_cell(text: str, option: str = "--cell", allow_any: bool = False) -> tuple[int | None, int | None]:
-    """'fear:sad', 'Fear:SAD' or '2:4' -> (true, pred) FER indices; with `allow_any` a side may
+    """'fear:sad', 'Fear:SAD' or '2:4' -> (true, pred) class indices; with `allow_any` a side may
     be 'any' (None); LabelError (a ValueError) naming `option` otherwise."""
     try:
         return _cell(text, allow_any)
@@ -240,6 +244,16 @@ def box(text: str) -> tuple[int, int, int, int]:
     if b[2] < 1 or b[3] < 1:
         _fail(f"must have a positive width and height, got {text!r}")
     return b
+
+
+def label_set(text: str) -> str:
+    """fer2013 or ferplus (any case; 'fer+', 'FER-Plus' too): the labels a command reads
+    (:func:`ferviz.data.splits.check_label_set` normalises the same way)."""
+    key = str(text or "").strip().lower().replace("+", "plus").replace("-", "")
+    if key not in LABEL_SETS:
+        _fail(f"must be fer2013 (the dataset's own labels) or ferplus (FER+'s majority vote, eight classes "
+              f"with contempt; needs fer2013.csv), got {text!r}")
+    return key
 
 
 # ------------------------------------------------------------------ the parser
@@ -285,8 +299,18 @@ def add_model(p, several: bool = False) -> None:
                        help="card path, model file or registry name")
 
 
-def add_data(p, what: str = "FER2013 path") -> None:
+def add_data(p, what: str = "FER2013 path", labels: bool = True) -> None:
+    """--data and (with `labels`) --labels: whose labels the faces are read with."""
     p.add_argument("--data", help=f"{what} (default: FERVIZ_DATA or data/)")
+    if labels:
+        add_labels(p)
+
+
+def add_labels(p) -> None:
+    p.add_argument("--labels", type=label_set, default="fer2013", metavar="{fer2013,ferplus}",
+                   help="the labels to read: fer2013 (the dataset's own, default) or ferplus (FER+'s majority "
+                        "vote: eight classes with contempt, faces with a tied, unknown or not-a-face majority "
+                        "left out; needs fer2013.csv or the FER+ folders, not the Kaggle image folders)")
 
 
 def add_split(p, default: str = "PrivateTest") -> None:

@@ -27,14 +27,13 @@ def add_arguments(p) -> None:
 def run(a) -> int:
     from ..analysis.calibration import calibrate_evaluations
     from ..cache import atomic_write_bytes
-    from ..data.splits import load_fer2013
     from ..export import figure_bytes
     from ..export.calibration import reliability_figure
     from ..models import find_card
-    from .common import evaluated
+    from .common import evaluated, load_split
 
     card = find_card(a.model)
-    fit, test = (evaluated(card, load_fer2013(a.data, s)) for s in ("PublicTest", "PrivateTest"))
+    fit, test = (evaluated(card, load_split(a, s)) for s in ("PublicTest", "PrivateTest"))
     res = calibrate_evaluations(fit, test, n_bins=a.bins, per_class=a.per_class)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -24,10 +24,9 @@ def add_arguments(p) -> None:
 
 def run(a) -> int:
     from ..data.duplicates import find_duplicates, split_summary
-    from ..data.splits import load_all
-    from .common import progress
+    from .common import load_splits, progress
 
-    splits = load_all(a.data)
+    splits = load_splits(a)
     t = time.perf_counter()
     with progress("duplicates") as update:
         pairs = find_duplicates(splits, max_distance=a.max_distance, use_cache=not a.no_cache,

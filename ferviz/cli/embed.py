@@ -46,14 +46,13 @@ def run(a) -> int:
     import time
 
     from ..analysis.embedding import cached_embedding
-    from ..data.splits import load_fer2013
     from ..export.embedding import embedding_figure
     from ..export.render import figure_bytes
     from ..models import find_card
-    from .common import progress
+    from .common import load_split, progress
 
     card = find_card(a.model)
-    split = load_fer2013(a.data, a.split)
+    split = load_split(a)
     t = time.perf_counter()
     with progress(f"embed {card.key}") as update:
         df = cached_embedding(None, card, split, a.projection, a.seed, views=a.views, use_cache=not a.no_cache,

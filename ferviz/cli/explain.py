@@ -20,7 +20,9 @@ def add_arguments(p) -> None:
     A.add_model_data(p)
     pick = p.add_mutually_exclusive_group(required=True)
     pick.add_argument("--ids", nargs="+", metavar="ID", help="image ids in the split")
-    pick.add_argument("--cell", type=A.cell, metavar="TRUE:PRED", help="a confusion cell, e.g. fear:sad or 2:4")
+    pick.add_argument("--cell", type=A.cell, metavar="TRUE:PRED",
+                      help="a confusion cell, e.g. fear:sad, 2:4 or contempt:neutral (the predicted class must be "
+                           "one the model can output)")
     pick.add_argument("--errors", action="store_true", help="all misclassified images, most confident first")
     A.add_method(p)
     p.add_argument("--target", type=A.target, default="pred",
@@ -39,7 +41,7 @@ def add_arguments(p) -> None:
 def _positions(a, card, split, model):
     import numpy as np
 
-    from ..labels import EMOTIONS
+    from ..labels import NAMES
     from .common import evaluated
 
     if a.ids:
@@ -49,7 +51,7 @@ def _positions(a, card, split, model):
         ev = evaluated(card, split, "predicting", model=model)
         pos = ev.errors(true, pred)["pos"].to_numpy()
         if not len(pos):
-            what = f"cell {EMOTIONS[true]}:{EMOTIONS[pred]}" if a.cell else "the errors"
+            what = f"cell {NAMES[true]}:{NAMES[pred]}" if a.cell else "the errors"
             raise DataError(f"no images in {what} of {split.split}")
     if a.limit is not None:
         pos = pos[:a.limit]
@@ -73,14 +75,17 @@ def run(a) -> int:
         resolve_targets,
         views_label,
     )
-    from ..data.splits import load_fer2013
     from ..figures.overlay import overlay
-    from ..labels import EMOTIONS
+    from ..labels import NAMES, class_index
     from ..models import find_card, load_model
-    from .common import progress
+    from .common import load_split, model_class, progress
 
     card = find_card(a.model)
-    split = load_fer2013(a.data, a.split)
+    if a.cell:
+        model_class(card, a.cell[1], f"--cell {NAMES[a.cell[0]]}:{NAMES[a.cell[1]]}")
+    if a.target not in ("pred", "true"):
+        model_class(card, class_index(a.target), "--target")
+    split = load_split(a)
     model = load_model(card)
     sub = split.subset(_positions(a, card, split, model))
     probs = predict_probs(model, card, sub.images)
@@ -91,7 +96,7 @@ def run(a) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     for face, m, image_id, t in zip(sub.images, maps, sub.ids, targets):
-        name = f"{_safe(card.key)}_{_safe(sub.split)}_{_safe(image_id)}_{a.method}_{EMOTIONS[t]}.png"
+        name = f"{_safe(card.key)}_{_safe(sub.split)}_{_safe(image_id)}_{a.method}_{_safe(NAMES[t])}.png"
         Image.fromarray(overlay(face, m, a.alpha, size=(a.px, a.px))).save(out / name)
     blank = blank_maps(maps)
     views = views_label(card, a.views)

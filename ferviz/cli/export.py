@@ -30,7 +30,8 @@ def add_arguments(p) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--ids", nargs="+", metavar="ID", help="annotated figure for each image id")
     what.add_argument("--cell", type=A.cell, metavar="TRUE:PRED",
-                      help="sheet of one confusion cell, e.g. fear:sad or 2:4")
+                      help="sheet of one confusion cell, e.g. fear:sad, 2:4 or contempt:neutral (the predicted "
+                           "class must be one the model can output)")
     what.add_argument("--confusion-matrix", action="store_true", help="the confusion-matrix figure")
     what.add_argument("--errors-csv", nargs="?", const=True, type=A.cell_or_any, metavar="TRUE:PRED",
                       help="the error table as CSV; optionally of one cell or row/column "
@@ -42,7 +43,7 @@ def add_arguments(p) -> None:
                    help="with --ids: a comparison figure of two models per image")
     A.add_method(p, default=None, several=True, help="overlay(s) for --ids/--cell (default none)")
     p.add_argument("--target", type=A.target, default="pred",
-                   help="class the overlays explain: pred (default), true, or an emotion name")
+                   help="class the overlays explain: pred (default), true, or a class the model can output")
     A.add_formats(p, "figure", default=("png",))
     p.add_argument("--limit", type=A.positive_int,
                    help="at most N images in a cell sheet / rows in the errors CSV")
@@ -94,16 +95,31 @@ def _errors_filter(value) -> tuple[int | None, int | None]:
 
 def _targets(a, labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
     from ..export import ExportError
-    from ..labels import emotion_index
+    from ..labels import class_index
 
     if a.target == "pred":
         return preds
     if a.target == "true":
         return labels
     try:
-        return np.full(len(labels), emotion_index(a.target))
+        return np.full(len(labels), class_index(a.target))
     except ValueError as e:
         raise ExportError(f"--target: {e}") from None
+
+
+def check_classes(a, card, card2=None) -> None:
+    """Refuse, before any data is read, a predicted class (--cell, --errors-csv, --target) that a
+    model cannot output (a true class the dataset lacks just has no faces)."""
+    from ..labels import NAMES, class_index
+    from .common import model_class
+
+    cell = a.cell if a.what == "cell" else (_errors_filter(a.errors_csv) if a.what == "errors_csv" else None)
+    for c in [card] + ([card2] if card2 is not None else []):
+        if cell is not None and cell[1] is not None:
+            t = "any" if cell[0] is None else NAMES[cell[0]]
+            model_class(c, cell[1], f"--{a.what.replace('_', '-')} {t}:{NAMES[cell[1]]}")
+        if a.method and a.target not in ("pred", "true"):
+            model_class(c, class_index(a.target), "--target")
 
 
 def _view(a, data, ev, t, p, *, badges: bool):
@@ -117,10 +133,11 @@ def _view(a, data, ev, t, p, *, badges: bool):
     copies = aligned = None
     if badges:
         from ..data.duplicates import find_duplicates, training_duplicates
-        from ..data.splits import DataError, align_votes, load_all
+        from ..data.splits import DataError, align_votes
+        from .common import load_splits
 
         with progress("looking for copies of Training images") as update:
-            copies = training_duplicates(find_duplicates(load_all(a.data), progress=update), data.split)
+            copies = training_duplicates(find_duplicates(load_splits(a), progress=update), data.split)
         try:
             aligned = align_votes(data)
         except DataError:
@@ -170,7 +187,7 @@ def attribution_maps(model, card, data, pos: np.ndarray, targets: np.ndarray, me
 def _jobs(a, card, data, ev, model=None, other=None):
     """[(file names, render() -> their bytes)]: one unit per figure (all formats) or table."""
     from .. import export as ex
-    from ..labels import EMOTIONS
+    from ..labels import NAMES
 
     key, split = card.key, data.split
     style = {"cmap": a.cmap, "alpha": a.alpha, "dpi": a.dpi, "size_in": a.inches}
@@ -197,18 +214,20 @@ def _jobs(a, card, data, ev, model=None, other=None):
             targets2 = _targets(a, data.labels[pos], ev2.preds[pos])
             maps2 = {m: attribution_maps(model2, card2, data, pos, targets2, m, views_) for m in a.method}
         for k, (i, p) in enumerate(zip(ids, pos)):
-            ovl = {f"{method_label(m)} ({EMOTIONS[targets[k]]}){vlabel}": maps[m][k] for m in a.method}
+            ovl = {f"{method_label(m)} ({NAMES[targets[k]]}){vlabel}": maps[m][k] for m in a.method}
             if other is None:
                 def build(p=p, i=i, ovl=ovl):
                     return ex.annotated_figure(data.images[p], ev.probs[p], overlays=ovl, true=int(data.labels[p]),
-                                               model_name=card.name, image_id=i, split=split, **style)
+                                               model_name=card.name, image_id=i, split=split,
+                                               classes=ev.columns, **style)
                 jobs.append((dict(kind="image", image_id=i, method=a.method or None, extra=target_part), build))
             else:
-                ovl2 = {f"{method_label(m)} ({EMOTIONS[targets2[k]]}){vlabel}": maps2[m][k] for m in a.method}
+                ovl2 = {f"{method_label(m)} ({NAMES[targets2[k]]}){vlabel}": maps2[m][k] for m in a.method}
 
                 def build(p=p, i=i, ovl=ovl, ovl2=ovl2):
-                    return ex.comparison_figure(data.images[p], (card.name, ev.probs[p], ovl),
-                                                (card2.name, ev2.probs[p], ovl2), true=int(data.labels[p]),
+                    return ex.comparison_figure(data.images[p], (card.name, ev.probs[p], ovl, ev.columns),
+                                                (card2.name, ev2.probs[p], ovl2, ev2.columns),
+                                                true=int(data.labels[p]),
                                                 image_id=i, split=split, **style)
                 jobs.append((dict(kind="comparison", image_id=i, method=a.method or None,
                                   extra=[f"vs-{card2.key}", *target_part]), build))
@@ -219,7 +238,7 @@ def _jobs(a, card, data, ev, model=None, other=None):
         t, p = a.cell
         df = _view(a, data, ev, t, p, badges=False)
         if df.empty:
-            raise ex.ExportError(f"no images in cell true {EMOTIONS[t]} -> predicted {EMOTIONS[p]} on {split}"
+            raise ex.ExportError(f"no images in cell true {NAMES[t]} -> predicted {NAMES[p]} on {split}"
                                  + ("" if a.show == "all" else f" ({a.view_show}s)"))
         limit = a.limit or views.SHEET_LIMIT
         pos = df["pos"].to_numpy()[:limit]
@@ -238,8 +257,11 @@ def _jobs(a, card, data, ev, model=None, other=None):
 
     elif a.what == "confusion_matrix":
         def build():
-            return ex.confusion_figure(ev.confusion(), normalize=a.normalize, accuracy=ev.accuracy,
-                                       model_name=card.name, split=split, dpi=a.dpi, size_in=a.inches)
+            m = ev.matrix()
+            return ex.confusion_figure(m.to_numpy(), normalize=a.normalize, accuracy=ev.accuracy,
+                                       model_name=card.name, split=split, classes=list(m.index),
+                                       columns=list(m.columns), note=ev.outside_note(), dpi=a.dpi,
+                                       size_in=a.inches)
         jobs.append((dict(kind="confusion_normalized" if a.normalize else "confusion"), build))
 
     else:
@@ -269,18 +291,18 @@ def _jobs(a, card, data, ev, model=None, other=None):
 def run(a) -> int:
     from ..analysis.evaluation import evaluate
     from ..cache import atomic_write_bytes
-    from ..data.splits import load_fer2013
     from ..models import find_card, load_model
-    from .common import evaluated, progress
+    from .common import evaluated, load_split, progress
 
     _check(a)
     card = find_card(a.model)
-    data = load_fer2013(a.data, a.split)
+    card2 = find_card(a.compare) if a.compare else None
+    check_classes(a, card, card2)
+    data = load_split(a)
     model = load_model(card) if a.method else None  # only overlays need the model itself
     ev = evaluated(card, data, model=model, use_cache=not a.no_cache)
     other = None
     if a.compare:
-        card2 = find_card(a.compare)
         model2 = load_model(card2) if a.method else None
         other = (card2, evaluate(card2, data, model=model2, use_cache=not a.no_cache), model2)
     units = _jobs(a, card, data, ev, model, other)

@@ -16,7 +16,7 @@ def add_arguments(p) -> None:
     p.add_argument("--format", required=True, nargs="+", choices=FORMATS, dest="formats", metavar="{tflite,onnx}",
                    help="model file format(s): tflite (TensorFlow Lite) and/or onnx")
     A.add_out(p, "folder for the exported file and its card (created if missing)")
-    A.add_data(p, "FER2013 path for the parity check")
+    A.add_data(p, "FER2013 path for the parity check", labels=False)  # faces only
     p.add_argument("--n", type=A.positive_int, default=256,
                    help="PrivateTest faces in the parity check (default 256)")
 

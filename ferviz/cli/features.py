@@ -36,14 +36,17 @@ def run(a) -> int:
     from ..analysis.evaluation import predict_probs
     from ..analysis.feature_maps import feature_maps, select, to_arrays
     from ..attribution import resolve_targets
-    from ..data.splits import load_fer2013
     from ..export import export_filename, figure_bytes
     from ..export.feature_maps import feature_maps_figure
-    from ..labels import EMOTIONS
+    from ..labels import NAMES, class_index
     from ..models import find_card, load_model
 
+    from .common import load_split, model_class
+
     card = find_card(a.model)
-    split = load_fer2013(a.data, a.split)
+    if a.target not in ("pred", "true"):
+        model_class(card, class_index(a.target), "--target")
+    split = load_split(a)
     ids = list(dict.fromkeys(a.ids))
     sub = split.subset(np.array([split.index_of(i) for i in ids], int))
     model = load_model(card)
@@ -59,14 +62,14 @@ def run(a) -> int:
     for face, f, image_id in zip(sub.images, feats, sub.ids):
         fig = feature_maps_figure(face, f, model_name=card.name, image_id=str(image_id), split=sub.split, dpi=a.dpi)
         name = export_filename("image", card.key, sub.split, image_id=str(image_id), method="features",
-                               extra=[a.rank, f"target-{EMOTIONS[f.target]}"], fmt="png")
+                               extra=[a.rank, f"target-{NAMES[f.target]}"], fmt="png")
         (out / name).write_bytes(figure_bytes(fig, "png"))
     np.savez(out / "features.npz", ids=sub.ids.astype(str), labels=sub.labels, preds=probs.argmax(axis=1),
              **to_arrays(feats))
     drawn = time.perf_counter() - t
     for image_id, f in zip(sub.ids, feats):
         c = f.gradcam
-        print(f"{image_id}: {EMOTIONS[f.target]}, Grad-CAM layer {c.layer} top channel #{c.index} "
+        print(f"{image_id}: {NAMES[f.target]}, Grad-CAM layer {c.layer} top channel #{c.index} "
               f"({c.share:.1%} of the Grad-CAM evidence)")
     print(f"{card.name}: feature maps of {len(fm.layers)} blocks ({', '.join(fm.layers)}) for {len(sub)} "
           f"{sub.split} images, single view, computed in {seconds:.2f} s, drawn in {drawn:.1f} s -> {out}")

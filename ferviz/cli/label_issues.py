@@ -24,12 +24,11 @@ def add_arguments(p) -> None:
 def run(a) -> int:
     from ..analysis.label_issues import evaluation_issues, mean_evaluation
     from ..cache import atomic_write_bytes
-    from ..data.splits import load_fer2013
     from ..models import find_card
-    from .common import evaluated
+    from .common import evaluated, load_split
 
     cards = [find_card(r) for r in dict.fromkeys(a.model)]
-    split = load_fer2013(a.data, a.split)
+    split = load_split(a)
     ev = mean_evaluation([evaluated(c, split) for c in cards])
     issues = evaluation_issues(ev)
     out = Path(a.out)

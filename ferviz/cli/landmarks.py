@@ -18,9 +18,9 @@ def run(a) -> int:
     import pandas as pd
 
     from ..data.landmarks import POINTS, TEMPLATE, cached_landmarks, template_from
-    from ..data.splits import load_fer2013
+    from .common import load_split
 
-    split = load_fer2013(a.data, a.split)
+    split = load_split(a)
     lm = cached_landmarks(split.images, split.data_hash)
     print(f"{split.split}: ONet found {int(lm.detected.sum()):,} of {len(lm):,} faces ({lm.detection_rate:.1%}); "
           "the template stands in for the rest")

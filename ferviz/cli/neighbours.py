@@ -30,13 +30,12 @@ def run(a) -> int:
 
     from ..analysis.evaluation import evaluate
     from ..analysis.neighbours import neighbourhood_sentence, positions, split_neighbours, training_index
-    from ..data.splits import load_all
-    from ..labels import EMOTIONS
+    from ..labels import NAMES
     from ..models import find_card, load_model
-    from .common import progress
+    from .common import load_splits, progress
 
     card = find_card(a.model)
-    splits = load_all(a.data)
+    splits = load_splits(a)
     split = splits[splits.resolve(a.split)]
     training = splits[splits.resolve("Training")]
     ids = list(dict.fromkeys(a.ids))
@@ -55,7 +54,7 @@ def run(a) -> int:
     df.to_csv(out / "neighbours.csv", index=False, float_format="%.6g")
     labels = dict(zip(split.ids.astype(str), split.labels))
     for image_id, rows in df.groupby("id", sort=False):
-        print(f"{image_id} ({EMOTIONS[labels[image_id]]}): {neighbourhood_sentence(rows, EMOTIONS[labels[image_id]])}")
+        print(f"{image_id} ({NAMES[labels[image_id]]}): {neighbourhood_sentence(rows, NAMES[labels[image_id]])}")
     print(f"{card.name}: {a.k} nearest of {len(index):,} {training.title} faces for {len(ids)} {split.title} "
           f"face(s), views: {a.views}; index in {built:.1f} s, queries in {queried:.2f} s -> {out / 'neighbours.csv'}")
     return 0

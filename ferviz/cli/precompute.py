@@ -31,7 +31,7 @@ def _split_list(text: str) -> list[str]:
 def add_arguments(p) -> None:
     p.add_argument("--models", "--model", dest="models", action="extend", type=A.model_list, required=True,
                    metavar="MODEL", help="card paths, model files or registry names (repeated or a comma list)")
-    A.add_data(p)
+    A.add_data(p, labels=False)  # the app's cache of FER2013's own labels (ferviz.precompute)
     p.add_argument("--splits", "--split", dest="splits", action="extend", type=_split_list, metavar="SPLIT",
                    help="splits (repeated or a comma list; default PrivateTest)")
     p.add_argument("--what", type=_what, default=["evaluate", "maps"],

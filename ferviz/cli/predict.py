@@ -37,8 +37,10 @@ def _read(path: str) -> bytes:
 
 
 def run(a) -> int:
+    import numpy as np
+
     from ..faces.detection import FaceError, PhotoError, analyse_photo, predict_faces
-    from ..labels import EMOTIONS
+    from ..labels import NAMES
     from ..models import find_card, load_model
 
     box = a.box
@@ -59,13 +61,14 @@ def run(a) -> int:
         any_face = True
         model = model if model is not None else load_model(card)
         probs = predict_faces(model, card, photo.crops)
+        classes = list(card.class_ids)  # the model's classes (probability columns are class indices)
         for i, (face, square, p) in enumerate(zip(photo.faces, photo.boxes, probs), start=1):
-            order = p.argsort()[::-1][:3]
+            order = [classes[j] for j in np.argsort(-p[classes], kind="stable")[:3]]
             results.append({
                 "file": path, "face": i, "box": list(face.box), "crop_box": list(square),
                 "confidence": round(face.confidence, 4), "source": face.source,
-                "top3": [[EMOTIONS[k], round(float(p[k]), 4)] for k in order],
-                "probs": {e: round(float(v), 4) for e, v in zip(EMOTIONS, p)},
+                "top3": [[NAMES[k], round(float(p[k]), 4)] for k in order],
+                "probs": {NAMES[k]: round(float(p[k]), 4) for k in classes},
             })
             if a.out:
                 for out_path in _write_figures(a, model, card, photo.crops[i - 1], p, f"{Path(path).stem}-face{i}"):
@@ -90,13 +93,14 @@ def _write_figures(a, model, card, crop, probs, image_id: str) -> list[str]:
 
     from .. import attribution, export
     from ..cache import atomic_write_bytes
-    from ..labels import EMOTIONS
+    from ..labels import NAMES
 
-    pred = int(np.argmax(probs))
-    overlays = {f"{attribution.METHODS[m]} ({EMOTIONS[pred]})":
+    classes = list(card.class_ids)
+    pred = classes[int(np.argmax(probs[classes]))]
+    overlays = {f"{attribution.METHODS[m]} ({NAMES[pred]})":
                 attribution.explain(model, card, crop[None], np.array([pred]), m)[0] for m in a.method}
     fig = export.annotated_figure(crop, probs, overlays=overlays, true=None, model_name=card.name,
-                                  image_id=image_id, split="upload")
+                                  image_id=image_id, split="upload", classes=classes)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     written = []

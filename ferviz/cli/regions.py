@@ -29,7 +29,6 @@ def run(a) -> int:
     from ..attribution import cached_explain
     from ..attribution.regions import cell_report, region_map
     from ..data.landmarks import cached_landmarks
-    from ..data.splits import load_fer2013
     from ..export.regions import (
         region_overlay,
         regions_csv,
@@ -37,12 +36,14 @@ def run(a) -> int:
         regions_title,
     )
     from ..export.render import figure_bytes
+    from ..labels import NAMES
     from ..models import find_card, load_model
-    from .common import evaluated, progress
+    from .common import evaluated, load_split, model_class, progress
 
     t, p = a.cell
     card = find_card(a.model)
-    split = load_fer2013(a.data, a.split)
+    model_class(card, p, f"--cell {NAMES[t]}:{NAMES[p]}")
+    split = load_split(a)
     model = load_model(card)
     ev = evaluated(card, split, "predicting", model=model)
     lm = cached_landmarks(split.images, split.data_hash)

@@ -55,7 +55,8 @@ def run(a) -> int:
                    region_faces=a.region_faces, slices=not a.no_slices,
                    stress_severity=a.stress_severity, stress_faces=a.stress_faces, seed=a.seed)
     with progress("report: evaluating") as update:
-        inp = load_inputs(a.model, a.vs, a.data, a.split, options=opts, command=command_line(a), progress=update)
+        inp = load_inputs(a.model, a.vs, a.data, a.split, options=opts, command=command_line(a), progress=update,
+                          labels=a.labels)
     with progress("report") as update:
         rep = build_report(inp, progress=update)
     for path in write_report(rep, inp, Path(a.out), a.formats):

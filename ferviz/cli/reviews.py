@@ -31,7 +31,7 @@ def add_arguments(p) -> None:
                                      "every line is checked first, then all are written in one transaction")
     imp.add_argument("file", type=A.existing_file, metavar="FILE", help="the decisions CSV")
     _db(imp)
-    A.add_data(imp, "the dataset the decisions are about: its content hash keys them")
+    A.add_data(imp, "the dataset the decisions are about: its content hash keys them", labels=False)
     exp = sub.add_parser("export", help="write the current decisions as CSV (and a FER+-style vote table)",
                          description="write each reviewer's current decision per face as CSV")
     _db(exp)

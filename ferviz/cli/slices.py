@@ -28,15 +28,14 @@ def add_arguments(p) -> None:
 
 def run(a) -> int:
     from ..analysis.failures import analyse_failures
-    from ..data.splits import load_all
     from ..export.render import figure_bytes
     from ..export.slices import slices_figure, tree_figure
     from ..models import find_card
-    from .common import progress
+    from .common import load_splits, progress
 
     card = find_card(a.model)
-    splits = load_all(a.data)
-    split = splits[a.split]
+    splits = load_splits(a)
+    split = splits[splits.resolve(a.split)]
     with progress(f"slices {card.key}") as update:
         fa = analyse_failures(card, split, splits=splits, clusters=a.clusters != 0, k=a.clusters or None,
                               min_size=a.min_size, max_depth=a.depth, seed=a.seed, use_cache=not a.no_cache,

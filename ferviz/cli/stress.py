@@ -30,14 +30,13 @@ def add_arguments(p) -> None:
 
 def run(a) -> int:
     from ..analysis.stress import flip_sentence, stress_test
-    from ..data.splits import load_fer2013
     from ..export.render import figure_bytes
     from ..export.stress import stress_figure
     from ..models import find_card
-    from .common import progress
+    from .common import load_split, progress
 
     card = find_card(a.model)
-    split = load_fer2013(a.data, a.split)
+    split = load_split(a)
     with progress(f"stress {card.key}") as update:
         res = stress_test(card, split, a.perturbations, a.severities, seed=a.seed, use_cache=not a.no_cache,
                           progress=update)

@@ -39,7 +39,7 @@ def add_arguments(p) -> None:
                    help="weight of the teachers in the targets, 0-1 (default 0.5)")
     p.add_argument("--name", help="output file stem (default: the architecture)")
     p.add_argument("--title", help="the model's display name in its card (default from --name)")
-    A.add_data(p)
+    A.add_data(p, labels=False)  # trains on FER2013's own labels (ferviz.models.training)
     A.add_out(p, "folder for the model and its card (default models)", default="models")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--finish", action="store_true",

@@ -36,13 +36,17 @@ from ferviz.config import PROJECT_ROOT as ROOT
                                            ("nan", "finite")]),
     (A.px, [("16", 16), ("192", 192), ("2048", 2048)], [("15", "in 16-2048"), ("4096", "in 16-2048")]),
     (A.float_range(0, 1, hi_open=True), [("0", 0.0), ("0.99", 0.99)], [("1", "in [0, 1)"), ("-1", "in [0, 1)")]),
-    (A.cell, [("fear:sad", (2, 4)), ("2:4", (2, 4)), ("Happy:NEUTRAL", (3, 6)), ("scared:sadness", (2, 4))],
-     [("fear", "TRUE:PRED"), ("fear:sad:x", "TRUE:PRED"), (":sad", "TRUE:PRED"), ("7:1", "outside 0-6"),
+    (A.cell, [("fear:sad", (2, 4)), ("2:4", (2, 4)), ("Happy:NEUTRAL", (3, 6)), ("scared:sadness", (2, 4)),
+              ("contempt:sad", (7, 4)), ("7:1", (7, 1)), ("happy:not a face", (3, 9))],
+     [("fear", "TRUE:PRED"), ("fear:sad:x", "TRUE:PRED"), (":sad", "TRUE:PRED"), ("10:1", "outside 0-9"),
       ("fear:bored", "unknown emotion 'bored'"), ("fear:any", "unknown emotion 'any'")]),
     (A.cell_or_any, [("fear:any", (2, None)), ("any:sad", (None, 4)), ("2:4", (2, 4))],
      [("fear-sad", "TRUE:PRED"), ("any", "TRUE:PRED")]),
     (A.target, [("pred", "pred"), ("Predicted", "pred"), ("true", "true"), ("label", "true"), ("Fear", "fear"),
-                ("2", "fear"), ("scared", "fear")], [("bored", "bad target 'bored'"), ("9", "pred, true or")]),
+                ("2", "fear"), ("scared", "fear"), ("Contemptuous", "contempt"), ("7", "contempt")],
+     [("bored", "bad target 'bored'"), ("10", "pred, true or")]),
+    (A.label_set, [("fer2013", "fer2013"), ("FERPlus", "ferplus"), ("FER+", "ferplus"), ("fer-plus", "ferplus")],
+     [("ckplus", "must be fer2013"), ("", "must be fer2013")]),
     (A.method, [("gradcam", "gradcam"), ("XRAI", "xrai"), ("ig", "ig")], [("lime", "unknown attribution method")]),
     (A.method_list, [("gradcam,xrai", ["gradcam", "xrai"]), ("ig, ig", ["ig"])],
      [(" , ", "at least one"), ("gradcam,lime", "unknown attribution method 'lime'")]),
@@ -94,6 +98,40 @@ def test_literal_copies_agree_with_the_core():
     assert export_model.FORMATS == model_export.FORMATS and duplicates.NEAR_DISTANCE == NEAR_DISTANCE
     assert features.RANKS == tuple(feature_maps.RANKS) and features.MAX_TOP == feature_maps.MAX_TOP
     assert embed.COLOR_BY == COLOR_BY
+    from ferviz.data.splits import LABEL_SETS, check_label_set
+
+    assert A.LABEL_SETS == LABEL_SETS
+    for text in ("fer2013", "FER2013", "ferplus", "FER+", "Fer-Plus"):
+        assert A.label_set(text) == check_label_set(text), text
+
+
+#: commands with --data but no --labels: their core functions read FER2013's own labels only
+#: (train, precompute), no labels at all (export-model's parity faces) or the dataset's own labels
+#: under review (reviews)
+NO_LABELS = {"train", "precompute", "export-model", "reviews"}
+
+
+def test_every_command_that_reads_fer2013_takes_labels():
+    parser = cli.build_parser(cli.COMMANDS)
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    with_data = set()
+    for name, p in subs.choices.items():
+        opts = {s: a for a in p._actions for s in a.option_strings}
+        if "--data" not in opts:
+            continue
+        with_data.add(name)
+        if name in NO_LABELS:
+            assert "--labels" not in opts, name
+            continue
+        a = opts["--labels"]
+        assert a.default == "fer2013" and a.type is A.label_set, name
+        assert "FER+" in a.help and "contempt" in a.help and "fer2013.csv" in a.help, name
+    assert cli.build_parser(["evaluate"]).parse_args(["evaluate", "--model", "m", "--labels", "FER+"]).labels == \
+        "ferplus"
+    assert cli.build_parser(["landmarks"]).parse_args(["landmarks"]).labels == "fer2013"
+    assert with_data - NO_LABELS >= {"evaluate", "explain", "export", "report", "calibration", "label-issues",
+                                     "trust", "layers", "embed", "features", "regions", "slices", "stress",
+                                     "neighbours", "duplicates", "landmarks"}
 
 
 # ------------------------------------------------------------------ parse-time errors
@@ -137,6 +175,11 @@ def nothing_loads(monkeypatch):
     (["export-model", "--model", "m", "--format", "onnx", "--out", "o", "--n", "0"], "--n must be a positive"),
     (["predict", "--model", "m", "x.jpg", "--box", "1,2,3"], "--box must be four integers"),
     (["label-issues", "--model", " , ", "--out", "o"], "--model must name models"),
+    (["evaluate", "--model", "m", "--labels", "ckplus"], "--labels must be fer2013 (the dataset's own labels) or "
+                                                         "ferplus (FER+'s majority vote, eight classes with contempt"),
+    (["report", "--model", "m", "--out", "o", "--labels", "fer"], "--labels must be fer2013"),
+    (["explain", "--model", "m", "--cell", "10:1", "--out", "o"], "class index 10 is outside 0-9"),
+    (["explain", "--model", "m", "--errors", "--out", "o", "--target", "bored"], "unknown emotion 'bored'"),
 ])
 def test_bad_values_exit_2_at_parse_time(nothing_loads, capsys, argv, message):
     assert main(argv) == 2

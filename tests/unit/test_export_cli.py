@@ -137,7 +137,15 @@ def test_errors_csv_in_the_galleries_label_issue_view(setup, tmp_path, capsys):
     (["--ids", "1", "--cmap", "rainbowz"], "unknown colormap"),
     (["--ids", "1", "--dpi", "1"], "dpi must be"),
     (["--cell", "fear:sad", "--limit", "0"], "--limit must be a positive integer"),
-    (["--ids", "1", "--target", "bored"], "--target must be pred, true or an emotion"),
+    (["--ids", "1", "--target", "bored"], "--target must be pred, true or a class name"),
+    (["--cell", "sad:contempt"], "--cell sad:contempt: Tiny brightness cannot output contempt; its classes are angry, "
+                                 "disgust, fear, happy, sad, surprise, neutral"),
+    (["--errors-csv", "any:not a face"], "--errors-csv any:not a face: Tiny brightness cannot output not a face"),
+    (["--ids", "1", "--method", "gradcam", "--target", "contemptuous"], "--target: Tiny brightness cannot output "
+                                                                         "contempt"),
+    (["--cell", "contempt:sad"], "no images in cell true contempt -> predicted sad on PrivateTest"),
+    (["--cell", "10:1"], "class index 10 is outside 0-9"),
+    (["--confusion-matrix", "--labels", "ferplus"], "FER+"),
     (["--ids", "1", "--sort", "loss"], "--sort and --show apply to --cell and --errors-csv only"),
     (["--confusion-matrix", "--show", "label-issues"], "--sort and --show apply to --cell and --errors-csv only"),
 ])
@@ -176,12 +184,12 @@ def test_method_without_attribution_package(setup, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("text, cell", [("fear:sad", (2, 4)), ("2:4", (2, 4)), ("Happy:NEUTRAL", (3, 6)),
-                                        ("scared:sadness", (2, 4))])
+                                        ("scared:sadness", (2, 4)), ("contempt:sad", (7, 4)), ("7:1", (7, 1))])
 def test_parse_cell(text, cell):
     assert parse_cell(text) == cell
 
 
-@pytest.mark.parametrize("text", ["fear", "fear:sad:x", ":sad", "7:1"])
+@pytest.mark.parametrize("text", ["fear", "fear:sad:x", ":sad", "10:1", "fear:bored"])
 def test_parse_cell_rejects(text):
     with pytest.raises(ValueError, match="--cell"):
         parse_cell(text)

@@ -1,0 +1,159 @@
+"""`python -m ferviz evaluate` with other class sets: an eight-class model (FER2013's seven and
+contempt) on the real PrivateTest split gives a 7x8 matrix, and ``--labels ferplus`` on a
+fer2013.csv evaluates against FER+'s majority vote (eight classes with contempt), counted here
+from the shipped votes file by hand."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ferviz import cli
+from ferviz.labels import EMOTIONS, EXPRESSIONS, NAMES
+from tests.class_sets import eight_class_model
+
+
+def _evaluate(capsys, *args) -> tuple[int, str, str]:
+    code = cli.main(["evaluate", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ------------------------------------------------------------------ an eight-class model, real faces
+
+@pytest.mark.data
+@pytest.mark.slow  # ~30 s: the eight-class model is built, then PrivateTest predicted twice
+def test_an_eight_class_model_on_privatetest_gives_a_7x8_matrix(fer_path, tmp_path, capsys):
+    from ferviz.analysis.evaluation import evaluate
+    from ferviz.data.splits import load_fer2013
+    from ferviz.models import load_card
+
+    card_path = eight_class_model(tmp_path / "eight")
+    code, out, err = _evaluate(capsys, "--model", str(card_path), "--data", str(fer_path), "--split",
+                               "PrivateTest", "--json")
+    assert code == 0, err[-2000:]
+    got = json.loads(out)
+    data = load_fer2013(fer_path, "PrivateTest")
+    assert len(data) == 3589 and got["n"] == 3589 and got["labels"] == "fer2013"
+    assert got["classes"] == list(EXPRESSIONS) and got["classes"][-1] == "contempt"
+    assert got["true_classes"] == list(EMOTIONS)
+    cm = np.array(got["confusion_matrix"])
+    assert cm.shape == (7, 8) and cm.sum() == 3589
+    # recomputed here from fresh predictions (not the cache the command filled)
+    ev = evaluate(load_card(card_path), data, use_cache=False)
+    assert ev.probs.shape == (3589, 8)
+    preds = ev.probs.argmax(axis=1)
+    want = np.zeros((7, 8), int)
+    np.add.at(want, (data.labels, preds), 1)
+    np.testing.assert_array_equal(cm, want)
+    assert want[:, 7].sum() > 0  # contempt is predicted for some faces: a real eighth column
+    assert got["accuracy"] == pytest.approx(ev.accuracy, abs=1e-12)
+    assert got["accuracy"] == pytest.approx(float((preds == data.labels).mean()), abs=1e-12)
+    assert got["n_outside"] == 0 and "outside_note" not in got  # every FER2013 class is one of the model's
+    assert set(got["per_class"]) == set(EXPRESSIONS)
+
+
+# ------------------------------------------------------------------ --labels ferplus on fer2013.csv
+
+N_ROWS = 1000  # the first rows of fer2013.csv (all Training): FER+ has 5 contempt majorities among them
+VOTE_COLUMNS = {"neutral": "neutral", "happiness": "happy", "surprise": "surprise", "sadness": "sad",
+                "anger": "angry", "disgust": "disgust", "fear": "fear", "contempt": "contempt"}
+
+
+def ferplus_majority(n: int) -> tuple[list[str], np.ndarray]:
+    """(Usage, majority class index or -1) of the shipped votes file's first `n` rows, read with
+    the csv module: the most-voted column when it is one of the eight expressions and not tied."""
+    from ferviz.data.ferplus import SHIPPED
+
+    usage, major = [], []
+    with open(SHIPPED, newline="") as f:
+        for k, row in enumerate(csv.DictReader(f)):
+            if k == n:
+                break
+            usage.append(row["Usage"])
+            votes = {c: int(row[c]) for c in ("neutral", "happiness", "surprise", "sadness", "anger", "disgust",
+                                              "fear", "contempt", "unknown", "NF")}
+            top = max(votes.values())
+            winners = [c for c, v in votes.items() if v == top]
+            ok = len(winners) == 1 and winners[0] in VOTE_COLUMNS
+            major.append(NAMES.index(VOTE_COLUMNS[winners[0]]) if ok else -1)
+    return usage, np.array(major)
+
+
+@pytest.fixture(scope="module")
+def ferplus_csv(tmp_path_factory):
+    """A fer2013.csv of the first N_ROWS rows: random faces, FER2013-style labels, and the Usage of
+    the FER+ votes file's rows (which it checks)."""
+    usage, _ = ferplus_majority(N_ROWS)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (N_ROWS, 48 * 48), dtype=np.uint8)
+    root = tmp_path_factory.mktemp("ferplus-csv")
+    pd.DataFrame({"emotion": rng.integers(0, 7, N_ROWS), "pixels": [" ".join(map(str, p)) for p in pixels],
+                  "Usage": usage}).to_csv(root / "fer2013.csv", index=False)
+    return root / "fer2013.csv"
+
+
+@pytest.fixture(scope="module")
+def seven_class_card(tmp_path_factory):
+    """A seven-class model (FER2013's classes, no contempt) whose prediction follows the brightness."""
+    from ferviz.models import ModelCard
+    from tests.unit.tiny_models import brightness_model
+
+    root = tmp_path_factory.mktemp("seven")
+    brightness_model(np.linspace(0.05, 0.95, 7).astype(np.float32)).save(root / "tiny.keras")
+    return ModelCard(name="Tiny brightness", file="tiny.keras", gradcam_layer="conv").save(root / "tiny.json").path
+
+
+def test_labels_ferplus_evaluates_against_the_ferplus_majority(ferplus_csv, seven_class_card, capsys):
+    usage, major = ferplus_majority(N_ROWS)
+    assert set(usage) == {"Training"}
+    counts = np.bincount(major[major >= 0], minlength=8)
+    assert counts[7] > 0 and (major < 0).sum() > 0  # contempt faces, and faces left out
+    code, out, err = _evaluate(capsys, "--model", str(seven_class_card), "--data", str(ferplus_csv),
+                               "--split", "Training", "--labels", "ferplus", "--json")
+    assert code == 0, err[-2000:]
+    got = json.loads(out)
+    assert got["labels"] == "ferplus" and got["n"] == int((major >= 0).sum())
+    assert got["true_classes"] == list(EXPRESSIONS) and got["classes"] == list(EMOTIONS)
+    cm = np.array(got["confusion_matrix"])
+    assert cm.shape == (8, 7)
+    np.testing.assert_array_equal(cm.sum(axis=1), counts)  # rows: the FER+ majority counts
+    # contempt is not one of the model's classes: those faces are counted apart, not as errors
+    assert got["n_outside"] == counts[7] and got["outside"] == {"contempt": int(counts[7])}
+    assert got["n_scored"] == counts[:7].sum()
+    assert f"{counts[7]} of {got['n']:,} faces are labelled contempt" in got["outside_note"]
+    assert got["accuracy"] == pytest.approx(np.trace(cm[:7]) / counts[:7].sum())
+
+    code, out, err = _evaluate(capsys, "--model", str(seven_class_card), "--data", str(ferplus_csv),
+                               "--split", "Training", "--labels", "FER+")
+    assert code == 0, err[-2000:]
+    assert "ferplus labels" in out and got["outside_note"] in out
+    lines = out.splitlines()
+    head = lines.index("confusion matrix (rows true, columns predicted):")
+    assert lines[head + 1].split() == ["predicted", *[w for e in EMOTIONS for w in e.split()]]
+    assert [ln.split()[0] for ln in lines[head + 3:head + 11]] == list(EXPRESSIONS)
+
+    # the same csv with its own labels: seven classes, square, nothing counted apart
+    code, out, err = _evaluate(capsys, "--model", str(seven_class_card), "--data", str(ferplus_csv),
+                               "--split", "Training", "--json")
+    own = json.loads(out)
+    assert code == 0 and own["labels"] == "fer2013" and own["n"] == N_ROWS and own["n_outside"] == 0
+    assert np.array(own["confusion_matrix"]).shape == (7, 7)
+
+
+def test_labels_ferplus_is_refused_for_image_folders(tmp_path, seven_class_card, capsys):
+    from tests.class_sets import write_folders
+
+    rng = np.random.default_rng(1)
+    folders = write_folders(tmp_path / "kaggle", rng.integers(0, 256, (14, 48, 48)), np.arange(14) % 7, {})
+    code, out, err = _evaluate(capsys, "--model", str(seven_class_card), "--data", str(folders),
+                               "--split", "test", "--labels", "ferplus")
+    assert code == 2 and out == ""
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("ferviz evaluate: error: ") and "FER+ votes need the original fer2013.csv" in line
+    code, out, err = _evaluate(capsys, "--model", str(seven_class_card), "--data", str(folders),
+                               "--split", "test", "--json")
+    assert code == 0 and json.loads(out)["n"] == 14  # the folders read fine with their own labels
