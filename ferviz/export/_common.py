@@ -7,12 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..figures.overlay import CMAPS, colormap_lut
-from ..labels import EMOTIONS, NUM_CLASSES, emotion_index
+from ..labels import NAMES, class_index
 from .render import ExportError, check_dpi
 
 TEXT_GRAY = "0.35"
 CORRECT = "\u2713 correct"  # check mark
 WRONG = "\u2717 wrong"  # ballot x
+OUTSIDE = "not a class of the model (counted apart)"  # a true class the model cannot output
 ARROW = "\u2192"
 
 
@@ -29,10 +30,19 @@ def check_face(face: np.ndarray, what: str = "face") -> np.ndarray:
     return f
 
 
-def check_probs(probs: np.ndarray, what: str = "probs") -> np.ndarray:
+def check_probs(probs: np.ndarray, what: str = "probs", classes: Sequence[int | str] | None = None) -> np.ndarray:
+    """float64 probabilities (..., K), column k = class k of :data:`ferviz.labels.NAMES`, 2 <= K <= 10;
+    with `classes` (the classes shown, e.g. a model's), each must have a column."""
     p = np.asarray(probs, dtype=np.float64)
-    if p.shape[-1:] != (NUM_CLASSES,):
-        raise ExportError(f"{what} must have {NUM_CLASSES} class probabilities per image, got shape {p.shape}")
+    if p.ndim < 1 or not 2 <= p.shape[-1] <= len(NAMES):
+        raise ExportError(f"{what} must have 2-{len(NAMES)} class probabilities per image (column k = class k: "
+                          f"{', '.join(NAMES)}), got shape {p.shape}")
+    if classes is not None:
+        ids = [check_class(c, what) for c in classes]
+        if not ids or max(ids) >= p.shape[-1]:
+            have = ", ".join(NAMES[:p.shape[-1]])
+            raise ExportError(f"{what} has {p.shape[-1]} class probabilities per image ({have}), not one for each "
+                              f"of {', '.join(NAMES[c] for c in ids) or 'no class'}")
     if not np.isfinite(p).all() or (p < 0).any():
         raise ExportError(f"{what} must be finite and non-negative")
     return p
@@ -49,7 +59,7 @@ def check_class(c: int | str | None, what: str) -> int | None:
     if c is None:
         return None
     try:
-        return emotion_index(int(c) if isinstance(c, (np.integer,)) else c)
+        return class_index(int(c) if isinstance(c, (np.integer,)) else c)
     except ValueError as e:
         raise ExportError(f"{what}: {e}") from None
 
@@ -97,4 +107,5 @@ def pct(p: float) -> str:
 
 
 def name(c: int) -> str:
-    return EMOTIONS[int(c)]
+    """The name of class index `c` (:data:`ferviz.labels.NAMES`)."""
+    return NAMES[int(c)]

@@ -4,8 +4,9 @@ the predicted class, correct/wrong, the confidence or the label-issue verdict.
 Takes the table of :func:`ferviz.analysis.embedding.cached_embedding` (columns ``x, y`` and the one
 coloured by) and returns a matplotlib Figure built with the object API. All points are one
 scatter collection (``ax.collections[0]``, in the table's row order), so no class is drawn on
-top of another by construction; the legend lists the 7 emotions with their counts in FER2013
-order (or correct/wrong; a colour bar for confidence). Beyond ``RASTERIZE_ABOVE`` points the
+top of another by construction; the legend lists the classes with their counts in vocabulary
+order (FER2013's seven, and contempt or FER+'s non-classes where present; or correct/wrong; a
+colour bar for confidence). Beyond ``RASTERIZE_ABOVE`` points the
 scatter is rasterised inside SVG/PDF, so files stay small while text stays text.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..figures import palette
-from ..labels import EMOTIONS
+from ..labels import EMOTIONS, NAMES
 from ._common import CORRECT, TEXT_GRAY, WRONG, check_size, freeze_layout, new_figure
 from .render import ExportError
 
@@ -54,9 +55,10 @@ def _check(df: pd.DataFrame, color_by: str) -> None:
     if not np.isfinite(xy).all():
         raise ExportError("embedding coordinates x, y must be finite")
     if color_by in ("true", "pred"):
-        bad = sorted(set(df[color_by].astype(str)) - set(EMOTIONS))
+        bad = sorted(set(df[color_by].astype(str)) - set(NAMES))
         if bad:
-            raise ExportError(f"column {color_by!r} holds unknown emotion(s) {', '.join(map(repr, bad[:3]))}")
+            raise ExportError(f"column {color_by!r} holds unknown class name(s) {', '.join(map(repr, bad[:3]))}; "
+                              f"known: {', '.join(NAMES)}")
     if color_by == "issue":
         bad = sorted(set(df["issue"].astype(str)) - set(ISSUE_COLORS))
         if bad:
@@ -69,9 +71,11 @@ def _check(df: pd.DataFrame, color_by: str) -> None:
 
 def embedding_figure(df: pd.DataFrame, color_by: str = "true", *, model_name: str = "", split: str = "",
                      method: str = "", title: str = "", point_size: float | None = None,
-                     size_in: Sequence[float] | None = None, dpi: float = 150):
+                     size_in: Sequence[float] | None = None, dpi: float = 150,
+                     classes: Sequence[str] | None = None):
     """A scatter of ``df.x, df.y`` coloured by `color_by` ("true", "pred", "correct" or
-    "confidence"), with a legend of the 7 emotions (or correct/wrong, or a colour bar).
+    "confidence"), with a legend of the classes (or correct/wrong, or a colour bar).
+    `classes`: the classes the legend lists (default FER2013's seven and any other present).
     `method` ("umap"/"pca") only names the axes; the title says model, split, method and count."""
     _check(df, color_by)
     n = len(df)
@@ -84,7 +88,8 @@ def embedding_figure(df: pd.DataFrame, color_by: str = "true", *, model_name: st
         names = df[color_by].astype(str).to_numpy()
         sc = ax.scatter(x, y, c=[EMOTION_COLORS[e] for e in names], alpha=0.75, **common)
         counts = pd.Series(names).value_counts()
-        handles = [_marker(EMOTION_COLORS[e], f"{e} ({int(counts.get(e, 0))})") for e in EMOTIONS]
+        listed = set(EMOTIONS if classes is None else classes) | set(names)
+        handles = [_marker(EMOTION_COLORS[e], f"{e} ({int(counts.get(e, 0))})") for e in NAMES if e in listed]
         ax.legend(handles=handles, title=_LEGEND_TITLE[color_by], fontsize=8, title_fontsize=8,
                   loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0)
     elif color_by == "correct":

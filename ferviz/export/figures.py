@@ -17,6 +17,7 @@ from ..figures.palette import TRUE_TEXT
 from ._common import (
     ARROW,
     CORRECT,
+    OUTSIDE,
     TEXT_GRAY,
     WRONG,
     check_class,
@@ -39,10 +40,11 @@ HEIGHT_IN = 3.0  # one row's height
 ModelView = tuple[str, np.ndarray, Mapping[str, np.ndarray] | None]
 
 
-def _verdict(pred: int, true: int | None) -> str:
+def _verdict(pred: int, true: int | None, classes: tuple[int, ...] = ()) -> str:
     if true is None:
         return f"predicted: {name(pred)}"
-    return f"true: {name(true)} {ARROW} predicted: {name(pred)}   {CORRECT if pred == true else WRONG}"
+    mark = CORRECT if pred == true else (WRONG if not classes or true in classes else OUTSIDE)
+    return f"true: {name(true)} {ARROW} predicted: {name(pred)}   {mark}"
 
 
 def is_blank(m: np.ndarray) -> bool:
@@ -52,7 +54,7 @@ def is_blank(m: np.ndarray) -> bool:
 
 def _draw_row(fig, face: np.ndarray, probs: np.ndarray, overlays: Mapping[str, np.ndarray],
               true: int | None, *, cmap: str, alpha: float, top_k: int, n_panels: int,
-              colorbar: bool) -> None:
+              colorbar: bool, classes: tuple[int, ...] | None = None) -> None:
     """Face | overlays... | top-k bars, on a Figure or SubFigure."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -83,12 +85,13 @@ def _draw_row(fig, face: np.ndarray, probs: np.ndarray, overlays: Mapping[str, n
                           shrink=0.7, aspect=15, pad=0.02)
         cb.set_label("attribution (normalised)", fontsize=7)
         cb.ax.tick_params(labelsize=6)
-    _draw_bars(fig.add_subplot(gs[0, n_panels]), probs, true, top_k)
+    _draw_bars(fig.add_subplot(gs[0, n_panels]), probs, true, top_k, classes)
 
 
-def _draw_bars(ax, probs: np.ndarray, true: int | None, top_k: int) -> None:
+def _draw_bars(ax, probs: np.ndarray, true: int | None, top_k: int,
+               classes: tuple[int, ...] | None = None) -> None:
     """The matplotlib rendering of a :class:`ferviz.figures.display.ProbsDisplay`."""
-    d = ProbsDisplay(probs, true, top_k)
+    d = ProbsDisplay(probs, true, top_k, classes)
     ys = np.arange(len(d.order))[::-1]
     ax.barh(ys, d.values, color=d.colors, height=0.65)
     for y, v, text in zip(ys, d.values, d.texts):
@@ -105,18 +108,24 @@ def _draw_bars(ax, probs: np.ndarray, true: int | None, top_k: int) -> None:
         ax.text(0.03, -1.2, note, fontsize=8, color=TRUE_TEXT, va="center")
 
 
-def _prepare(face, probs, overlays, true, cmap, alpha, top_k):
+def _prepare(face, probs, overlays, true, cmap, alpha, top_k, classes=None):
     face = check_face(face)
-    probs = check_probs(probs)
+    probs = check_probs(probs, classes=classes)
     if probs.ndim != 1:
         raise ExportError(f"probs must be one image's {probs.shape[-1]} probabilities, got shape {probs.shape}")
+    classes = tuple(range(len(probs))) if classes is None else tuple(check_class(c, "classes") for c in classes)
     check_style(cmap, alpha)
-    if not isinstance(top_k, int) or not 1 <= top_k <= len(probs):
-        raise ExportError(f"top_k must be an integer in 1-{len(probs)}, got {top_k!r}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= len(classes):
+        raise ExportError(f"top_k must be an integer in 1-{len(classes)}, got {top_k!r}")
     overlays = dict(overlays or {})
     for label, m in overlays.items():
         check_map(m, label)
-    return face, probs, overlays, check_class(true, "true")
+    return face, probs, overlays, check_class(true, "true"), classes
+
+
+def _pred(probs: np.ndarray, classes: tuple[int, ...]) -> int:
+    """The predicted class: the most probable of `classes`."""
+    return int(classes[int(np.argmax(probs[list(classes)]))])
 
 
 def _caption(model_name: str, image_id: str, split: str, overlays, cmap: str, alpha: float) -> str:
@@ -131,22 +140,25 @@ def annotated_figure(face: np.ndarray, probs: np.ndarray, *,
                      overlays: Mapping[str, np.ndarray] | None = None, true: int | str | None = None,
                      model_name: str = "", image_id: str = "", split: str = "",
                      cmap: str = DEFAULT_CMAP, alpha: float = 0.5, top_k: int = 3,
-                     size_in: Sequence[float] | None = None, dpi: float = 150, colorbar: bool = True):
+                     size_in: Sequence[float] | None = None, dpi: float = 150, colorbar: bool = True,
+                     classes: Sequence[int | str] | None = None):
     """One face with its overlays, true/predicted labels and top-k probabilities.
 
-    face: (H, W) uint8 grayscale (or RGB); probs: (7,) in FER2013 order;
+    face: (H, W) uint8 grayscale (or RGB); probs: (K,), column k = class k of
+    :data:`ferviz.labels.NAMES` (2 <= K <= 10); classes: the classes to show bars for (the
+    model's; default every column);
     overlays: method label -> map in [0, 1] (resized to the face if needed);
     true: the true class (index or name), None for an unlabelled face.
     size_in: (width, height) inches, default fitted to the panel count; dpi: PNG resolution.
     """
-    face, probs, overlays, true = _prepare(face, probs, overlays, true, cmap, alpha, top_k)
+    face, probs, overlays, true, classes = _prepare(face, probs, overlays, true, cmap, alpha, top_k, classes)
     n = 1 + len(overlays)
     size = check_size(size_in) or (PANEL_IN * n + BARS_IN + (0.7 if overlays else 0), HEIGHT_IN)
     fig = new_figure(size, dpi, constrained=True)
-    pred = int(np.argmax(probs))
-    fig.suptitle(_verdict(pred, true), fontsize=11)
+    pred = _pred(probs, classes)
+    fig.suptitle(_verdict(pred, true, classes), fontsize=11)
     _draw_row(fig, face, probs, overlays, true, cmap=cmap, alpha=alpha, top_k=top_k,
-              n_panels=n, colorbar=colorbar)
+              n_panels=n, colorbar=colorbar, classes=classes)
     fig.supxlabel(_caption(model_name, image_id, split, overlays, cmap, alpha), fontsize=7,
                   color=TEXT_GRAY)
     return freeze_layout(fig)
@@ -156,15 +168,19 @@ def comparison_figure(face: np.ndarray, model_a: ModelView, model_b: ModelView, 
                       true: int | str | None = None, image_id: str = "", split: str = "",
                       cmap: str = DEFAULT_CMAP, alpha: float = 0.5, top_k: int = 3,
                       size_in: Sequence[float] | None = None, dpi: float = 150):
-    """Two models on one face: one row per model, each (name, probs (7,), overlays or None)."""
+    """Two models on one face: one row per model, each (name, probs (K,), overlays or None) or
+    (name, probs, overlays, classes): the model's classes when it lacks some of the first K."""
     rows = []
     for what, view in (("model_a", model_a), ("model_b", model_b)):
         try:
-            model_name, probs, ovl = view
+            model_name, probs, ovl, *rest = view
+            if len(rest) > 1:
+                raise ValueError
         except (TypeError, ValueError):
-            raise ExportError(f"{what} must be (name, probs, overlays), got {type(view).__name__}") from None
-        f, p, o, t = _prepare(face, probs, ovl, true, cmap, alpha, top_k)
-        rows.append((str(model_name), f, p, o, t))
+            raise ExportError(f"{what} must be (name, probs, overlays[, classes]), got {type(view).__name__}") \
+                from None
+        f, p, o, t, c = _prepare(face, probs, ovl, true, cmap, alpha, top_k, rest[0] if rest else None)
+        rows.append((str(model_name), f, p, o, t, c))
     n = 1 + max(len(r[3]) for r in rows)
     any_overlay = any(r[3] for r in rows)
     size = check_size(size_in) or (PANEL_IN * n + BARS_IN + (0.7 if any_overlay else 0),
@@ -172,12 +188,12 @@ def comparison_figure(face: np.ndarray, model_a: ModelView, model_b: ModelView, 
     fig = new_figure(size, dpi, constrained=True)
     t = rows[0][4]
     fig.suptitle(f"true: {name(t)}" if t is not None else "unlabelled face", fontsize=11)
-    for sub, (model_name, f, p, o, t) in zip(fig.subfigures(2, 1), rows):
-        pred = int(np.argmax(p))
-        mark = "" if t is None else ("   " + (CORRECT if pred == t else WRONG))
+    for sub, (model_name, f, p, o, t, c) in zip(fig.subfigures(2, 1), rows):
+        pred = _pred(p, c)
+        mark = "" if t is None else ("   " + (CORRECT if pred == t else WRONG if t in c else OUTSIDE))
         sub.suptitle(f"{model_name}: predicted {name(pred)} ({pct(p[pred])}){mark}", fontsize=10)
         _draw_row(sub, f, p, o, t, cmap=cmap, alpha=alpha, top_k=top_k, n_panels=n,
-                  colorbar=any_overlay)
+                  colorbar=any_overlay, classes=c)
     fig.supxlabel(_caption("", image_id, split, any_overlay, cmap, alpha), fontsize=7,
                   color=TEXT_GRAY)
     return freeze_layout(fig)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..labels import EMOTIONS, emotion_index
+from ..labels import NAMES, class_index
 from .render import ExportError
 
 KINDS: tuple[str, ...] = ("image", "comparison", "sheet", "confusion", "confusion_normalized",
@@ -34,14 +34,18 @@ def safe_part(text: object, what: str = "name") -> str:
 
 
 def cell_part(cell: tuple[int | str | None, int | str | None]) -> str:
-    """'fear-sad' for (2, 4), ('fear', 'sad') or ('2', 'sad'); 'fear-any' for (2, None)."""
+    """'fear-sad' for (2, 4), ('fear', 'sad') or ('2', 'sad'); 'fear-any' for (2, None);
+    'happy-not-a-face' for (3, 9)."""
     try:
         t, p = cell
     except (TypeError, ValueError):
         raise ExportError(f"cell must be a (true, pred) pair, got {cell!r}") from None
     if t is None and p is None:
         raise ExportError("cell needs a true or a predicted class")
-    return "-".join("any" if c is None else EMOTIONS[emotion_index(c)] for c in (t, p))
+    try:
+        return "-".join("any" if c is None else safe_part(NAMES[class_index(c)]) for c in (t, p))
+    except ValueError as e:
+        raise ExportError(f"cell: {e}") from None
 
 
 def export_filename(kind: str, model_key: str, split: str, *,

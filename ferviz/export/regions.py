@@ -110,10 +110,10 @@ def regions_legend() -> str:
 def regions_title(model_name: str, split: str, method: str, true: int, pred: int) -> str:
     """The chart title the command and the dashboard both use."""
     from ..attribution import METHODS
-    from ..labels import EMOTIONS
+    from ..labels import NAMES
 
-    return (f"{model_name} · {split} · {METHODS.get(method, method)} · true {EMOTIONS[true]} → predicted "
-            f"{EMOTIONS[pred]}\nshare of the positive attribution per facial region")
+    return (f"{model_name} · {split} · {METHODS.get(method, method)} · true {NAMES[true]} → predicted "
+            f"{NAMES[pred]}\nshare of the positive attribution per facial region")
 
 
 def regions_csv(table: pd.DataFrame) -> bytes:

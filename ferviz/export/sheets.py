@@ -62,9 +62,10 @@ def _check_inputs(faces, probs, ids, overlays, pred):
     n = len(faces)
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim == 2:
-        p = check_probs(p)[:, pred]
+        p = check_probs(p, classes=[pred])[:, pred]
     if p.shape != (n,) or not np.isfinite(p).all():
-        raise ExportError(f"probs must be (N, 7) or (N,) for N={n} faces, got shape {np.shape(probs)}")
+        raise ExportError(f"probs must be (N, K) class probabilities or (N,) p(pred) for N={n} faces, got shape "
+                          f"{np.shape(probs)}")
     ids = [str(i) for i in (ids if ids is not None else range(n))]
     if len(ids) != n:
         raise ExportError(f"ids must have one entry per face ({n}), got {len(ids)}")
@@ -83,7 +84,8 @@ def cell_sheet(faces: np.ndarray, probs: np.ndarray, ids: Sequence[str] | None, 
                size_in: Sequence[float] | None = None, dpi: float = 150, show_ids: bool = True):
     """A grid of the faces of one confusion cell (true -> pred), in the order given.
 
-    faces: (N, H, W) uint8; probs: (N, 7) (p(pred) is shown) or (N,) already p(pred);
+    faces: (N, H, W) uint8; probs: (N, K) with column k = class k of :data:`ferviz.labels.NAMES`
+    (p(pred) is shown) or (N,) already p(pred);
     ids: one per face (shown under it); overlays: optional (N, H, W) maps in [0, 1],
     blended with `cmap`/`alpha` (`method` names them in the header); limit: show only the
     first `limit` faces; total: the cell's full size for the header (default N).

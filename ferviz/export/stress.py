@@ -8,15 +8,16 @@ import numpy as np
 import pandas as pd
 
 from ..figures import palette
-from ..labels import EMOTIONS
+from ..labels import NAMES
 from ._common import freeze_layout, new_figure
 from .render import ExportError
 
 
-def stress_figure(table: pd.DataFrame, *, perturbations=None, classes=("all",) + EMOTIONS, model_name: str = "",
+def stress_figure(table: pd.DataFrame, *, perturbations=None, classes=("all",) + NAMES, model_name: str = "",
                   split: str = "", other: pd.DataFrame | None = None, other_name: str = "", dpi: float = 150):
     """Small multiples of a stress table (``stress_test(...).table()``); `other` (a second model's
-    table) is drawn dashed, whole split only."""
+    table) is drawn dashed, whole split only. `classes`: the lines drawn ("all" and any class the
+    table has rows for)."""
     need = {"perturbation", "severity", "class", "accuracy", "ci_low", "ci_high"}
     if not isinstance(table, pd.DataFrame) or not need <= set(table.columns) or table.empty:
         raise ExportError(f"the stress figure needs a stress table with {', '.join(sorted(need))}")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.evaluation import Evaluation
-from ..labels import emotion_index
+from ..labels import class_index
 from .render import ExportError
 
 #: columns of errors_csv, in order ("correct" only with include_correct)
@@ -23,7 +23,7 @@ def _csv(df: pd.DataFrame) -> bytes:
 
 
 def per_class_csv(evaluation: Evaluation) -> bytes:
-    """class, precision, recall, f1, support: one row per emotion."""
+    """class, precision, recall, f1, support: one row per class the model can output (by name)."""
     return _csv(evaluation.per_class())
 
 
@@ -32,8 +32,8 @@ def errors_frame(evaluation: Evaluation, true: int | str | None = None, pred: in
                  limit: int | None = None) -> pd.DataFrame:
     """The rows errors_csv writes: Evaluation.errors(...) in its order, export columns only."""
     try:
-        t = None if true is None else emotion_index(true)
-        p = None if pred is None else emotion_index(pred)
+        t = None if true is None else class_index(true)
+        p = None if pred is None else class_index(pred)
     except ValueError as e:
         raise ExportError(str(e)) from None
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -53,7 +53,8 @@ def errors_csv(evaluation: Evaluation, true: int | str | None = None, pred: int 
 
 
 def predictions_csv(evaluation: Evaluation) -> bytes:
-    """id, true, pred and the 7 class probabilities, one row per image."""
+    """id, true, pred (class names) and p_<class> for each class the model can output, one row per
+    image (a ``scored`` column when some faces' true class is not one of the model's)."""
     return _csv(evaluation.predictions_frame())
 
 

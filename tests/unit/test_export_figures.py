@@ -13,6 +13,7 @@ from ferviz.export import (ExportError, annotated_figure, cell_sheet, comparison
 from tests.filecheck import file_kind, pdf_image_count, pdf_text, png_size, svg_text
 from ferviz.figures.overlay import overlay
 from ferviz.config import PROJECT_ROOT as ROOT
+from ferviz.labels import EMOTIONS
 
 PROBS = np.array([0.05, 0.01, 0.10, 0.02, 0.62, 0.05, 0.15], np.float32)  # sad, neutral, fear
 
@@ -142,7 +143,8 @@ def test_cell_sheet_overlays_and_p_vector():
     (dict(faces=np.zeros((0, 48, 48), np.uint8)), "non-empty"),
     (dict(ids=["a"]), "one entry per face"),
     (dict(overlays=np.zeros((2, 48, 48))), "overlays must be"),
-    (dict(probs=np.zeros((3, 5))), "7 class probabilities"),
+    (dict(probs=np.zeros((2, 11))), "2-10 class probabilities"),
+    (dict(probs=np.zeros((2, 3))), "not one for each of sad"),
     (dict(limit=0), "limit"),
     (dict(cols=0), "cols"),
     (dict(pred="bored"), "unknown emotion"),
@@ -174,8 +176,83 @@ def test_confusion_figure_counts_normalised_and_accuracy():
     np.testing.assert_allclose(ax.get_images()[0].get_array(), shares)
 
 
+def _ticks(labels) -> list[str]:
+    return [t.get_text() for t in labels]
+
+
+def test_a_rectangular_confusion_figure_names_rows_and_columns():
+    """FER2013's seven true classes against an eight-class model (AffectNet's order, with
+    contempt): a 7x8 matrix whose columns are the model's classes in vocabulary order."""
+    from ferviz.analysis.evaluation import Evaluation
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 7, 400)
+    probs = rng.dirichlet(np.ones(8), 400).astype(np.float32)
+    probs[np.arange(400), labels] += 1.0  # mostly right
+    probs[:40, 7] += 2.0  # 40 read as contempt
+    probs /= probs.sum(axis=1, keepdims=True)
+    ev = Evaluation("Eight", "PrivateTest", probs, labels, np.arange(400).astype(str), tuple(range(8)),
+                    tuple(range(7)))
+    m = ev.matrix()
+    assert m.shape == (7, 8)
+    fig = confusion_figure(m.to_numpy(), classes=list(m.index), columns=list(m.columns), accuracy=ev.accuracy,
+                           model_name="Eight", split="PrivateTest", note=ev.outside_note())
+    ax = fig.axes[0]
+    assert _ticks(ax.get_xticklabels()) == list(EMOTIONS) + ["contempt"]
+    assert _ticks(ax.get_yticklabels()) == list(EMOTIONS)
+    assert ax.get_images()[0].get_array().shape == (7, 8)
+    np.testing.assert_array_equal(ax.get_images()[0].get_array(), m.to_numpy())
+    assert [t.get_text() for t in ax.texts] == [str(v) for v in m.to_numpy().ravel()]
+    bold = [(i, j) for k, (i, j) in enumerate(np.ndindex(7, 8)) if ax.texts[k].get_fontweight() == "bold"]
+    assert bold == [(i, i) for i in range(7)]
+    assert ax.get_title() == f"Eight on PrivateTest: accuracy {100 * ev.accuracy:.1f}%"
+    assert m.to_numpy()[:, 7].sum() == 40  # the contempt column holds predictions
+    assert png_size(figure_bytes(fig, "png", dpi=100)) == (640, 560)
+
+
+def test_rows_the_model_cannot_output_are_marked():
+    """A dataset with contempt (FER+'s eight) against a seven-class model: an 8x7 matrix whose
+    contempt row is marked and hatched, its faces counted apart."""
+    from ferviz.analysis.evaluation import Evaluation
+
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 8, 300)
+    probs = rng.dirichlet(np.ones(8), 300).astype(np.float32)
+    probs[:, 7] = 0  # the model has no contempt output
+    probs /= probs.sum(axis=1, keepdims=True)
+    ev = Evaluation("Seven", "PrivateTest", probs, labels, np.arange(300).astype(str), tuple(range(7)),
+                    tuple(range(8)))
+    m = ev.matrix()
+    fig = confusion_figure(m.to_numpy(), classes=list(m.index), columns=list(m.columns), accuracy=ev.accuracy,
+                           note=ev.outside_note())
+    ax = fig.axes[0]
+    assert _ticks(ax.get_yticklabels()) == list(EMOTIONS) + ["contempt *"]
+    assert _ticks(ax.get_xticklabels()) == list(EMOTIONS)
+    assert ax.get_images()[0].get_array().shape == (8, 7)
+    hatched = [p for p in ax.patches if p.get_hatch() == "//"]
+    assert len(hatched) == 1 and hatched[0].get_y() == pytest.approx(6.5) and hatched[0].get_width() == 7
+    assert [t.get_fontstyle() for t in ax.texts[-7:]] == ["italic"] * 7
+    foot = fig._supxlabel.get_text()
+    assert "* not a class of the model" in foot and ev.outside_note() in foot
+    assert f"{int((labels == 7).sum())} of 300 faces are labelled contempt" in foot.replace(",", "")
+
+
+@pytest.mark.parametrize("k", [6, 10])
+def test_square_matrices_of_other_sizes(k):
+    cm = np.arange(k * k).reshape(k, k)
+    ax = confusion_figure(cm).axes[0]
+    from ferviz.labels import NAMES
+
+    assert _ticks(ax.get_xticklabels()) == _ticks(ax.get_yticklabels()) == list(NAMES[:k])
+    assert ax.get_images()[0].get_array().shape == (k, k) and len(ax.texts) == k * k
+
+
 @pytest.mark.parametrize("cm, kwargs, match", [
-    (np.zeros((6, 6)), {}, "7x7"), (-np.ones((7, 7)), {}, "non-negative"),
+    (np.zeros((6, 6)), {"classes": EMOTIONS}, "7x7"),
+    (np.zeros((7, 8)), {"columns": EMOTIONS + ("contempt", "unknown")}, "7x9"),
+    (np.zeros((7, 8)), {"classes": EMOTIONS, "columns": EMOTIONS}, "7x7"), (np.zeros((11, 11)), {}, "1-10 rows"),
+    (np.zeros((2, 2)), {"classes": ("fear", "bored")}, "unknown emotion 'bored'"),
+    (np.zeros((2, 2)), {"classes": ("fear", "scared")}, "twice"), (-np.ones((7, 7)), {}, "non-negative"),
     (np.ones((7, 7)), {"accuracy": 1.5}, "accuracy"), (np.ones((7, 7)), {"cmap": "nope"}, "colormap"),
 ])
 def test_confusion_figure_rejects_bad_input(cm, kwargs, match):
@@ -186,7 +263,7 @@ def test_confusion_figure_rejects_bad_input(cm, kwargs, match):
 # ---------------------------------------------------------------- validation
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(probs=np.ones(6)), "7 class probabilities"),
+    (dict(probs=np.ones(11)), "2-10 class probabilities"), (dict(probs=np.ones(1)), "2-10 class probabilities"),
     (dict(probs=np.array([np.nan] * 7)), "finite"),
     (dict(alpha=1.5), "opacity"),
     (dict(cmap="no_such_map"), "unknown colormap"),
@@ -194,7 +271,8 @@ def test_confusion_figure_rejects_bad_input(cm, kwargs, match):
     (dict(size_in="big"), "size"),
     (dict(dpi=5), "dpi"),
     (dict(top_k=9), "top_k"),
-    (dict(true=9), "outside 0-6"),
+    (dict(true=10), "outside 0-9"), (dict(classes=(0, 7)), "not one for each of angry, contempt"),
+    (dict(classes=(0, 1), top_k=3), "top_k must be an integer in 1-2"),
     (dict(overlays={"bad": np.zeros((2, 48, 48))}), "2-D map"),
     (dict(face=np.zeros((48,))), "grayscale"),
 ])
