@@ -24,7 +24,7 @@ import pandas as pd
 
 from .. import cache, config
 from ..errors import DataError
-from ..labels import EMOTIONS, SPLITS
+from ..labels import NAMES, SPLITS
 
 if TYPE_CHECKING:
     from ..analysis.evaluation import Evaluation
@@ -152,7 +152,7 @@ def _compute(parts, max_distance: int, use_cache: bool, progress: Progress | Non
     images = np.concatenate([p.images for p in parts])
     ids = np.concatenate([np.asarray(p.ids, str) for p in parts])
     split = np.concatenate([np.full(len(p), p.split) for p in parts])
-    labels = np.array(EMOTIONS)[np.concatenate([p.labels for p in parts])]
+    labels = np.array(NAMES)[np.concatenate([p.labels for p in parts])]
     if progress:
         progress(0.0, f"hashing {len(images):,} images")
     hashes = _cached_hashes(parts, images, use_cache)

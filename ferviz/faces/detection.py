@@ -225,14 +225,17 @@ def analyse_photo(data: bytes | np.ndarray, *, box: Sequence[float] | None = Non
 
 
 def predict_faces(model, card, crops: np.ndarray) -> np.ndarray:
-    """Probabilities (K, 7) in FER2013 order for uint8 crops (K, H, W) (resized to the card's input)."""
+    """Probabilities (K, C) for uint8 crops (K, H, W) (resized to the card's input), column c = class c
+    of :data:`ferviz.labels.NAMES` (:func:`ferviz.analysis.evaluation.predict_probs`)."""
     from ..analysis.evaluation import predict_probs
 
     crops = np.asarray(crops)
     if crops.ndim != 3 or crops.dtype != np.uint8:
         raise FaceError(f"expected uint8 crops (K, H, W), got {crops.dtype} {crops.shape}")
     if len(crops) == 0:
-        return np.zeros((0, 7), np.float32)
+        from ..labels import width
+
+        return np.zeros((0, width(card.classes)), np.float32)
     return predict_probs(model, card, crops)
 
 

@@ -192,7 +192,8 @@ class FaceTracker:
 
 @dataclass(frozen=True)
 class LiveFace:
-    """A face on one frame: tracked id, box, smoothed probabilities (FER order; None when too small)."""
+    """A face on one frame: tracked id, box, smoothed probabilities (column k = class k of
+    :data:`ferviz.labels.NAMES`, 0 for a class the model cannot output; None when too small)."""
 
     track_id: int
     box: Box
@@ -312,8 +313,9 @@ class LiveAnalyser:
         return (np.ascontiguousarray(out[..., ::-1]) if bgr else out), result
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
-        """Probabilities (K, 7), FER order, for uint8 crops (K, 48, 48): the card's test-time views
-        of every face in one traced model call (`tta=False`: the faces alone)."""
+        """Probabilities (K, C) for uint8 crops (K, 48, 48), column c = class c of
+        :data:`ferviz.labels.NAMES` (C covers the model's classes, 0 for one it lacks): the card's
+        test-time views of every face in one traced model call (`tta=False`: the faces alone)."""
         import tensorflow as tf
 
         from ..analysis.evaluation import (
@@ -335,7 +337,7 @@ class LiveAnalyser:
         return fer
 
     def explain(self, crop: np.ndarray, target: int) -> np.ndarray:
-        """Grad-CAM (48, 48) in [0, 1] of one crop for a FER class, single view."""
+        """Grad-CAM (48, 48) in [0, 1] of one crop for a class the model can output, single view."""
         from ..attribution import get_explainer
 
         return get_explainer(self.model, self.card, "gradcam")(crop[None], np.array([target]), views="single")[0]
@@ -346,7 +348,7 @@ class LiveAnalyser:
             blank = np.full((1, FACE_SIZE, FACE_SIZE), 128, np.uint8)
             self.predict(blank)
             if self.gradcam:
-                self.explain(blank[0], 0)
+                self.explain(blank[0], self.card.class_ids[0])
 
     def last_frame(self) -> np.ndarray | None:
         """A copy of the last frame received (RGB, not annotated): what a snapshot freezes."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..data.splits import load_all
 from ..errors import TrainError
-from ..labels import EMOTIONS
+from ..labels import EMOTIONS, NAMES
 from . import TTA_MODES, InputSpec, ModelCard, ModelError, architectures
 
 SCHEDULES = ("plateau", "cosine")
@@ -173,7 +173,8 @@ def teacher_targets(recipe: Recipe, train_split) -> np.ndarray:
 
     Each teacher predicts as its card says (input scaling, class order), averaged with the mirror
     image whatever the card's test-time augmentation (cheap, and keeps reruns exact after a
-    card's ``tta`` changes).
+    card's ``tta`` changes). A teacher must output FER2013's seven classes; one with more (e.g.
+    contempt) gives its probabilities of the seven, renormalised.
     """
     from ..analysis.evaluation import predict_probs
     from . import load_card, load_model
@@ -186,7 +187,11 @@ def teacher_targets(recipe: Recipe, train_split) -> np.ndarray:
     for p in paths:
         try:
             card = replace(load_card(p.with_suffix(".json")), tta="mirror")
-            probs += predict_probs(load_model(card), card, train_split.images)
+            lacks = [c for c in EMOTIONS if c not in card.classes]
+            if lacks:
+                raise ModelError(f"cannot teach FER2013's seven classes: it lacks {', '.join(lacks)}")
+            q = predict_probs(load_model(card), card, train_split.images)[:, :len(EMOTIONS)]
+            probs += q / np.maximum(q.sum(axis=1, keepdims=True), 1e-12)
         except (ModelError, OSError) as e:
             raise TrainError(f"--teachers: {p}: {e}") from None
     return (1 - recipe.soft) * onehot + recipe.soft * probs / len(paths)
@@ -244,7 +249,10 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, title: st
         check_output(out, name, recipe, overwrite)
     splits = load_all(data)  # DataError if missing or malformed
     for split in ("Training", "PublicTest", "PrivateTest"):
-        splits[split]  # noqa: B018 - DataError now, not after hours of training
+        other = sorted({int(k) for k in np.unique(splits[split].labels)} - set(range(len(EMOTIONS))))
+        if other:  # also DataError for a missing split: now, not after hours of training
+            raise TrainError(f"{splits.path}: training learns FER2013's seven classes "
+                             f"({', '.join(EMOTIONS)}); its {split} has {', '.join(NAMES[k] for k in other)} too")
     out.mkdir(parents=True, exist_ok=True)
     fresh = not work.exists()
     work.mkdir(exist_ok=True)

@@ -157,7 +157,7 @@ def map_entries(model, card, split, method: str, ids: Sequence[str], targets: Se
 
 def chosen_faces(evaluation, cells: Sequence[tuple[int, int]] | None, scope: str, top: int | None
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, FER targets) of the faces whose maps the app shows: each cell's gallery (`cells`),
+    """(ids, class targets) of the faces whose maps the app shows: each cell's gallery (`cells`),
     every error ('errors') or every face ('all'), in the gallery's default order (most confident
     mistakes first), the first `top` of each cell (of all errors / faces without cells); the target
     is the predicted class, which the inspector explains by default and the thumbnails show."""
@@ -170,12 +170,12 @@ def chosen_faces(evaluation, cells: Sequence[tuple[int, int]] | None, scope: str
         frames.append(rows.head(top) if top else rows)
     import pandas as pd
 
-    from ..labels import EMOTIONS
+    from ..labels import class_index
 
     rows = pd.concat(frames, ignore_index=True).drop_duplicates("id") if frames else None
     if rows is None or rows.empty:
         return np.array([], str), np.array([], int)
-    return rows["id"].astype(str).to_numpy(), np.array([EMOTIONS.index(v) for v in rows["pred"]], int)
+    return rows["id"].astype(str).to_numpy(), np.array([class_index(v) for v in rows["pred"]], int)
 
 
 def map_tasks(card, split, evaluation, methods: Iterable[str], cells, scope: str, top: int | None,
