@@ -28,8 +28,10 @@ def timestamp_line(now: _dt.datetime | None = None) -> str:
 
 
 def load_inputs(model: str, vs: str | None = None, data: str | None = None, split: str = "PrivateTest", *,
-                options: Options | None = None, command: str = "", progress: Progress | None = None) -> Inputs:
-    """Cards, data and each model's (cached) evaluation."""
+                options: Options | None = None, command: str = "", progress: Progress | None = None,
+                labels: str = "fer2013") -> Inputs:
+    """Cards, data (with `labels`: "fer2013", the dataset's own, or "ferplus", FER+'s majority
+    vote) and each model's (cached) evaluation."""
     from ..analysis.evaluation import evaluate
     from ..data.splits import load_all
     from ..errors import ReportError
@@ -40,7 +42,7 @@ def load_inputs(model: str, vs: str | None = None, data: str | None = None, spli
         raise ReportError(f"--vs names the same model as --model ({cards[0].name}); give another model")
     step = _scaled(progress, 0.0, 1.0)
     step(0.0, "loading the data")
-    splits = load_all(data)
+    splits = load_all(data, labels=labels)
     sp = splits[splits.resolve(split)] if hasattr(splits, "resolve") else splits[split]
     evs = []
     for i, card in enumerate(cards):
@@ -81,8 +83,15 @@ def build_report(inp: Inputs, *, progress: Progress | None = None, now: _dt.date
     data = "FER2013 " if not split.name else ""
     title = " vs ".join(inp.names)
     subtitle = (f"Error analysis on {data}{split.title} ({len(split):,} images, "
-                f"{Path(str(split.source)).name})")
+                f"{Path(str(split.source)).name}; {labels_text(split)})")
     return Report(f"ferviz report: {title}", subtitle, timestamp_line(now), out)
+
+
+def labels_text(split) -> str:
+    """Which labels the report reads, in words: FER2013's own, FER+'s majority, or the dataset's."""
+    if getattr(split, "label_set", "fer2013") == "ferplus":
+        return "labels: FER+ majority vote (eight classes with contempt; tied, unknown and not-a-face faces left out)"
+    return "labels: FER2013's own" if not split.name else "labels: the dataset's class folders"
 
 
 def render(report: Report, fmt: str) -> bytes:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .. import config
 from ..errors import ExportError
-from ..labels import EMOTIONS
+from ..labels import NAMES
 from .document import Block, Paragraph, Section, Table
 from .inputs import Inputs, Progress
 from .sections import figure, per_model
@@ -135,9 +135,9 @@ def regions(inp: Inputs, progress: Progress | None = None) -> Section:
                               views="tta", max_faces=o.region_faces, seed=o.seed)
             fig = regions_figure(rep.table, rep.tests, title=regions_title(card.name, split.title, method, t, p))
             diffs = rep.differing()
-            out.append(Paragraph(f"{EMOTIONS[t]} → {EMOTIONS[p]}: " + ("; ".join(diffs) if diffs else
+            out.append(Paragraph(f"{NAMES[t]} → {NAMES[p]}: " + ("; ".join(diffs) if diffs else
                                  "no region differs significantly from the references (Holm, p < 0.05).")))
-            out.append(figure(fig, inp, f"regions of {card.name}'s cell {EMOTIONS[t]} → {EMOTIONS[p]}"))
+            out.append(figure(fig, inp, f"regions of {card.name}'s cell {NAMES[t]} → {NAMES[p]}"))
         return out
     s = Section(title)
     s.add(Paragraph(f"Share of {METHODS.get(method, method)} attribution (over the card's test-time views) per "

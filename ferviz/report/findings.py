@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..labels import EMOTIONS
+from ..labels import NAMES
 from .document import Paragraph, Section, Table
 from .inputs import Inputs, Progress
 from .sections import f3, figure, pct, per_model
@@ -95,6 +95,17 @@ def stress_test(inp: Inputs, progress: Progress | None = None) -> Section:
     return s.add(*per_model(inp, make))
 
 
+def _same_width(*cms: np.ndarray) -> list[np.ndarray]:
+    """Square confusion matrices indexed by class index, zero-padded to the widest."""
+    k = max(len(c) for c in cms)
+    out = []
+    for c in cms:
+        z = np.zeros((k, k), np.int64)
+        z[:len(c), :len(c)] = c
+        out.append(z)
+    return out
+
+
 def differences(inp: Inputs, analyses: list | None) -> Section:
     from scipy.stats import binomtest
 
@@ -114,18 +125,31 @@ def differences(inp: Inputs, analyses: list | None) -> Section:
                     f"{a_only:,} faces, the other way round on {b_only:,}; exact McNemar test p = {p:.3g} "
                     + (f"({better} is significantly more accurate)." if p < 0.05 and a.accuracy != b.accuracy
                        else "(no significant difference).")))
-    pa, pb = a.per_class(), b.per_class()
+    if a.n_outside or b.n_outside:
+        s.add(Paragraph("Faces whose true class a model cannot output are counted apart for that model (never an "
+                        "error, never right): " + "; ".join(ev.outside_note() for ev in (a, b) if ev.n_outside)
+                        + ".", "note"))
+    pa, pb = (ev.per_class().set_index("class") for ev in (a, b))
+    classes = [NAMES[c] for c in sorted(set(a.columns) | set(b.columns))]  # either model's, vocabulary order
+
+    def cell(df, k: str, col: str, fmt=f3) -> str:
+        return fmt(df.loc[k, col]) if k in df.index else "—"
+
+    def change(k: str) -> str:
+        if k not in pa.index or k not in pb.index:
+            return "—"
+        return f"{(pb.loc[k, 'recall'] - pa.loc[k, 'recall']) * 100:+.1f} pts"
     s.add(Table(("class", f"recall {na}", f"recall {nb}", "change", f"F1 {na}", f"F1 {nb}"),
-                tuple((e, f3(pa["recall"][k]), f3(pb["recall"][k]), f"{(pb['recall'][k] - pa['recall'][k]) * 100:+.1f} pts",
-                       f3(pa["f1"][k]), f3(pb["f1"][k])) for k, e in enumerate(EMOTIONS)),
-                "Per class: recall and F1 of each model."))
-    diff = b.confusion() - a.confusion()
-    cells = sorted(((abs(int(diff[t, q])), t, q) for t in range(len(EMOTIONS)) for q in range(len(EMOTIONS))
+                tuple((k, cell(pa, k, "recall"), cell(pb, k, "recall"), change(k), cell(pa, k, "f1"),
+                       cell(pb, k, "f1")) for k in classes),
+                "Per class: recall and F1 of each model (— where a model cannot output the class)."))
+    ca, cb = _same_width(a.confusion(), b.confusion())
+    diff = cb - ca
+    cells = sorted(((abs(int(diff[t, q])), t, q) for t in range(len(diff)) for q in range(len(diff))
                     if diff[t, q]), key=lambda x: (-x[0], x[1], x[2]))[:8]
     if cells:
-        ca, cb = a.confusion(), b.confusion()
         s.add(Table(("true → predicted", na, nb, "change"),
-                    tuple((f"{EMOTIONS[t]} → {EMOTIONS[q]}" + (" (correct)" if t == q else ""), f"{ca[t, q]:,}",
+                    tuple((f"{NAMES[t]} → {NAMES[q]}" + (" (correct)" if t == q else ""), f"{ca[t, q]:,}",
                            f"{cb[t, q]:,}", f"{int(diff[t, q]):+,}") for _, t, q in cells),
                     "The confusion cells whose counts changed most."))
     if analyses is not None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..labels import EMOTIONS
 from .document import Block, Columns, Image, Paragraph, Section, Table
 from .inputs import Inputs
 
@@ -52,7 +51,8 @@ def ece_of(inp: Inputs, i: int) -> float:
     from ..analysis.calibration import ece
 
     ev = inp.evaluations[i]
-    return ece(ev.probs, ev.labels)  # top label, 15 bins: as `python -m ferviz evaluate`
+    m = ev.scored  # faces whose true class the model can output: as `python -m ferviz evaluate`
+    return ece(ev.probs[m], ev.labels[m]) if m.any() else float("nan")  # top label, 15 bins
 
 
 # ------------------------------------------------------------------ summary
@@ -60,6 +60,9 @@ def ece_of(inp: Inputs, i: int) -> float:
 def summary(inp: Inputs) -> Section:
     s = Section("Summary")
     split = inp.split
+    from .build import labels_text
+
+    s.add(Paragraph(f"Classes of {split.title}: {', '.join(split.classes)} ({labels_text(split)})."))
     rows = {k: [] for k in ("images", "accuracy", "macro-F1", "accuracy without exact Training copies",
                             "accuracy without exact or near Training copies", "ECE (15 bins)",
                             "model card's accuracy on this split")}
@@ -80,6 +83,8 @@ def summary(inp: Inputs) -> Section:
             text += (f"; without the {lk['n_training_duplicates']:,} images that have an exact copy in Training, "
                      f"accuracy {pct(lk['accuracy_excluding_training_duplicates'])}")
         s.add(Paragraph(text + "."))
+        if ev.n_outside:
+            s.add(Paragraph(ev.outside_note() + ".", "note"))
     s.add(Table(("", *inp.names), tuple((k, *v) for k, v in rows.items()),
                 "Accuracy, macro-F1 and ECE as `python -m ferviz evaluate` writes them to metrics.json."))
     if isinstance(inp.duplicate_pairs, str):
@@ -99,11 +104,16 @@ def per_class(inp: Inputs) -> Section:
         pc = ev.per_class()
         rows = tuple((r["class"], f3(r["precision"]), f3(r["recall"]), f3(r["f1"]), f"{int(r['support']):,}")
                      for _, r in pc.iterrows())
-        fig = confusion_figure(ev.confusion(), accuracy=ev.accuracy, model_name=inp.cards[i].name,
-                               split=inp.split.title)
+        m = ev.matrix()
+        fig = confusion_figure(m.to_numpy(), accuracy=ev.accuracy, model_name=inp.cards[i].name,
+                               split=inp.split.title, classes=list(m.index), columns=list(m.columns),
+                               note=ev.outside_note())
+        caption = "Rows: true class (the dataset's); columns: predicted class (the model's)."
+        if ev.n_outside:
+            caption += (" Rows marked * are classes the model cannot output: their faces are counted apart, "
+                        "not as errors.")
         return [Table(("class", "precision", "recall", "F1", "support"), rows),
-                figure(fig, inp, f"confusion matrix of {inp.cards[i].name}",
-                       "Rows: true class; columns: predicted class.")]
+                figure(fig, inp, f"confusion matrix of {inp.cards[i].name}", caption)]
     return s.add(*per_model(inp, make))
 
 
@@ -116,7 +126,9 @@ def _issue_cells(inp: Inputs, i: int) -> np.ndarray | None:
         li = evaluation_issues(inp.evaluations[i])
     except ValueError:
         return None
-    cells = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
+    ev = inp.evaluations[i]  # cells indexed by class index, as confused_pairs' true_idx/pred_idx
+    k = max(int(ev.probs.shape[1]), int(np.max(ev.labels, initial=0)) + 1)
+    cells = np.zeros((k, k), np.int64)
     np.add.at(cells, (li.labels[li.flagged], li.preds[li.flagged]), 1)
     return cells
 
@@ -160,7 +172,9 @@ def label_issues(inp: Inputs) -> Section:
     from ..analysis.label_issues import evaluation_issues
 
     s = Section("Label issues and FER+ agreement")
-    aligned = inp.aligned_votes
+    ferplus_labels = getattr(inp.split, "label_set", "fer2013") == "ferplus"
+    aligned = ("the labels of this report are FER+'s majority vote themselves" if ferplus_labels
+               else inp.aligned_votes)
 
     def make(i):
         ev, card = inp.evaluations[i], inp.cards[i]
@@ -191,7 +205,9 @@ def label_issues(inp: Inputs) -> Section:
                 ("errors where FER+ sides with the model", f"{fp['errors_ferplus_agrees_with_model']:,}"))))
         return out
     s.add(*per_model(inp, make))
-    if isinstance(aligned, str):
+    if ferplus_labels:
+        s.add(Paragraph(f"No FER+ agreement table: {aligned} (--labels ferplus).", "note"))
+    elif isinstance(aligned, str):
         s.add(Paragraph(f"No FER+ agreement: {aligned}. FER+'s votes follow the rows of the original "
                         "fer2013.csv, so they align only with that form of the data.", "note"))
     return s

@@ -219,3 +219,41 @@ def test_renderers_escape_text_and_keep_dollars_literal():
     assert "&lt;b&gt;" in html and "<i>" not in html
     text = _pdf_text(render(rep, "pdf"))
     assert "cost $5 and $6 <i>" in text and "$1$" in text
+
+
+def test_a_model_without_one_of_the_datasets_classes(tiny):
+    """A six-class model (no neutral) on the seven-class csv: its rectangular 7x6 matrix, the
+    neutral faces counted apart and said so, every section built."""
+    from ferviz.labels import EMOTIONS
+
+    six = [e for e in EMOTIONS if e != "neutral"]
+    brightness_model(LEVELS[:6] / 255.0).save(tiny / "tiny_six.keras")
+    (tiny / "tiny_six.json").write_text(json.dumps({
+        "name": "Tiny six", "file": "tiny_six.keras", "gradcam_layer": "conv", "classes": six,
+        "input": {"height": 48, "width": 48, "channels": 1, "scale": [0, 1]}}))
+    opts = Options(trust_n=0, pair_sheets=1, sheet_faces=3, region_cells=1, region_faces=6, stress_severity=1,
+                   stress_faces=0, dpi=40)
+    inp = load_inputs(str(tiny / "tiny_six.json"), str(tiny / "tiny_a.json"), str(tiny / "fer2013.csv"),
+                      "PrivateTest", options=opts)
+    ev = inp.evaluations[0]
+    assert ev.n_outside == 7 and ev.matrix().shape == (7, 6)  # 7 PrivateTest faces labelled neutral
+    rep = build_report(inp, now=T1)
+    assert tuple(s.title for s in rep.sections) == HEADINGS
+    assert "labels: FER2013's own" in rep.subtitle
+    text = _text(rep)
+    assert ev.outside_note() + "." in text
+    assert "7 of 49 faces are labelled neutral, which Tiny six cannot output" in text
+    assert "Classes of PrivateTest: angry, disgust, fear, happy, sad, surprise, neutral" in text
+    by = {s.title: s for s in rep.sections}
+    per_class = next(b for b in by["Per-class metrics and confusion matrix"].blocks if isinstance(b, Columns))
+    table = next(b for b in per_class.parts[0] if isinstance(b, Table))
+    assert [r[0] for r in table.rows] == six
+    image = next(b for b in per_class.parts[0] if isinstance(b, Image))
+    assert "Rows marked * are classes the model cannot output" in image.caption
+    differ = _text(Report("", "", "", [by["Where the two models differ"]]))
+    assert "neutral — " in differ  # Tiny six has no recall for neutral; Tiny A has
+    rows = {r[0]: r for r in next(b for b in by["Where the two models differ"].blocks
+                                  if isinstance(b, Table) and b.header[0] == "class").rows}
+    assert list(rows) == list(EMOTIONS) and rows["neutral"][1] == "—" and rows["neutral"][2] != "—"
+    html = render(rep, "html").decode()
+    assert "Tiny six" in html and "counted apart" in html
