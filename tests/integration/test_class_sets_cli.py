@@ -1,7 +1,8 @@
-"""`python -m ferviz evaluate` with other class sets: an eight-class model (FER2013's seven and
-contempt) on the real PrivateTest split gives a 7x8 matrix, and ``--labels ferplus`` on a
-fer2013.csv evaluates against FER+'s majority vote (eight classes with contempt), counted here
-from the shipped votes file by hand."""
+"""The commands with other class sets: `evaluate` of an eight-class model (FER2013's seven and
+contempt) on the real PrivateTest split gives a 7x8 matrix; ``--labels ferplus`` on a fer2013.csv
+evaluates against FER+'s majority vote (eight classes with contempt), counted here from the
+shipped votes file by hand; `predict` reports a model's own classes (six of them, or FER+'s ten
+outputs with its non-classes)."""
 from __future__ import annotations
 
 import csv
@@ -157,3 +158,42 @@ def test_labels_ferplus_is_refused_for_image_folders(tmp_path, seven_class_card,
     code, out, err = _evaluate(capsys, "--model", str(seven_class_card), "--data", str(folders),
                                "--split", "test", "--json")
     assert code == 0 and json.loads(out)["n"] == 14  # the folders read fine with their own labels
+
+
+# ------------------------------------------------------------------ predict: a model's own classes
+
+@pytest.mark.parametrize("classes", [
+    ["happy", "sad", "surprise", "fear", "anger", "disgust"],  # no neutral, AffectNet's spelling
+    ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF"],  # FER+
+])
+def test_predict_reports_the_models_own_classes(classes, tmp_path, capsys):
+    from PIL import Image
+
+    from ferviz.labels import canonical, class_index
+    from ferviz.models import ModelCard
+    from tests.unit.tiny_models import brightness_model
+
+    levels = np.linspace(0.05, 0.95, len(classes)).astype(np.float32)
+    brightness_model(levels).save(tmp_path / "m.keras")
+    card = ModelCard(name="Own classes", file="m.keras", classes=tuple(classes), gradcam_layer="conv")
+    card = card.save(tmp_path / "m.json")
+    brightest = int(np.argmax(levels))  # a white image reads as the class of the highest level
+    Image.fromarray(np.full((64, 64), 250, np.uint8)).save(tmp_path / "white.png")
+    code = cli.main(["predict", "--model", str(card.path), str(tmp_path / "white.png"), "--whole-image", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    (r,) = json.loads(out)
+    assert list(r["probs"]) == list(canonical(classes))  # the model's classes, vocabulary order
+    assert abs(sum(r["probs"].values()) - 1) < 1e-3
+    assert r["top3"][0][0] == NAMES[class_index(classes[brightest])]
+    assert [p for _, p in r["top3"]] == sorted(r["probs"].values(), reverse=True)[:3]
+    assert {n for n, _ in r["top3"]} <= set(r["probs"])
+    code = cli.main(["predict", "--model", str(card.path), str(tmp_path / "white.png"), "--whole-image", "--out",
+                     str(tmp_path / "figs"), "--method", "gradcam", "--format", "svg"])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    from tests.filecheck import svg_text
+
+    (svg,) = (tmp_path / "figs").glob("*.svg")
+    text = svg_text(svg.read_bytes())
+    assert f"predicted: {r['top3'][0][0]}" in text and f"Grad-CAM ({r['top3'][0][0]})" in text

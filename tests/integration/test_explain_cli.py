@@ -71,6 +71,9 @@ def test_explain_cell(card_path, fer_path, private, tmp_path):
     (["--cell", "joy:sad"], "unknown emotion 'joy'"),
     (["--ids", "no-such-image"], "no image with id"),
     (["--errors", "--method", "gradcam", "--target", "bliss"], "bad target 'bliss'"),
+    (["--cell", "sad:contempt"], "--cell sad:contempt: Baseline CNN cannot output contempt; its classes are angry"),
+    (["--errors", "--target", "contemptuous"], "--target: Baseline CNN cannot output contempt"),
+    (["--cell", "contempt:sad"], "no images in cell contempt:sad of PrivateTest"),  # FER2013 has no contempt
 ])
 def test_explain_bad_input(card_path, fer_path, tmp_path, capsys, args, message):
     assert _run(card_path, fer_path, tmp_path, *args, "--limit", "1") == 2
