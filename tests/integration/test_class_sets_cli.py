@@ -197,3 +197,38 @@ def test_predict_reports_the_models_own_classes(classes, tmp_path, capsys):
     (svg,) = (tmp_path / "figs").glob("*.svg")
     text = svg_text(svg.read_bytes())
     assert f"predicted: {r['top3'][0][0]}" in text and f"Grad-CAM ({r['top3'][0][0]})" in text
+
+
+# ------------------------------------------------------------------ export with FER+'s eight classes
+
+def test_export_with_ferplus_labels_and_a_seven_class_model(ferplus_csv, seven_class_card, tmp_path, capsys):
+    """FER+'s eight classes against a model without contempt: the 8x7 figure with the contempt row
+    marked, the contempt faces' sheet and tables named by class, the per-class table the model's."""
+    from tests.filecheck import svg_text
+
+    usage, major = ferplus_majority(N_ROWS)
+    n_contempt = int((major == 7).sum())
+
+    def export(*args):
+        code = cli.main(["export", "--model", str(seven_class_card), "--data", str(ferplus_csv), "--split",
+                         "Training", "--labels", "ferplus", "--out", str(tmp_path), *args])
+        out, err = capsys.readouterr()
+        assert code == 0, err[-2000:]
+        return [tmp_path / ln.rsplit("/", 1)[1] for ln in out.splitlines() if ln.strip()]
+
+    (svg,) = export("--confusion-matrix", "--format", "svg")
+    text = svg_text(svg.read_bytes())
+    assert "contempt *" in text and "not a class of the model" in text
+    assert f"{n_contempt} of {int((major >= 0).sum())} faces are labelled contempt" in text
+    (sheet,) = export("--cell", "contempt:happy", "--format", "svg")  # the brightness model reads noise as happy
+    assert sheet.name == "tiny_Training_contempt-happy_sheet.svg"
+    assert f"true contempt \u2192 predicted happy, {n_contempt} images" in svg_text(sheet.read_bytes())
+    (errors,) = export("--errors-csv", "contempt:any")
+    got = pd.read_csv(errors, dtype={"id": str})
+    assert len(got) == n_contempt and set(got["true"]) == {"contempt"} and set(got["pred"]) <= set(EMOTIONS)
+    (per_class,) = export("--per-class-csv")
+    assert pd.read_csv(per_class)["class"].tolist() == list(EMOTIONS)
+    (preds,) = export("--predictions-csv")
+    df = pd.read_csv(preds, dtype={"id": str})
+    assert [c for c in df.columns if c.startswith("p_")] == [f"p_{e}" for e in EMOTIONS]
+    assert set(df["true"]) == set(EXPRESSIONS) and (~df.loc[df["true"] == "contempt", "scored"]).all()
