@@ -248,3 +248,14 @@ def test_errors_csv_of_one_cell_row_or_column(setup, tmp_path, capsys):
         assert check(df) and (df["true"] != df["pred"]).all()
     code, _, err = run(setup, tmp_path, "--errors-csv", "fear-sad", capsys=capsys)
     assert code == 2 and "--errors-csv must look like TRUE:PRED" in err
+
+
+def test_update_card_refuses_ferplus_labels(setup, capsys):
+    """A card records the accuracy on FER2013's own labels: --update-card with --labels ferplus is
+    refused before anything is measured (the card is not touched)."""
+    before = setup["card"].read_text()
+    code = cli.main(["evaluate", "--model", str(setup["card"]), "--data", str(setup["data"]), "--update-card",
+                     "--labels", "ferplus"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--update-card records the accuracy on FER2013's own labels" in err
+    assert setup["card"].read_text() == before
