@@ -113,8 +113,10 @@ def test_bad_inputs_are_named(square):
         explain(model, card, faces(1), 0, "lime")
     with pytest.raises(ValueError, match="unknown emotion 'joy'"):
         explain(model, card, faces(1), "joy")
-    with pytest.raises(ValueError, match="outside 0-6"):
-        explain(model, card, faces(1), 9)
+    with pytest.raises(ValueError, match="outside 0-9"):
+        explain(model, card, faces(1), 10)
+    with pytest.raises(ValueError, match="tiny cannot output contempt; its classes are angry, .*, neutral"):
+        explain(model, card, faces(1), 7)  # a class, but not one of this model's
     with pytest.raises(ValueError, match="got 3 targets for 1 images"):
         explain(model, card, faces(1), [0, 1, 2])
     with pytest.raises(ValueError, match="unknown parameter.*stepz"):
@@ -138,6 +140,55 @@ def test_resolve_targets():
         resolve_targets("true", probs)
     with pytest.raises(ValueError, match="bad target 'joy'"):
         resolve_targets("joy", probs)
+
+
+def test_targets_a_model_cannot_output_are_refused_naming_its_classes(square):
+    _, seven = square
+    eight = card_for(None, classes=("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt"))
+    probs = np.eye(8)[[3, 7]]
+    assert resolve_targets("Contemptuous", probs, card=eight).tolist() == [7, 7]
+    assert resolve_targets("pred", probs, card=eight).tolist() == [3, 7]
+    assert resolve_targets("true", probs, np.array([7, 0]), card=eight).tolist() == [7, 0]
+    with pytest.raises(ValueError, match="target 'contempt': tiny cannot output contempt; its classes are "
+                                         "angry, disgust, fear, happy, sad, surprise, neutral$"):
+        resolve_targets("contempt", probs, card=seven)
+    with pytest.raises(ValueError, match=r"target 'true' \(the true label of some faces\): tiny cannot output "
+                                         "contempt"):
+        resolve_targets("true", probs, np.array([7, 0]), card=seven)
+    with pytest.raises(ValueError, match="bad target 'joy'.*known names.*contempt"):
+        resolve_targets("joy", probs, card=seven)
+    with pytest.raises(ValueError, match="cannot explain: tiny cannot output contempt; its classes are angry"):
+        explain(square[0], seven, faces(1), "contempt", "gradcam")
+
+
+EIGHT = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")  # AffectNet's order
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_explains_an_eight_class_model(method):
+    """Angry (class 0) is output 6 of eight; contempt (class 7, output 7) is explained too."""
+    from ferviz.analysis.evaluation import predict_probs
+
+    model = square_model(classes=EIGHT)
+    card = card_for(model, name="eight", classes=EIGHT, gradcam_layer="last_conv")
+    p = predict_probs(model, card, faces(2))
+    assert p.shape == (2, 8) and p[:, 0].min() > 0.8
+    maps = explain(model, card, faces(2), "angry", method, **FAST.get(method, {}))
+    assert maps.shape == (2, 48, 48) and all(in_square(m, pad=2) for m in maps), method
+    other = explain(model, card, faces(2), [7, 0], method, **FAST.get(method, {}))
+    assert other.shape == (2, 48, 48) and np.isfinite(other).all() and np.allclose(other[1], maps[1], atol=1e-5)
+
+
+def test_feature_maps_of_an_eight_class_model():
+    from ferviz.analysis.feature_maps import feature_maps
+
+    model = square_model(classes=EIGHT)
+    card = card_for(model, name="eight", classes=EIGHT, gradcam_layer="last_conv")
+    angry = feature_maps(model, card, faces(2), "angry")
+    contempt = feature_maps(model, card, faces(2), "contempt")  # a flat logit: no gradient, but no error
+    assert angry.layers == contempt.layers and contempt.targets.tolist() == [7, 7]
+    g = [float(np.abs(np.asarray(x.cam_grads)).sum()) for x in (angry, contempt)]
+    assert g[0] > 0 and g[1] == 0
 
 
 def test_mean_map():

@@ -161,7 +161,9 @@ def test_same_maps_as_gradcam_uses(model):
 
     f = faces(2)
     fm = F.feature_maps(model, hand_card(), f, 3)
-    acts, grads = score_model(model, "r2").feature_gradients(preprocess(f, hand_card().input), one_hot(np.array([3, 3])))
+    scores = score_model(model, "r2")
+    assert scores.width == 7  # one selection weight per model output
+    acts, grads = scores.feature_gradients(preprocess(f, hand_card().input), one_hot(np.array([3, 3]), scores.width))
     np.testing.assert_allclose(fm.cam_acts, acts.numpy(), atol=1e-6)
     np.testing.assert_allclose(fm.cam_grads, grads.numpy(), atol=1e-6)
 

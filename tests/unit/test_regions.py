@@ -154,6 +154,33 @@ def test_cell_report_refuses_an_empty_cell():
                       lambda pos, t: np.ones((len(pos), *SIZE)))
 
 
+def test_a_cell_of_other_class_sets():
+    """Contempt faces read as neutral by a seven-class model (a row of the rectangle): no
+    "correct contempt" reference; contempt predicted by an eight-class model is a cell like any."""
+    rng = np.random.default_rng(3)
+    true = np.repeat([7, 6, 3], 40)
+    pred = np.where(true == 7, 6, true)
+    points = np.repeat(TEMPLATE[None], len(true), axis=0)
+    region_of = {6: "mouth", 7: "eyes", 3: "face"}
+    rep = R.cell_report(true, pred, points, np.ones(len(true), bool), 7, 6, _fake_maps(region_of, points),
+                        max_faces=30, model_classes=range(7))
+    assert list(rep.table["group"]) == ["cell contempt→neutral", "correct neutral"]
+    assert list(rep.table["true"]) == ["contempt", "neutral"] and set(rep.tests["reference"]) == {"correct neutral"}
+    with pytest.raises(ValueError, match=r"predicted class 7 \(contempt\) is not one the model can output: "
+                                         "0 angry, .*6 neutral$"):
+        R.cell_report(true, pred, points, np.ones(len(true), bool), 6, 7, _fake_maps(region_of, points),
+                      model_classes=range(7))
+    pred8 = pred.copy()
+    pred8[rng.permutation(np.flatnonzero(true == 6))[:10]] = 7  # some neutral faces read as contempt
+    pred8[true == 7] = 7
+    rep8 = R.cell_report(true, pred8, points, np.ones(len(true), bool), 6, 7, _fake_maps(region_of, points),
+                         max_faces=30, model_classes=range(8))
+    assert list(rep8.table["group"]) == ["cell neutral→contempt", "correct neutral", "correct contempt"]
+    assert rep8.table.set_index("group").loc["cell neutral→contempt", "eyes"] > 0.8  # explained towards contempt
+    with pytest.raises(ValueError, match="true class 12 is not a class index"):
+        R.cell_report(true, pred, points, np.ones(len(true), bool), 12, 6, _fake_maps(region_of, points))
+
+
 def test_group_sampling_is_seeded_and_capped():
     true = np.zeros(500, int)
     pred = np.full(500, 4)

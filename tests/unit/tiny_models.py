@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ferviz.labels import EMOTIONS
+from ferviz.labels import EMOTIONS, class_index
 
 
 def brightness_model(centres: np.ndarray, size=(48, 48), channels: int = 1, k: float = 40.0):
@@ -34,7 +34,8 @@ FAST = {"ig": {"steps": 8}, "xrai": {"steps": 8}, "smoothgrad": {"samples": 4}}
 
 
 def square_model(size: int = 48, channels: int = 1, scale=(0.0, 1.0), classes=EMOTIONS):
-    """Class 0 (angry) is driven only by bright pixels inside REGION; other logits are 0."""
+    """Class 0 (angry) is driven only by bright pixels inside REGION; other logits are 0. One
+    output per name of `classes` (any number, aliases allowed; angry must be one)."""
     import keras
 
     lo, hi = scale
@@ -43,7 +44,8 @@ def square_model(size: int = 48, channels: int = 1, scale=(0.0, 1.0), classes=EM
     x = keras.layers.MaxPooling2D(2, name="pool")(x)
     x = keras.layers.Conv2D(2, 1, name="last_conv")(x)
     x = keras.layers.Flatten()(x)
-    out = keras.layers.Dense(7, activation="softmax", name="probs")(x)
+    k_out = len(classes)
+    out = keras.layers.Dense(k_out, activation="softmax", name="probs")(x)
     model = keras.Model(inp, out)
     k = np.zeros((3, 3, channels, 2), np.float32)
     k[..., 0] = 1.0 / (9 * channels)  # local brightness above mid-grey
@@ -52,13 +54,13 @@ def square_model(size: int = 48, channels: int = 1, scale=(0.0, 1.0), classes=EM
     model.get_layer("last_conv").set_weights([eye, np.zeros(2, np.float32)])
     half = size // 2
     r0, r1, c0, c1 = (round(v * half / 48) for v in REGION)
-    w = np.zeros((half, half, 2, 7), np.float32)
-    j = list(classes).index("angry")
+    w = np.zeros((half, half, 2, k_out), np.float32)
+    j = [class_index(c) for c in classes].index(class_index("angry"))
     area = (12 * half / 48) ** 2  # pooled positions covered by the square
     w[r0:r1, c0:c1, 0, j] = 8.0 / (area * 0.45 * (hi - lo))
-    b = np.zeros(7, np.float32)
+    b = np.zeros(k_out, np.float32)
     b[j] = -4.0
-    model.get_layer("probs").set_weights([w.reshape(-1, 7), b])
+    model.get_layer("probs").set_weights([w.reshape(-1, k_out), b])
     return model
 
 
