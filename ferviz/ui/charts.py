@@ -12,15 +12,33 @@ import plotly.graph_objects as go
 
 from ..figures import palette
 from ..figures.display import ConfusionDisplay, ProbsDisplay
-from ..labels import EMOTIONS
+from ..labels import EMOTIONS, NAMES, NUM_CLASSES
 
-_AXIS = dict(tickmode="array", tickvals=list(range(7)), ticktext=list(EMOTIONS), tickangle=0, automargin=True)
+#: what a class the model cannot output says beside its row of the confusion matrix
+NOT_A_MODEL_CLASS = "not a model class"
 #: the strip at the top of every chart kept free for plotly's toolbar (26 px high, 2 px down, and a gap)
 TOOLBAR_PX = 40
 #: the height of one line of a chart title
 TITLE_LINE_PX = 24
 #: the size of the numbers written in matrix cells (at least 11 px on screen)
 CELL_FONT_PX = 14
+
+
+def _axis(names) -> dict:
+    """A matrix axis with one tick per class name, level."""
+    names = list(names)
+    return dict(tickmode="array", tickvals=list(range(len(names))), ticktext=names, tickangle=0,
+                automargin=True)
+
+
+def _ids(ids, n: int) -> list[int]:
+    """Class ids of a matrix side: as given, else the first `n` of the vocabulary."""
+    return [int(c) for c in ids] if ids is not None else list(range(n))
+
+
+def row_label(cls: int, columns) -> str:
+    """A confusion-matrix row's label: the class name, marked when the model cannot output it."""
+    return NAMES[cls] + ("" if cls in set(columns) else f" ({NOT_A_MODEL_CLASS})")
 
 
 def frame(fig: go.Figure, *, title: str = "", height: int, l: int = 10, r: int = 10, b: int = 10,
@@ -37,124 +55,157 @@ def frame(fig: go.Figure, *, title: str = "", height: int, l: int = 10, r: int =
     return fig
 
 
-def confusion_heatmap(cm: np.ndarray, counts: np.ndarray, *, normalized: bool, title: str = "",
-                      issues: np.ndarray | None = None) -> go.Figure:
-    """Confusion matrix heatmap, rows true, columns predicted, clickable per cell; the plotly
-    rendering of the same :class:`ferviz.figures.display.ConfusionDisplay` the export draws
-    (values, cell texts, colour scale). `cm` is accepted for compatibility; the display derives
-    the shown values from `counts`. `issues` (7x7 likely label issues per cell) adds them to the
-    hover. Beside each row: the class's recall and its number of images (support).
+def confusion_heatmap(cm: np.ndarray | None, counts: np.ndarray, *, normalized: bool, title: str = "",
+                      issues: np.ndarray | None = None, rows=None, columns=None) -> go.Figure:
+    """Confusion matrix heatmap, rows true, columns predicted, clickable per cell. `counts` is the
+    matrix as shown, rows the class ids `rows` (the dataset's classes), columns `columns` (the
+    model's; both default to FER2013's seven): a rectangle when they differ, and a row of a class
+    the model cannot output is marked "(not a model class)" (its faces are counted apart). `cm`
+    is accepted for compatibility; the shown values come from `counts`, through the same
+    :class:`ferviz.figures.display.ConfusionDisplay` the export draws (values, cell texts, colour
+    scale). `issues` (likely label issues per shown cell) adds them to the hover. Beside each
+    row: the class's recall and its number of images (support).
 
     Streamlit returns no selection for heatmap clicks, so a nearly invisible square marker sits
-    on every cell centre (trace 1): a click selects it and returns {"x": pred, "y": true}.
+    on every cell centre (trace 1): a click selects it and returns {"x": column position,
+    "y": row position}; `rows[y]`, `columns[x]` are the cell's classes.
     """
-    d = ConfusionDisplay(counts, normalize=normalized)
-    text = [[f"<b>{v}</b>" if i == j else v for j, v in enumerate(row)] for i, row in enumerate(d.texts)]
-    fig = go.Figure(go.Heatmap(z=d.values, x=list(range(7)), y=list(range(7)), text=text, texttemplate="%{text}",
+    counts = np.asarray(counts)
+    rows, columns = _ids(rows, counts.shape[0]), _ids(columns, counts.shape[1])
+    d = ConfusionDisplay(counts, normalize=normalized, classes=tuple(NAMES[c] for c in rows),
+                         columns=tuple(NAMES[c] for c in columns))
+    nr, nc = len(rows), len(columns)
+    diagonal = set(d.diagonal)
+    text = [[f"<b>{v}</b>" if (i, j) in diagonal else v for j, v in enumerate(row)] for i, row in enumerate(d.texts)]
+    fig = go.Figure(go.Heatmap(z=d.values.tolist(), x=list(range(nc)), y=list(range(nr)), text=text,
+                               texttemplate="%{text}",
                                textfont=dict(size=CELL_FONT_PX), colorscale=d.cmap, zmin=0, zmax=d.vmax,
                                hoverinfo="skip", showscale=False))
-    xs, ys = np.meshgrid(range(7), range(7))
-    hover = np.array([[d.hover(i, j) for j in range(7)] for i in range(7)])
+    xs, ys = np.meshgrid(range(nc), range(nr))
+    hover = np.array([[d.hover(i, j) for j in range(nc)] for i in range(nr)])
     fig.add_trace(go.Scatter(
         x=xs.ravel(), y=ys.ravel(), mode="markers", showlegend=False,
         marker=dict(symbol="square", size=46, color="rgba(255,255,255,0.01)"),
         customdata=np.stack([hover.ravel(),
-                             (issues if issues is not None else np.zeros((7, 7), int)).ravel().astype(str)], axis=1),
+                             (issues if issues is not None else np.zeros((nr, nc), int)).ravel().astype(str)], axis=1),
         hovertemplate="%{customdata[0]}"
                       + ("<br>%{customdata[1]} likely label issues" if issues is not None else "")
                       + "<br>click to open<extra></extra>"))
     support = d.counts.sum(axis=1)
-    recall = np.divide(np.diag(d.counts), support, out=np.zeros(7), where=support > 0)
+    right = np.array([d.counts[i, columns.index(r)] if r in columns else 0.0 for i, r in enumerate(rows)])
+    recall = np.divide(right, support, out=np.zeros(nr), where=support > 0)
     notes = [("recall", 8, "left"), ("n", 96, "right")]
     for label, shift, anchor in notes:  # the column headers, above the first row
         fig.add_annotation(x=1, xref="paper", y=-0.5, yref="y", yanchor="bottom", xanchor=anchor, xshift=shift,
                            text=label, showarrow=False, font=dict(size=12, color="#666"))
-    for i in range(7):
+    for i in range(nr):
         n = f"{int(support[i]):,}" if d.integral else f"{support[i]:.2f}"
-        for value, (_, shift, anchor) in zip((f"{recall[i]:.0%}" if support[i] else "—", n), notes):
+        rec = "apart" if rows[i] not in columns else f"{recall[i]:.0%}" if support[i] else "—"
+        for value, (_, shift, anchor) in zip((rec, n), notes):
             fig.add_annotation(x=1, xref="paper", y=i, yref="y", xanchor=anchor, xshift=shift, text=value,
                                showarrow=False, font=dict(size=13))
-    frame(fig, title=title, height=560, l=10, r=112, b=10, extra_top=18)
-    fig.update_layout(xaxis=dict(title="predicted", **_AXIS, side="bottom", range=[-0.5, 6.5]),
-                      yaxis=dict(title="true", range=[6.5, -0.5], **_AXIS),  # fixed: the click markers add no margin
+    frame(fig, title=title, height=560 + 40 * max(0, nr - NUM_CLASSES), l=10, r=112, b=10, extra_top=18)
+    fig.update_layout(xaxis=dict(title="predicted", **_axis(NAMES[c] for c in columns), side="bottom",
+                                 range=[-0.5, nc - 0.5]),
+                      yaxis=dict(title="true", range=[nr - 0.5, -0.5],  # fixed: the click markers add no margin
+                                 **_axis([row_label(r, columns) for r in rows])),
                       clickmode="event+select", dragmode=False)
     return fig
 
 
-def diff_heatmap(diff: np.ndarray, *, first: str, second: str, title: str = "") -> go.Figure:
+def diff_heatmap(diff: np.ndarray, *, first: str, second: str, title: str = "", rows=None,
+                 columns=None) -> go.Figure:
     """Difference of two confusion matrices, `first` minus `second` (counts), each cell written
-    with its sign. The colour says whom the difference favours, on and off the diagonal alike:
+    with its sign; rows the class ids `rows`, columns `columns` (default FER2013's seven; two
+    models with other class sets: the dataset's classes and every class either can output). The
+    colour says whom the difference favours, on and off the diagonal alike:
     blue is better for the first model (more images right on the diagonal, fewer of that mistake
     off it), red worse for it (:data:`ferviz.figures.palette.DIFF_SCALE`). The heatmap's z is
     that signed gain for the first model (the diagonal's difference, the negated mistakes)."""
     diff = np.asarray(diff)
-    gain = np.where(np.eye(7, dtype=bool), diff, -diff)
-    lim = max(1, int(np.abs(diff).max()))
-    names = np.array(EMOTIONS, dtype=object)
-    xs, ys = np.meshgrid(range(7), range(7))
+    rows, columns = _ids(rows, diff.shape[0]), _ids(columns, diff.shape[1])
+    nr, nc = len(rows), len(columns)
+    on = np.array([[r == c for c in columns] for r in rows], dtype=bool).reshape(nr, nc)
+    gain = np.where(on, diff, -diff)
+    lim = max(1, int(np.abs(diff).max(initial=0)))
+    row_names = np.array([NAMES[c] for c in rows], dtype=object)
+    col_names = np.array([NAMES[c] for c in columns], dtype=object)
+    xs, ys = np.meshgrid(range(nc), range(nr))
 
     def says(i: int, j: int) -> str:
         v = int(diff[i, j])
         if v == 0:
             return "no difference"
         more = "more" if v > 0 else "fewer"
-        if i == j:
+        if on[i, j]:
             return f"{first} gets {abs(v)} {more} right than {second}: {'better' if v > 0 else 'worse'} for {first}"
         return (f"{first} makes this mistake {abs(v)} {more} {'time' if abs(v) == 1 else 'times'} than {second}: "
                 f"{'worse' if v > 0 else 'better'} for {first}")
 
-    hover = np.array([[says(i, j) for j in range(7)] for i in range(7)], dtype=object)
+    hover = np.array([[says(i, j) for j in range(nc)] for i in range(nr)], dtype=object).reshape(nr, nc)
     fig = go.Figure(go.Heatmap(
-        z=gain, x=list(range(7)), y=list(range(7)), text=[[f"{int(v):+d}" if v else "0" for v in row] for row in diff],
-        texttemplate="%{text}",
+        z=gain, x=list(range(nc)), y=list(range(nr)),
+        text=[[f"{int(v):+d}" if v else "0" for v in row] for row in diff], texttemplate="%{text}",
         textfont=dict(size=CELL_FONT_PX), colorscale=palette.DIFF_SCALE, zmid=0, zmin=-lim, zmax=lim,
-        customdata=np.stack([names[ys], names[xs], hover], axis=-1),
+        customdata=np.stack([row_names[ys], col_names[xs], hover], axis=-1),
         hovertemplate="true %{customdata[0]} → predicted %{customdata[1]}: %{text}<br>%{customdata[2]}"
                       "<extra></extra>",
         colorbar=dict(title=dict(text=f"for {first}", side="right"), tickvals=[-lim, 0, lim],
                       ticktext=["worse", "same", "better"])))
-    for k in range(7):  # the diagonal (more right) outlined apart from the mistakes around it
-        fig.add_shape(type="rect", x0=k - 0.5, x1=k + 0.5, y0=k - 0.5, y1=k + 0.5, line=dict(color="#555", width=1.5))
-    frame(fig, title=title, height=520, l=10, r=10, b=10)
-    fig.update_layout(xaxis=dict(title="predicted", **_AXIS), yaxis=dict(title="true", autorange="reversed", **_AXIS))
+    for i, j in zip(*np.nonzero(on)):  # the diagonal (more right) outlined apart from the mistakes around it
+        fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=dict(color="#555", width=1.5))
+    frame(fig, title=title, height=520 + 40 * max(0, nr - NUM_CLASSES), l=10, r=10, b=10)
+    fig.update_layout(xaxis=dict(title="predicted", **_axis(col_names)),
+                      yaxis=dict(title="true", autorange="reversed", **_axis(row_names)))
     return fig
 
 
-def probs_bar(probs: np.ndarray, *, true: int | None = None, title: str = "") -> go.Figure:
-    """All 7 class probabilities as horizontal bars, highest first: the plotly rendering of the
-    :class:`ferviz.figures.display.ProbsDisplay` the exported figures draw (same order, colours, labels)."""
-    d = ProbsDisplay(probs, true)
+def probs_bar(probs: np.ndarray, *, true: int | None = None, title: str = "", classes=None) -> go.Figure:
+    """The class probabilities as horizontal bars, highest first, one per class the model can
+    output (`classes`: class ids; default every column of `probs`, a row indexed by class id of
+    :data:`ferviz.labels.NAMES`): the plotly rendering of the
+    :class:`ferviz.figures.display.ProbsDisplay` the exported figures draw (same order, colours,
+    labels). A true class the model cannot output has no bar: the caller says so."""
+    d = ProbsDisplay(probs, true, classes=None if classes is None else tuple(int(c) for c in classes))
     fig = go.Figure(go.Bar(x=d.values, y=d.labels, orientation="h", marker_color=d.colors,
                            text=d.texts, textposition="auto"))
-    frame(fig, title=title, height=260 + (TITLE_LINE_PX if title else 0))
+    frame(fig, title=title, height=260 + 26 * max(0, len(d.order) - NUM_CLASSES) + (TITLE_LINE_PX if title else 0))
     fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%"), yaxis=dict(autorange="reversed"))
     return fig
 
 
-def class_distribution(labels: np.ndarray, title: str = "Class distribution") -> go.Figure:
-    """Images per class, each bar in its class's colour (the embedding map's)."""
-    counts = np.bincount(labels, minlength=7)
-    fig = go.Figure(go.Bar(x=list(EMOTIONS), y=counts, text=counts, textposition="auto",
-                           marker_color=[palette.CLASS_COLORS[e] for e in EMOTIONS],
+def class_distribution(labels: np.ndarray, title: str = "Class distribution", classes=None) -> go.Figure:
+    """Images per class of `classes` (class ids; default FER2013's seven and any label beyond),
+    each bar in its class's colour (the embedding map's)."""
+    labels = np.asarray(labels, dtype=int)
+    top = int(labels.max(initial=NUM_CLASSES - 1)) + 1
+    ids = _ids(classes, max(NUM_CLASSES, top))
+    counts = np.bincount(labels, minlength=max(ids, default=0) + 1)[ids]
+    names = [NAMES[c] for c in ids]
+    fig = go.Figure(go.Bar(x=names, y=counts, text=counts, textposition="auto",
+                           marker_color=[palette.CLASS_COLORS[e] for e in names],
                            hovertemplate="%{x}: %{y} images<extra></extra>"))
     frame(fig, title=title, height=320)
     fig.update_layout(xaxis=dict(tickangle=0))
     return fig
 
 
-def plain_confusion(cm: np.ndarray, *, rows_title: str, title: str = "", height: int = 420) -> go.Figure:
-    """A 7x7 count matrix (rows `rows_title`, columns the model's prediction), not clickable."""
+def plain_confusion(cm: np.ndarray, *, rows_title: str, title: str = "", height: int = 420, rows=None,
+                    columns=None) -> go.Figure:
+    """A count matrix (rows `rows_title`, columns the model's prediction), not clickable; `rows`
+    and `columns` are its classes' names (default the vocabulary's first, as many as it has)."""
     cm = np.asarray(cm)
-    names = np.array(EMOTIONS, dtype=object)
-    xs, ys = np.meshgrid(range(7), range(7))
+    row_names = np.array(list(rows) if rows is not None else NAMES[:cm.shape[0]], dtype=object)
+    col_names = np.array(list(columns) if columns is not None else NAMES[:cm.shape[1]], dtype=object)
+    xs, ys = np.meshgrid(range(cm.shape[1]), range(cm.shape[0]))
     fig = go.Figure(go.Heatmap(
-        z=cm, x=list(range(7)), y=list(range(7)), text=cm, texttemplate="%{text}", colorscale=palette.CONFUSION_CMAP,
-        textfont=dict(size=CELL_FONT_PX), colorbar=dict(title="images"),
-        customdata=np.stack([names[ys], names[xs]], axis=-1),
+        z=cm, x=list(range(cm.shape[1])), y=list(range(cm.shape[0])), text=cm, texttemplate="%{text}",
+        colorscale=palette.CONFUSION_CMAP, textfont=dict(size=CELL_FONT_PX), colorbar=dict(title="images"),
+        customdata=np.stack([row_names[ys], col_names[xs]], axis=-1),
         hovertemplate=f"{rows_title} %{{customdata[0]}} → predicted %{{customdata[1]}}: %{{z}} images<extra></extra>"))
     frame(fig, title=title, height=height)
-    fig.update_layout(xaxis=dict(title="predicted", **_AXIS),
-                      yaxis=dict(title=rows_title, autorange="reversed", **_AXIS))
+    fig.update_layout(xaxis=dict(title="predicted", **_axis(col_names)),
+                      yaxis=dict(title=rows_title, autorange="reversed", **_axis(row_names)))
     return fig
 
 
@@ -284,14 +335,23 @@ def region_shares_bar(shares: dict[str, np.ndarray], *, title: str = "", height:
     return fig
 
 
-def embedding_groups(df, color_by: str = "true") -> list[tuple[str, np.ndarray, object]]:
+def embedding_groups(df, color_by: str = "true", classes=None) -> list[tuple[str, np.ndarray, object]]:
     """The embedding map's traces in order: (legend name, row mask, colour) per colour group (one
-    group for "confidence", coloured by the value). A selection's ``curve_number`` is an index here."""
+    group for "confidence", coloured by the value). A selection's ``curve_number`` is an index here.
+    By class: one group per name of `classes` (default FER2013's seven and any other class in the
+    table, in vocabulary order). By correct / wrong, a table with a "scored" column adds the faces
+    counted apart (a true class the model cannot output) as their own group."""
     if color_by in ("true", "pred"):
-        keys = [(e, df[color_by].to_numpy() == e, palette.CLASS_COLORS[e]) for e in EMOTIONS]
+        names = list(classes) if classes is not None else [
+            c for c in NAMES if c in EMOTIONS or c in set(df["true"]) | set(df["pred"])]
+        keys = [(e, df[color_by].to_numpy() == e, palette.CLASS_COLORS[e]) for e in names]
     elif color_by == "correct":
         ok = df["correct"].to_numpy().astype(bool)
         keys = [("correct", ok, palette.CORRECT), ("wrong", ~ok, palette.WRONG)]
+        if "scored" in df.columns and not df["scored"].all():  # classes the model cannot output: neither
+            apart = ~df["scored"].to_numpy().astype(bool)
+            keys = [("correct", ok & ~apart, palette.CORRECT), ("wrong", ~ok & ~apart, palette.WRONG),
+                    ("counted apart", apart, palette.OTHER_COLOR)]
     elif color_by == "issue":
         keys = [(v, df["issue"].to_numpy() == v, c) for v, c in palette.ISSUE_COLORS.items()]
     else:
@@ -299,13 +359,14 @@ def embedding_groups(df, color_by: str = "true") -> list[tuple[str, np.ndarray, 
     return [(f"{name} ({int(mask.sum())})", mask, color) for name, mask, color in keys]
 
 
-def embedding_scatter(df, color_by: str = "true", *, title: str = "", height: int = 640) -> go.Figure:
+def embedding_scatter(df, color_by: str = "true", *, title: str = "", height: int = 640,
+                      classes=None) -> go.Figure:
     """The embedding map as a selectable WebGL scatter: one trace per colour group
     (:func:`embedding_groups`; the legend toggles them), the face's id, true and predicted class
     and confidence in `customdata` (what a box, lasso or click selection returns). Colours are
     the palette's, as in the exported map (:mod:`ferviz.export.embedding`)."""
     fig = go.Figure()
-    for name, mask, color in embedding_groups(df, color_by):
+    for name, mask, color in embedding_groups(df, color_by, classes):
         sub = df[mask]
         marker = dict(color=color if isinstance(color, str) else sub["confidence"], size=5, opacity=0.75)
         if not isinstance(color, str):

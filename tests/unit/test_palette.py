@@ -81,7 +81,15 @@ def test_the_app_and_the_exports_take_the_palettes_colours():
                        "confidence": rng.uniform(size=70)})
     df["correct"] = df["true"] == df["pred"]
     app = {t.name.split(" (")[0]: t.marker.color for t in charts.embedding_scatter(df, "true").data}
-    assert app == palette.CLASS_COLORS
+    assert app == {e: palette.CLASS_COLORS[e] for e in EMOTIONS}  # the classes the faces have, in order
+    eight = df.assign(pred=np.where(np.arange(70) % 9 == 0, "contempt", df["pred"]))
+    legend = [t.name.split(" (")[0] for t in charts.embedding_scatter(eight, "pred").data]
+    assert legend == [*EMOTIONS, "contempt"]  # a model's eighth class gets its own colour and entry
+    chosen = charts.embedding_scatter(df, "true", classes=["happy", "contempt", "sad"]).data
+    assert [(t.name, t.marker.color) for t in chosen] == [
+        (f"happy ({(df['true'] == 'happy').sum()})", palette.CLASS_COLORS["happy"]),
+        ("contempt (0)", palette.CLASS_COLORS["contempt"]), (f"sad ({(df['true'] == 'sad').sum()})",
+                                                             palette.CLASS_COLORS["sad"])]
     app = [t.marker.color for t in charts.embedding_scatter(df, "correct").data]
     assert app == [palette.CORRECT, palette.WRONG]
     ax = embedding_figure(df, "true").axes[0]
