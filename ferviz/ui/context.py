@@ -24,7 +24,11 @@ from . import resources, serving, state
 class Context:
     """What the sidebar selected; pages read it with `current()`."""
 
+    #: the dataset as `resources` takes it: its path (None: FERVIZ_DATA or data/), with the label
+    #: set when FER+'s (`resources.data_ref`); pass it to `resources` as it is
     data_path: str | None = None
+    labels: str = "fer2013"  # the label set in use ("fer2013": the dataset's own, "ferplus": FER+'s majority)
+    labels_error: str | None = None  # why the label set asked for could not be used (then FER2013's are)
     splits: dict[str, FERSplit] | None = None
     data_error: str | None = None
     split: FERSplit | None = None
@@ -35,6 +39,16 @@ class Context:
     @property
     def has_data(self) -> bool:
         return self.split is not None
+
+    @property
+    def path(self) -> str | None:
+        """The dataset's path as given (None: FERVIZ_DATA or data/), without the label set."""
+        return resources.parse_ref(self.data_path)[0]
+
+    @property
+    def labels_name(self) -> str:
+        """The label set in use, in words: 'FER2013' or 'FER+ majority'."""
+        return resources.LABEL_SETS.get(self.labels, self.labels)
 
 
 def _accuracy(card) -> float | None:
@@ -57,14 +71,16 @@ def _label(card) -> str:
 
 def sidebar() -> Context:
     """Render the sidebar (data, split, model, comparison model) and return the context."""
-    ctx = Context(data_path=None if serving.shared() else st.session_state.get("data_path") or None)
+    path = None if serving.shared() else st.session_state.get("data_path") or None
+    ctx = Context(data_path=path)
     sb = st.sidebar
-    try:
-        ctx.splits = resources.dataset(ctx.data_path)
-    except DataError as e:
-        ctx.data_error = str(e)
+    _load(ctx, path, st.session_state.get("sel_labels") or "fer2013")
     state.bound(sb.selectbox, "Split", list(SPLITS), "sel_split", help="Papers report FER2013 accuracy on PrivateTest",
            format_func=lambda s: ctx.splits.title(s) if ctx.splits is not None else s)
+    state.bound(sb.radio, "Labels", list(resources.LABEL_SETS), "sel_labels", format_func=resources.LABEL_SETS.get,
+                horizontal=True, help=LABELS_HELP)
+    if ctx.labels_error:
+        sb.error(f"**FER+ labels not available:** {ctx.labels_error}. Showing the dataset's own (FER2013) labels.")
     shared = serving.shared()  # a shared instance takes no server paths from visitors
     extra = () if shared else tuple(p for p in [st.session_state.get("model_dir", "").strip()] if p)
     cards, problems = resources.cards(extra)
@@ -103,10 +119,42 @@ def sidebar() -> Context:
         except DataError as e:
             ctx.data_error = str(e)
         total = sum(len(s) for s in ctx.splits.values())
-        sb.caption(f"FER2013: {total:,} images from `{_short(ctx.splits)}`")
+        sb.caption(f"FER2013: {total:,} images from `{_short(ctx.splits)}` · labels: {labels_text(ctx)}")
     else:
         sb.info("No FER2013 yet: see **Dataset**.")
     return ctx
+
+
+#: what the Labels switch does
+LABELS_HELP = ("FER2013: the dataset's own labels. FER+ majority: the majority of FER+'s ten crowd votes per face "
+               "(eight classes, contempt included; faces whose top vote is tied, unknown or not a face are left "
+               "out). FER+ labels need fer2013.csv (or the FER+ folders), whose rows the votes follow.")
+
+
+def _load(ctx: Context, path: str | None, labels: str) -> None:
+    """Read the dataset at `path` with `labels` into `ctx`; FER+ labels that cannot be read (the
+    Kaggle image folders) fall back to the dataset's own, saying why (`ctx.labels_error`)."""
+    ctx.labels, ctx.data_path = labels, resources.data_ref(path, labels)
+    try:
+        ctx.splits = resources.dataset(ctx.data_path)
+        return
+    except DataError as e:
+        if labels == "fer2013":
+            ctx.data_error = str(e)
+            return
+        why = str(e)
+    ctx.labels, ctx.data_path = "fer2013", path
+    try:
+        ctx.splits = resources.dataset(path)
+        ctx.labels_error = why
+    except DataError as e:  # no data at all: the data's own problem says it
+        ctx.data_error = str(e)
+
+
+def labels_text(ctx: Context) -> str:
+    """Which labels are in use and their classes: 'FER+ majority (8 classes: ... contempt)'."""
+    classes = ctx.split.classes if ctx.split is not None else ()
+    return f"{ctx.labels_name}" + (f" ({len(classes)} classes: {', '.join(classes)})" if classes else "")
 
 
 def _short(splits) -> str:

@@ -17,8 +17,11 @@ import streamlit as st
 from .. import config
 from ..analysis.evaluation import Evaluation, evaluate
 from ..data.splits import DataError, FERSplit, load_all
-from ..labels import NUM_CLASSES
 from ..models import ModelCard, list_cards, load_card, load_model
+
+#: the label sets the app reads a dataset with, and how it names them
+LABEL_SETS = {"fer2013": "FER2013", "ferplus": "FER+ majority"}
+_FERPLUS = "ferplus::"  # a data reference with FER+'s labels: this, then the path (see `data_ref`)
 
 
 @st.cache_resource(show_spinner="Loading model ...", max_entries=8)
@@ -31,23 +34,42 @@ def model_for(card: ModelCard):
     return _model(str(card.path), card.compute_key())
 
 
-@st.cache_resource(show_spinner="Reading FER2013 ...", max_entries=4)
+def data_ref(path: str | None, labels: str = "fer2013") -> str | None:
+    """How the app names a dataset read with a label set, wherever it takes a `data_path`: the
+    path itself (None: FERVIZ_DATA or data/) for the dataset's own labels, ``ferplus::<path>``
+    for FER+'s majority vote (every cache built on the data is then keyed by the labels too)."""
+    return path if labels == "fer2013" else f"{_FERPLUS}{path or ''}"
+
+
+def parse_ref(ref: str | None) -> tuple[str | None, str]:
+    """(path or None, label set) of a data reference (`data_ref`)."""
+    if ref and str(ref).startswith(_FERPLUS):
+        return str(ref)[len(_FERPLUS):] or None, "ferplus"
+    return ref or None, "fer2013"
+
+
+@st.cache_resource(show_spinner="Reading the dataset ...", max_entries=4)
 def _splits(path: str, stamp: tuple) -> dict[str, FERSplit]:
-    return load_all(path)
+    return load_all(path, labels=stamp[2] if len(stamp) > 2 else "fer2013")
 
 
-def _source(path: str | None) -> tuple[str, tuple]:
-    """The resolved dataset path and its (size, mtime) stamp: the key of everything built on it."""
+def _source(ref: str | None) -> tuple[str, tuple]:
+    """The resolved dataset path and its (size, mtime, label set) stamp: the key of everything
+    built on it."""
     from ..data.splits import resolve_data_path
 
+    path, labels = parse_ref(ref)
     p = resolve_data_path(path)
     st_ = p.stat()
-    return str(p), (st_.st_size, st_.st_mtime_ns)
+    return str(p), (st_.st_size, st_.st_mtime_ns, labels)
 
 
-def dataset(path: str | None) -> dict[str, FERSplit]:
-    """All splits of the dataset at `path` (None: FERVIZ_DATA or data/)."""
-    return _splits(*_source(path))
+def dataset(path: str | None, labels: str | None = None) -> dict[str, FERSplit]:
+    """All splits of the dataset at `path` (None: FERVIZ_DATA or data/; or a `data_ref`), read
+    with `labels` ("fer2013": its own, "ferplus": FER+'s majority vote, `load_all`; default the
+    reference's). DataError when they cannot be read, e.g. FER+ labels for the Kaggle image
+    folders."""
+    return _splits(*_source(path if labels is None else data_ref(parse_ref(path)[0], labels)))
 
 
 def _duration(seconds: float) -> str:
@@ -214,13 +236,15 @@ def issues(card: ModelCard, data: FERSplit, data_path: str | None):
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _issue_cells(card_path: str, card_key: str, data_path: str, split: str, data_hash: str) -> np.ndarray:
     li = _issues(card_path, card_key, data_path, split, data_hash)
-    cells = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    k = _evaluation(card_path, card_key, data_path, split, data_hash).probs.shape[1]
+    cells = np.zeros((k, k), np.int64)
     np.add.at(cells, (li.labels[li.flagged], li.preds[li.flagged]), 1)
     return cells
 
 
 def issue_cells(card: ModelCard, data: FERSplit, data_path: str | None) -> np.ndarray:
-    """Likely label issues per confusion cell (7x7, rows true, columns predicted)."""
+    """Likely label issues per confusion cell (K x K over the evaluation's class columns, rows
+    true, columns predicted; `Evaluation.rows` x `Evaluation.columns` is the shown rectangle)."""
     issues(card, data, data_path)
     return _issue_cells(*_key(card, data, data_path))
 
@@ -412,8 +436,8 @@ def _failures(card_path: str, card_key: str, data_path: str, split: str, data_ha
 
     attrs = _face_attributes(card_path, card_key, data_path, split, data_hash)
     ev = _evaluation(card_path, card_key, data_path, split, data_hash)
-    correct = ev.preds == ev.labels
-    return find_slices(attrs, correct), error_tree(attrs, correct)
+    # a face whose true class the model cannot output is neither a failure nor a success: left out
+    return (find_slices(attrs, ev.correct, scored=ev.scored), error_tree(attrs, ev.correct, scored=ev.scored))
 
 
 def failures(card: ModelCard, data: FERSplit, data_path: str | None):
@@ -433,7 +457,6 @@ def features_cached(card: ModelCard, data: FERSplit) -> bool:
 def _clusters(card_path: str, card_key: str, data_path: str, split: str, data_hash: str):
     from ..analysis.embedding import cached_features
     from ..analysis.error_clusters import error_clusters
-    from ..labels import EMOTIONS
 
     card = load_card(card_path)
     data = _current_split(data_path, split)
@@ -449,8 +472,8 @@ def _clusters(card_path: str, card_key: str, data_path: str, split: str, data_ha
             feats = cached_features(model_for(card), card, data, progress=bar)
         finally:
             bar.empty()
-    return error_clusters(feats, ev.preds == ev.labels, attrs, ev.labels, ev.preds, EMOTIONS,
-                          confidence=ev.probs.max(axis=1))
+    return error_clusters(feats, ev.correct, attrs, ev.labels, ev.preds, ev.classes,
+                          confidence=ev.probs.max(axis=1), scored=ev.scored)
 
 
 def clusters(card: ModelCard, data: FERSplit, data_path: str | None):

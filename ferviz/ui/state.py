@@ -7,22 +7,28 @@ import streamlit as st
 
 from ..analysis.error_views import ALL, FILTER_NAMES, SORT_NAMES, filter_named, sort_named
 from ..errors import FervizError
-from ..labels import EMOTIONS, emotion_index, normalise_split
+from ..labels import NAMES, class_index, normalise_split
 
 #: session-state key -> query-parameter name; these survive page changes and reopen from a link
 #: (the Errors page's sort and filter too: ``sort=label-issue&show=model-errors``; the Failure
-#: slices page's open slice: ``slice=template``, ``slice=tree:5``, ``slice=cluster:2``)
-SHARED = {"sel_model": "model", "sel_model2": "model2", "sel_split": "split", "sel_true": "true",
-          "sel_pred": "pred", "sel_id": "id", "err_sort": "sort", "err_filter": "show", "sel_slice": "slice"}
-DEFAULTS = {"sel_split": "PrivateTest", "sel_model2": "(none)"}
+#: slices page's open slice: ``slice=template``, ``slice=tree:5``, ``slice=cluster:2``; the label
+#: set, ``labels=ferplus``)
+SHARED = {"sel_model": "model", "sel_model2": "model2", "sel_split": "split", "sel_labels": "labels",
+          "sel_true": "true", "sel_pred": "pred", "sel_id": "id", "err_sort": "sort", "err_filter": "show",
+          "sel_slice": "slice"}
+DEFAULTS = {"sel_split": "PrivateTest", "sel_model2": "(none)", "sel_labels": "fer2013"}
 #: values a link need not carry: the view without them is the same
-QUIET = {"err_sort": "confidence", "err_filter": ALL}
+QUIET = {"err_sort": "confidence", "err_filter": ALL, "sel_labels": "fer2013"}
 
 
 def _read(key: str, value: str) -> str:
     """The session value of a link's `value` for `key`; ValueError (or a FervizError) when bad."""
     if key in ("sel_true", "sel_pred"):
-        return EMOTIONS[emotion_index(value)]
+        return NAMES[class_index(value)]
+    if key == "sel_labels":
+        from ..data.splits import check_label_set
+
+        return check_label_set(value)
     if key == "sel_split":
         return normalise_split(value)
     if key == "err_sort":
@@ -79,17 +85,28 @@ def sync_url() -> None:
 
 
 def cell() -> tuple[int, int] | None:
-    """The selected confusion cell as FER indices (true, pred), or None for 'all errors'."""
+    """The selected confusion cell as class indices (true, pred) of :data:`ferviz.labels.NAMES`,
+    or None for 'all errors'."""
     t, p = st.session_state.get("sel_true"), st.session_state.get("sel_pred")
-    if t in EMOTIONS and p in EMOTIONS:
-        return EMOTIONS.index(t), EMOTIONS.index(p)
+    if t in NAMES and p in NAMES:
+        return NAMES.index(t), NAMES.index(p)
     return None
 
 
+def selected(key: str, classes=None) -> int | None:
+    """The class index selected under `key` ("sel_true", "sel_pred"), None when none is, or when
+    it is not one of `classes` (class indices: the dataset's or the model's)."""
+    v = st.session_state.get(key)
+    if v not in NAMES:
+        return None
+    k = NAMES.index(v)
+    return k if classes is None or k in set(classes) else None
+
+
 def open_cell(true: int | None, pred: int | None) -> None:
-    """Select a confusion cell (None, None for all errors) and go to its gallery."""
-    st.session_state["sel_true"] = EMOTIONS[true] if true is not None else None
-    st.session_state["sel_pred"] = EMOTIONS[pred] if pred is not None else None
+    """Select a confusion cell (class indices; None, None for all errors) and go to its gallery."""
+    st.session_state["sel_true"] = NAMES[true] if true is not None else None
+    st.session_state["sel_pred"] = NAMES[pred] if pred is not None else None
     st.session_state["gallery_page"] = 1
     go("errors")
 
