@@ -10,7 +10,7 @@ import streamlit as st
 from .. import export
 from ..analysis import error_views as views
 from ..analysis.evaluation import Evaluation
-from ..labels import EMOTIONS
+from ..labels import NAMES
 from .context import Context
 
 
@@ -32,9 +32,11 @@ def overview_buttons(ctx: Context, ev: Evaluation) -> None:
         kind = "confusion_normalized" if normalized else "confusion"
         c1, c2, c3 = st.columns(3)
         with c1:
+            m = ev.matrix()  # rows the dataset's classes, columns the model's: the matrix the page shows
             file_button("Confusion matrix", lambda: export.figure_bytes(export.confusion_figure(
-                ev.confusion(), normalize=normalized, accuracy=ev.accuracy, model_name=ctx.card.name,
-                split=split), fmt), export.export_filename(kind, key, split, fmt=fmt), "dl_confusion")
+                m.to_numpy(), normalize=normalized, accuracy=ev.accuracy, model_name=ctx.card.name,
+                split=split, classes=list(m.index), columns=list(m.columns), note=ev.outside_note()), fmt),
+                export.export_filename(kind, key, split, fmt=fmt), "dl_confusion")
         with c2:
             file_button("Per-class metrics (CSV)", lambda: export.per_class_csv(ev),
                     export.export_filename("per_class", key, split, fmt="csv"), "dl_per_class")
@@ -77,20 +79,24 @@ def image_button(ctx: Context, face: np.ndarray, probs: np.ndarray, overlays: Ma
                  second: tuple[str, np.ndarray, Mapping[str, np.ndarray]] | None = None,
                  second_key: str | None = None, target: str = "pred", key: str = "dl_image") -> None:
     """Annotated figure (or the two-model comparison) of one face; `target` names the class the
-    overlays explain when it is not the prediction, `second_key` the compared model."""
+    overlays explain when it is not the prediction, `second_key` the compared model. Each model's
+    bars are its own classes."""
     fmt = format_picker(f"{key}_fmt")
     model_key = ctx.card.key if ctx.card else "model"
+    classes = list(ctx.card.class_ids) if ctx.card else None
     if second is None:
         def render() -> bytes:
             return export.figure_bytes(export.annotated_figure(
                 face, probs, overlays=dict(overlays), true=true, model_name=ctx.card.name if ctx.card else "",
-                image_id=image_id, split=split, alpha=alpha), fmt)
+                image_id=image_id, split=split, alpha=alpha, classes=classes), fmt)
         kind = "image"
     else:
+        other = list(ctx.card2.class_ids) if ctx.card2 else None
+
         def render() -> bytes:
             return export.figure_bytes(export.comparison_figure(
-                face, (ctx.card.name, probs, dict(overlays)), second, true=true, image_id=image_id,
-                split=split, alpha=alpha), fmt)
+                face, (ctx.card.name, probs, dict(overlays), classes), (*second, other), true=true,
+                image_id=image_id, split=split, alpha=alpha), fmt)
         kind = "comparison"
     extra = ([f"vs-{second_key}"] if second is not None and second_key else []) + \
         ([] if target == "pred" else [f"target-{target}"])
@@ -99,4 +105,4 @@ def image_button(ctx: Context, face: np.ndarray, probs: np.ndarray, overlays: Ma
     file_button("Annotated figure", render, name, key)
 
 
-__all__ = ["overview_buttons", "errors_buttons", "image_button", "EMOTIONS"]
+__all__ = ["overview_buttons", "errors_buttons", "image_button", "NAMES"]

@@ -31,12 +31,14 @@ from ..analysis.error_views import (  # noqa: F401  (the views' vocabulary, used
     view_title,
     vote_text,
 )
+from ..data.ferplus import AGREES_LABEL as _AGREES_LABEL
 from ..figures.overlay import face_rgb, overlay
 from . import state
 from .context import Context
 
 TILE_PX = 144
 RIGHT, WRONG = ":green[✓]", ":red[✗]"  # text marks: emoji need fonts many machines lack
+APART = ":gray[○]"  # a face of a class the model cannot output: counted apart, neither right nor wrong
 
 SCORE_NOTE = ("Label-issue score: the model's probability of the image's given label (confident "
               "learning's self-confidence); the lower it is, the more likely the label is wrong.")
@@ -67,7 +69,8 @@ def tile_caption(row: pd.Series, *, cell: bool = True) -> str:
     names its cell once, in its heading), the top-3 probabilities and, when the row carries a
     label-issue score, what it says (`issue_text`; without the class names in a one-cell gallery,
     whose heading says them once: `cell_issue_note`)."""
-    mark = RIGHT if row["true"] == row["pred"] else WRONG
+    outside = "scored" in row.index and not bool(row["scored"])  # a class the model cannot output
+    mark = APART if outside else RIGHT if row["true"] == row["pred"] else WRONG
     top = " · ".join(f"{row[f'top{k}']} {row[f'top{k}_p']:.0%}" for k in (1, 2, 3))
     text = f"{mark} true **{row['true']}** → **{row['pred']}**  \n{top}" if cell else f"{mark} {top}"
     if "label_issue_score" in row.index and pd.notna(row["label_issue_score"]):
@@ -183,6 +186,12 @@ class Quality:
         self.notes: list[str] = []
         self.issues = self.copies = self.aligned = None
         self.ferplus_why: str | None = None
+        self.classes = set(card.class_ids)  # what the model can output: other true classes are counted apart
+        # with FER+'s majority as the labels, FER+ agrees with every label: that badge would say nothing
+        self.ferplus_labels = ctx.split.label_set == "ferplus"
+        if self.ferplus_labels:
+            self.notes.append("The labels are FER+'s majority vote: no “FER+ agrees with the label” badge, "
+                              "FER+ is the label.")
         try:
             self.issues = resources.issues(card, ctx.split, ctx.data_path)
         except ValueError as e:
@@ -204,19 +213,27 @@ class Quality:
         return self.ferplus_why
 
     def annotate(self, rows: pd.DataFrame) -> pd.DataFrame:
-        return annotate(rows, self.issues, self.copies, self.aligned)
+        out = annotate(rows, self.issues, self.copies, self.aligned)
+        if self.ferplus_labels and "ferplus_badges" in out.columns:
+            out["ferplus_badges"] = [" | ".join(b for b in str(v).split(" | ") if b and b != _AGREES_LABEL)
+                                     for v in out["ferplus_badges"]]
+        return out
 
     def badges(self, image_id: str, true: int, pred: int) -> list[str]:
         """The badges of one image of the split (the inspector's)."""
+        from ..analysis.label_issues import OUTSIDE
         from ..data.ferplus import badges as fp_badges
 
         out = []
-        if self.issues is not None and true != pred:
+        if true not in self.classes:
+            out.append(OUTSIDE)
+        elif self.issues is not None and true != pred:
             pos = int(np.flatnonzero(self.issues.ids == str(image_id))[0])
             out.append(LABEL_ISSUE if self.issues.flagged[pos] else MODEL_ERROR)
         if self.copies is not None and str(image_id) in self.copies.index:
             out.append(str(self.copies.loc[str(image_id), "badge"]))
         if self.aligned is not None:
             k = self.aligned.index_of(str(image_id))
-            out += fp_badges(self.aligned.votes[k], true, pred, named=bool(self.aligned.named[k]))
+            out += [b for b in fp_badges(self.aligned.votes[k], true, pred, named=bool(self.aligned.named[k]))
+                    if not (self.ferplus_labels and b == _AGREES_LABEL)]
         return out

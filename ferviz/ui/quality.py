@@ -2,6 +2,7 @@
 copies, likely label issues, ECE and agreement with FER+'s votes."""
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from ..analysis.evaluation import Evaluation
@@ -75,7 +76,7 @@ def section(ctx: Context, ev: Evaluation) -> None:
     if fp is not None:
         q4.metric("Accuracy vs FER+ majority", _pct(fp["accuracy_vs_ferplus"]),
                   help="Predictions against the majority of FER+'s 10 votes per image, on the images whose "
-                       "majority is one of the 7 emotions")
+                       "majority is a class the model can output")
     else:
         q4.metric("Accuracy vs FER+ majority", "—")
     if li is not None:
@@ -95,11 +96,17 @@ def section(ctx: Context, ev: Evaluation) -> None:
                    f"face, {fp['n_contempt_or_unknown']:,} contempt or unknown{tied} left out). The FER2013 label "
                    f"agrees with it on {_pct(fp['label_agreement'])}; on **{fp['errors_ferplus_agrees_with_model']:,}**"
                    " errors FER+ sides with the model.")
-        if (getattr(ctx.splits, "label_source", "") or "").startswith("FER+"):
-            st.caption("These FER+ folders carry no FER2013 labels: the labels here are FER+'s majority, so the "
-                       "accuracy against FER+ is the accuracy.")
+        if ctx.split.label_set == "ferplus":
+            st.caption(("These FER+ folders carry no FER2013 labels" if ctx.labels != "ferplus" else
+                        "The Labels switch reads FER+'s majority") + ": the labels here are FER+'s majority, so "
+                       "the accuracy against FER+ is the accuracy, and “the label” above is FER+'s.")
         with st.expander("FER+ majority × prediction"):
-            st.plotly_chart(charts.plain_confusion(fp["confusion_matrix"], rows_title="FER+ majority"),
+            cm = np.asarray(fp["confusion_matrix"])
+            names = list(fp.get("classes") or [])
+            cols = list(fp.get("columns") or names)
+            st.plotly_chart(charts.plain_confusion(cm, rows_title="FER+ majority",
+                                                   rows=names if len(names) == cm.shape[0] else None,
+                                                   columns=cols if len(cols) == cm.shape[1] else None),
                             width="stretch", key="ferplus_cm")
     st.page_link(navigation.page("calibration"), label="Calibration: reliability diagram and temperature scaling",
                  icon=":material/speed:")

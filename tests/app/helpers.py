@@ -73,7 +73,7 @@ def tiles(at) -> list[dict]:
                 kind = child.type
                 if kind == "image":
                     found.append({"id": None, "caption": None, "badges": []})
-                elif found and kind == "markdown" and child.value.startswith((":red[✗]", ":green[✓]")):
+                elif found and kind == "markdown" and child.value.startswith((":red[✗]", ":green[✓]", ":gray[○]")):
                     found[-1]["caption"] = child.value
                 elif found and kind == "markdown" and "-badge[" in child.value:
                     found[-1]["badges"] = re.findall(r":\w+-badge\[([^\]]*)\]", child.value)

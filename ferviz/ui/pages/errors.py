@@ -1,13 +1,14 @@
 """Errors: a paged gallery of one confusion cell (or all errors), most confident mistakes first,
 each tile badged with whose fault the error likely is (label, model) and what the data says
 (a copy in Training, FER+'s votes). The sort and the filter are in the URL (``sort=``, ``show=``:
-``ferviz.ui.state``), so a link reopens the same view."""
+``ferviz.ui.state``), so a link reopens the same view. The true classes are the dataset's, the
+predicted ones the model's; a true class the model cannot output opens its faces, counted apart."""
 from __future__ import annotations
 
 import streamlit as st
 
-from ferviz.labels import EMOTIONS
-from ferviz.ui import context, gallery, resources, review
+from ferviz.labels import NAMES
+from ferviz.ui import context, gallery, resources, review, state
 
 ANY = "(any)"
 
@@ -21,9 +22,13 @@ def render(ctx: context.Context) -> None:
         except Exception as e:
             context.show_error(e)
             st.stop()
-        # the selectboxes mirror the selected cell (keyboard twin of the confusion-matrix click)
-        st.session_state["err_true"] = st.session_state.get("sel_true") or ANY
-        st.session_state["err_pred"] = st.session_state.get("sel_pred") or ANY
+        # the selectboxes mirror the selected cell (keyboard twin of the confusion-matrix click): the
+        # dataset's classes are the true ones, the model's the predicted ones
+        true_names, pred_names = [NAMES[c] for c in ev.rows], [NAMES[c] for c in ev.columns]
+        t = state.selected("sel_true", ev.rows)
+        p = state.selected("sel_pred", ev.columns)
+        st.session_state["err_true"] = NAMES[t] if t is not None else ANY
+        st.session_state["err_pred"] = NAMES[p] if p is not None else ANY
 
         def _changed():
             t, p = st.session_state["err_true"], st.session_state["err_pred"]
@@ -35,15 +40,13 @@ def render(ctx: context.Context) -> None:
             st.session_state["gallery_page"] = 1
 
         c1, c2, c3, c4 = st.columns([2, 2, 3, 1])
-        c1.selectbox("True class", [ANY, *EMOTIONS], key="err_true", on_change=_changed)
-        c2.selectbox("Predicted class", [ANY, *EMOTIONS], key="err_pred", on_change=_changed)
+        c1.selectbox("True class", [ANY, *true_names], key="err_true", on_change=_changed)
+        c2.selectbox("Predicted class", [ANY, *pred_names], key="err_pred", on_change=_changed)
         if st.session_state.get("err_sort") not in gallery.SORTS:
             st.session_state.pop("err_sort", None)
         sort = c3.radio("Sort by", list(gallery.SORTS), key="err_sort", horizontal=True, help=gallery.SORT_HELP)
         st.session_state.setdefault("err_per_page", 24)
         per_page = c4.selectbox("Per page", [12, 24, 48], key="err_per_page")
-        t = EMOTIONS.index(st.session_state["sel_true"]) if st.session_state.get("sel_true") else None
-        p = EMOTIONS.index(st.session_state["sel_pred"]) if st.session_state.get("sel_pred") else None
 
         quality = gallery.Quality(ctx)
         cell_rows = quality.annotate(ev.errors(t, p, sort="loss" if sort == "loss" else "confidence"))
@@ -63,7 +66,7 @@ def render(ctx: context.Context) -> None:
             show = gallery.ALL
         rows = gallery.arrange(cell_rows, sort, show)
 
-        title = gallery.view_title(t, p)
+        title = gallery.view_title(t, p, ev.columns)
         split_of = f"{ctx.card.name} · {ctx.split.title}"
         one_cell = t is not None and p is not None  # the heading names the cell: the tiles need not
         if diagonal or quality.issues is None:
@@ -79,7 +82,7 @@ def render(ctx: context.Context) -> None:
         extra = [f"{n_copies:,} of these {len(cell_rows):,} images {'has' if n_copies == 1 else 'have'} a copy in "
                  "Training (badge: also in Training as ..., or near copy in Training as ...)"] if n_copies else []
         if quality.issues is not None:
-            extra.append(gallery.SCORE_NOTE + (" " + gallery.cell_issue_note(EMOTIONS[t], EMOTIONS[p])
+            extra.append(gallery.SCORE_NOTE + (" " + gallery.cell_issue_note(NAMES[t], NAMES[p])
                                                if one_cell and not diagonal else ""))
         if quality.ferplus_why:
             extra.append(f"No FER+ badges: {quality.ferplus_short}.")

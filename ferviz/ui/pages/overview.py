@@ -1,13 +1,23 @@
 """Overview: accuracy, the clickable confusion matrix with each class's recall and support beside
 it, per-class metrics and class distribution; then (slower the first time) is it the model, the
 label or the data (accuracy without Training copies, likely label issues, ECE, agreement with
-FER+'s votes)? What is cheap comes first, so the matrix shows while the rest is computed."""
+FER+'s votes)? What is cheap comes first, so the matrix shows while the rest is computed.
+
+The matrix's rows are the dataset's classes and its columns the model's: a rectangle when they
+differ, where a row of a class the model cannot output is marked and its faces are counted apart
+(not errors, not in the accuracy), as the note under the metrics says."""
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
-from ferviz.labels import EMOTIONS
+from ferviz.labels import NAMES
 from ferviz.ui import charts, context, quality, resources, review, state
+
+
+def _default(options: list[str], wanted: str, fallback: int) -> int:
+    """The position of class `wanted` among `options` (class names), else `fallback`."""
+    return options.index(wanted) if wanted in options else min(fallback, len(options) - 1)
 
 
 def render(ctx: context.Context) -> None:
@@ -19,14 +29,20 @@ def render(ctx: context.Context) -> None:
         except Exception as e:  # shown as a message, never a traceback
             context.show_error(e)
             st.stop()
-        st.caption(f"{ctx.card.name} on {'' if ctx.split.name else 'FER2013 '}{ctx.split.title} ({ev.n:,} images)")
+        st.caption(f"{ctx.card.name} on {'' if ctx.split.name else 'FER2013 '}{ctx.split.title} ({ev.n:,} images) · "
+                   f"labels: {context.labels_text(ctx)}")
         reported = ctx.card.metrics.get(ctx.split.split, {}).get("accuracy")
+        scored = "" if not ev.n_outside else f" (on the {ev.n_scored:,} faces whose class the model can output)"
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Accuracy", f"{ev.accuracy:.2%}",
-                  help="Share of images whose top prediction is the true label")
-        c2.metric("Macro-F1", f"{ev.macro_f1:.3f}")
-        c3.metric("Errors", f"{int((ev.preds != ev.labels).sum()):,}")
+                  help="Share of images whose top prediction is the true label" + scored)
+        c2.metric("Macro-F1", f"{ev.macro_f1:.3f}", help=None if not scored else f"Over the model's classes{scored}")
+        c3.metric("Errors", f"{int(ev.wrong.sum()):,}",
+                  help="Faces the model predicted wrong" + ("" if not scored else
+                                                            "; faces counted apart are not errors"))
         c4.metric("Model card says", f"{reported:.2%}" if reported is not None else "—")
+        if ev.n_outside:
+            st.warning(f"{ev.outside_note()}.", icon=":material/call_split:")
         review.overview_metrics(ctx, ev)  # with the label review applied, once anyone has decided
 
         try:
@@ -37,10 +53,11 @@ def render(ctx: context.Context) -> None:
         with left:
             normalized = st.toggle("Row-normalised", key="cm_normalize",
                                    help="Show each row as shares of the true class")
-            counts = ev.confusion()
-            fig = charts.confusion_heatmap(ev.confusion(normalize=True) if normalized else counts, counts,
+            counts = ev.matrix().to_numpy()
+            shown = None if cells is None else cells[np.ix_(ev.rows, ev.columns)]
+            fig = charts.confusion_heatmap(ev.matrix(normalize=True).to_numpy() if normalized else counts, counts,
                                            normalized=normalized, title="Confusion matrix — click a cell",
-                                           issues=cells)
+                                           issues=shown, rows=ev.rows, columns=ev.columns)
             event = st.plotly_chart(fig, key="cm_chart", on_select="rerun", selection_mode="points",
                                     width="stretch", config={"displayModeBar": False})
             points = [p for p in (event or {}).get("selection", {}).get("points", [])
@@ -49,15 +66,22 @@ def render(ctx: context.Context) -> None:
                 sig = (points[0]["y"], points[0]["x"])
                 if st.session_state.get("_cm_last") != sig:
                     st.session_state["_cm_last"] = sig
-                    state.open_cell(int(round(points[0]["y"])), int(round(points[0]["x"])))
+                    i, j = int(round(points[0]["y"])), int(round(points[0]["x"]))
+                    if 0 <= i < len(ev.rows) and 0 <= j < len(ev.columns):  # positions -> the cell's classes
+                        state.open_cell(ev.rows[i], ev.columns[j])
             else:  # nothing selected (e.g. back from the gallery): the same cell may be clicked again
                 st.session_state.pop("_cm_last", None)
+            if not ev.square:
+                st.caption(f"Rows: the dataset's {len(ev.rows)} classes; columns: the model's {len(ev.columns)}."
+                           + (" A row marked “not a model class” holds faces the model cannot get right: they are "
+                              "counted apart." if ev.n_outside else ""))
             with st.form("open_cell_form", border=False):
                 a, b, c = st.columns([2, 2, 1])
-                t = a.selectbox("True class", EMOTIONS, key="cell_true", index=2)
-                p = b.selectbox("Predicted class", EMOTIONS, key="cell_pred", index=4)
+                rows, cols = [NAMES[c] for c in ev.rows], [NAMES[c] for c in ev.columns]
+                t = a.selectbox("True class", rows, key="cell_true", index=_default(rows, "fear", 2))
+                p = b.selectbox("Predicted class", cols, key="cell_pred", index=_default(cols, "sad", 4))
                 if c.form_submit_button("Open cell", width="stretch"):
-                    state.open_cell(EMOTIONS.index(t), EMOTIONS.index(p))
+                    state.open_cell(NAMES.index(t), NAMES.index(p))
         with right:
             st.subheader("Most confused pairs")
             pairs = ev.confused_pairs(10)
@@ -77,7 +101,8 @@ def render(ctx: context.Context) -> None:
         pc = ev.per_class()
         table.dataframe(pc.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}"}),
                         hide_index=True, width="stretch", key="per_class_table")
-        dist.plotly_chart(charts.class_distribution(ctx.split.labels, f"Class distribution in {ctx.split.title}"),
+        dist.plotly_chart(charts.class_distribution(ctx.split.labels, f"Class distribution in {ctx.split.title}",
+                                                    classes=ev.rows),
                           width="stretch", key="dist_chart")
 
         quality.section(ctx, ev)
