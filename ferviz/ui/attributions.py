@@ -9,7 +9,7 @@ import streamlit as st
 
 from .. import attribution
 from ..figures.overlay import colorbar_rgb, face_rgb, overlay
-from ..labels import EMOTIONS
+from ..labels import NAMES
 from . import resources, serving
 from .context import Context
 
@@ -25,7 +25,7 @@ def maps_for_rows(ctx: Context, rows: pd.DataFrame, method: str, target: str = "
     """id -> map for error-table rows (target 'pred' or 'true' of each row)."""
     card = card or ctx.card
     pos = rows["pos"].to_numpy()
-    targets = np.array([EMOTIONS.index(v) for v in rows[target]])
+    targets = np.array([NAMES.index(v) for v in rows[target]])
     maps = maps_for(ctx, card, pos, targets, method)
     return dict(zip(rows["id"], maps))
 
@@ -63,7 +63,7 @@ def cell_mean_panel(ctx: Context, rows: pd.DataFrame, t: int | None, p: int | No
         if st.toggle("Compute the mean map", key="err_mean_on",
                      help=f"Grad-CAM of the first {len(sub)} images towards their predicted class"):
             maps = maps_for(ctx, ctx.card, sub["pos"].to_numpy(),
-                            np.array([EMOTIONS.index(v) for v in sub["pred"]]), "gradcam", progress=True)
+                            np.array([NAMES.index(v) for v in sub["pred"]]), "gradcam", progress=True)
             mean = attribution.mean_map(maps)
             mean_face = ctx.split.images[sub["pos"].to_numpy()].mean(axis=0).astype(np.uint8)
             c1, c2 = st.columns(2)

@@ -10,7 +10,7 @@ from .. import export
 from ..analysis.feature_maps import RANKS, VIEWS_NOTE, FaceFeatures, face_features
 from ..export.feature_maps import feature_maps_figure
 from ..figures.overlay import colormap_lut, normalise_map, overlay
-from ..labels import EMOTIONS
+from ..labels import NAMES
 from . import context, resources
 
 TILE = 96  # px per channel tile
@@ -73,7 +73,7 @@ def panel(card, face: np.ndarray, target: int, key_prefix: str, *, image_id: str
     except Exception as e:  # e.g. a model without spatial conv layers
         context.show_error(e)
         return
-    st.markdown(f"**{card.name}** — explaining **{EMOTIONS[target]}** · {VIEWS_NOTE}"
+    st.markdown(f"**{card.name}** — explaining **{NAMES[target]}** · {VIEWS_NOTE}"
                 + ("; the prediction shown averages the card's test-time views" if card.tta else ""))
     left, right = st.columns([1, 3])
     cam = feats.gradcam
@@ -84,7 +84,7 @@ def panel(card, face: np.ndarray, target: int, key_prefix: str, *, image_id: str
             st.caption(f"Grad-CAM weight {cam.weight:.3g} x mean activation {cam.mean_activation:.3g} "
                        f"= {cam.contribution:.3g}, the largest of the layer's channels.")
         else:
-            st.warning(f"No channel of {cam.layer} adds positive Grad-CAM evidence for {EMOTIONS[target]}.",
+            st.warning(f"No channel of {cam.layer} adds positive Grad-CAM evidence for {NAMES[target]}.",
                        icon=":material/visibility_off:")
     with right:
         for b in feats.blocks:
@@ -96,7 +96,7 @@ def panel(card, face: np.ndarray, target: int, key_prefix: str, *, image_id: str
             for r in range(0, len(images), cols):  # one row of tiles per call: rows break where chosen
                 st.image(images[r:r + cols], caption=captions[r:r + cols], width=TILE)
     name = export.export_filename("image", card.key, split, image_id=image_id, method="features",
-                                  extra=[rank, f"target-{EMOTIONS[target]}"], fmt="png")
+                                  extra=[rank, f"target-{NAMES[target]}"], fmt="png")
     st.download_button("Feature maps figure (PNG)", data=lambda: export.figure_bytes(feature_maps_figure(
         face, feats, model_name=card.name, image_id=image_id, split=split), "png"), file_name=name,
         mime="image/png", key=f"{key_prefix}_fm_dl", on_click="ignore", icon=":material/download:")

@@ -14,7 +14,7 @@ from ..analysis import neighbours as nb
 from ..analysis import prototypes as pr
 from ..data.splits import DataError, FERSplit
 from ..figures.overlay import face_rgb
-from ..labels import EMOTIONS
+from ..labels import NAMES
 from ..models import ModelCard, load_card
 from . import resources, state
 from .context import Context, show_error
@@ -140,7 +140,7 @@ def section(ctx: Context, face: np.ndarray, *, key: str, image_id: str | None = 
     except Exception as e:
         show_error(e)
         return
-    st.markdown(nb.neighbourhood_sentence(df, EMOTIONS[label] if label is not None else None))
+    st.markdown(nb.neighbourhood_sentence(df, NAMES[label] if label is not None else None))
     tiles(ctx, training, df, key)
 
 

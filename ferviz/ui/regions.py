@@ -7,7 +7,7 @@ import streamlit as st
 
 from ..attribution import regions as core
 from ..export import regions as fig_regions
-from ..labels import EMOTIONS
+from ..labels import NAMES
 from . import attributions, charts, resources
 from .context import Context
 
@@ -64,7 +64,7 @@ def cell_panel(ctx: Context, t: int | None, p: int | None) -> None:
         n_blank = int(rep.table["n_blank"].sum())
         st.caption(f"{n_tmpl} of {len(rep.faces)} faces used the template; {n_blank} blank maps left out. "
                    f"ONet found landmarks on {lm.detection_rate:.1%} of {ctx.split.title}.")
-        name = f"{ctx.card.key}_{ctx.split.split}_{EMOTIONS[t]}-{EMOTIONS[p]}_{method}_regions"
+        name = f"{ctx.card.key}_{ctx.split.split}_{NAMES[t]}-{NAMES[p]}_{method}_regions"
         d1, d2 = st.columns(2)
         d1.download_button("regions.csv", data=fig_regions.regions_csv(rep.table), file_name=f"{name}.csv",
                            mime="text/csv", key="reg_csv", on_click="ignore", icon=":material/download:")

@@ -13,7 +13,7 @@ import streamlit as st
 
 from ..analysis import stress as core
 from ..analysis.perturbations import PERTURBATIONS, describe, perturb
-from ..labels import EMOTIONS
+from ..labels import NAMES
 from . import resources
 
 
@@ -135,5 +135,5 @@ def face_strip(ctx, face: np.ndarray, *, key: str, image_id: str, true: int, pos
         mark = ":red" if changed else ":green" if k == true else ""
         with cols[i % 7]:
             st.image(img, width=72, caption=PERTURBATIONS[name].label)
-            st.markdown(f"{mark}[{EMOTIONS[k]} {p[k]:.0%}]" if mark else f"{EMOTIONS[k]} {p[k]:.0%}")
+            st.markdown(f"{mark}[{NAMES[k]} {p[k]:.0%}]" if mark else f"{NAMES[k]} {p[k]:.0%}")
     st.caption("Red: the prediction changed from the face as it is; green: still the true class.")

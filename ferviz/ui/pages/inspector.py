@@ -6,7 +6,7 @@ import streamlit as st
 
 from ferviz.attribution import views_label as attribution_views
 from ferviz.figures.overlay import face_rgb
-from ferviz.labels import EMOTIONS
+from ferviz.labels import NAMES
 from ferviz.ui import (
     attributions,
     charts,
@@ -26,18 +26,19 @@ from ferviz.ui import regions as region_panel
 def cell_name(t: int | None, p: int | None) -> str | None:
     """How the position text names the selected cell (or row, or column); None for all errors."""
     if t is not None and p is not None:
-        return f"correct {EMOTIONS[t]}" if t == p else f"{EMOTIONS[t]} → {EMOTIONS[p]}"
+        return f"correct {NAMES[t]}" if t == p else f"{NAMES[t]} → {NAMES[p]}"
     if t is not None:
-        return f"true {EMOTIONS[t]}"
+        return f"true {NAMES[t]}"
     if p is not None:
-        return f"predicted {EMOTIONS[p]}"
+        return f"predicted {NAMES[p]}"
     return None
 
 
-def selected_cell() -> tuple[int | None, int | None]:
-    """The selected true and predicted classes (FER indices, None when not selected)."""
-    t, p = st.session_state.get("sel_true"), st.session_state.get("sel_pred")
-    return (EMOTIONS.index(t) if t in EMOTIONS else None, EMOTIONS.index(p) if p in EMOTIONS else None)
+def selected_cell(ev=None) -> tuple[int | None, int | None]:
+    """The selected true and predicted classes (class indices, None when not selected, or when
+    not one of the evaluation's dataset / model classes)."""
+    return (state.selected("sel_true", ev.rows if ev is not None else None),
+            state.selected("sel_pred", ev.columns if ev is not None else None))
 
 
 def cell_order(ev, quality: gallery.Quality, t: int | None, p: int | None) -> tuple[list[str], str]:
@@ -74,7 +75,7 @@ def probability_text(card, face: np.ndarray, probs: np.ndarray, target: int, vie
     single = attributions.single_view_probs(card, face)
     text = f"p = {single[target]:.1%} in this single view; {probs[target]:.1%} averaged over the views"
     top = int(np.argmax(single))
-    return text + (f"; this view alone predicts **{EMOTIONS[top]}**" if top != int(np.argmax(probs)) else "")
+    return text + (f"; this view alone predicts **{NAMES[top]}**" if top != int(np.argmax(probs)) else "")
 
 
 def render(ctx: context.Context) -> None:
@@ -90,7 +91,7 @@ def render(ctx: context.Context) -> None:
         quality = gallery.Quality(ctx)
         # previous/next walk the selected cell in the gallery's order; an image opened from another
         # gallery (e.g. a comparison's) walks that gallery, unless models, split or data changed since
-        cell_true, cell_pred = selected_cell()
+        cell_true, cell_pred = selected_cell(ev)
         where = cell_name(cell_true, cell_pred)
         order, show = cell_order(ev, quality, cell_true, cell_pred)
         remembered = state.gallery_order(state.gallery_key(ctx)) or []
@@ -127,11 +128,13 @@ def render(ctx: context.Context) -> None:
         pred = int(np.argmax(probs))
 
         left, right = st.columns([1, 2])
+        outside = true not in ctx.card.class_ids  # a class the model cannot output: counted apart
         with left:
-            st.image(face_rgb(face, (288, 288)), caption=f"{image_id} · true {EMOTIONS[true]}")
+            st.image(face_rgb(face, (288, 288)), caption=f"{image_id} · true {NAMES[true]}")
         with right:
-            verdict = f"{gallery.RIGHT} correct" if pred == true else f"{gallery.WRONG} wrong"
-            st.markdown(f"**{ctx.card.name}** predicts **{EMOTIONS[pred]}** ({probs[pred]:.1%}) · {verdict}")
+            verdict = (f"{gallery.APART} counted apart: {ctx.card.name} cannot output {NAMES[true]}" if outside
+                       else f"{gallery.RIGHT} correct" if pred == true else f"{gallery.WRONG} wrong")
+            st.markdown(f"**{ctx.card.name}** predicts **{NAMES[pred]}** ({probs[pred]:.1%}) · {verdict}")
             tile_badges = quality.badges(image_id, true, pred)
             if tile_badges:
                 st.markdown(gallery.badge_markdown(tile_badges))
@@ -147,8 +150,11 @@ def render(ctx: context.Context) -> None:
                     training = ctx.splits["Training"]
                     neighbours.open_training(ctx, training, ids, ids[0])
             model_col, votes_col = st.columns([3, 2])
-            model_col.plotly_chart(charts.probs_bar(probs, true=true, title=f"{ctx.card.name}"), width="stretch",
-                                   key="insp_probs")
+            model_col.plotly_chart(charts.probs_bar(probs, true=true, title=f"{ctx.card.name}",
+                                                    classes=ctx.card.class_ids), width="stretch", key="insp_probs")
+            if outside:
+                model_col.caption(f"One bar per class {ctx.card.name} can output ({len(ctx.card.class_ids)}); "
+                                  f"the true class, {NAMES[true]}, is not one of them.")
             with votes_col:
                 if quality.aligned is not None:
                     k = quality.aligned.index_of(image_id)
@@ -162,10 +168,13 @@ def render(ctx: context.Context) -> None:
 
         c1, c2, _ = st.columns([2, 2, 3])  # the class explained: both tabs follow it
         which = c1.radio("Explain the class", ["predicted", "true", "other"], horizontal=True, key="insp_target")
-        other = c2.selectbox("Other class", EMOTIONS, key="insp_other", disabled=which != "other")
+        other = c2.selectbox("Other class", [NAMES[c] for c in ctx.card.class_ids], key="insp_other",
+                             disabled=which != "other", help="One of the classes the model can output")
 
-        def target_for(p: np.ndarray) -> int:
-            return {"predicted": int(np.argmax(p)), "true": true}.get(which, EMOTIONS.index(other))
+        def target_for(p: np.ndarray, card=ctx.card) -> int | None:
+            """The class explained for `card` (None: it cannot output the class asked for)."""
+            k = {"predicted": int(np.argmax(p)), "true": true}.get(which, NAMES.index(other))
+            return k if k in card.class_ids else None
 
         @st.fragment
         def overlays_panel() -> None:
@@ -187,9 +196,14 @@ def render(ctx: context.Context) -> None:
             rows = [(ctx.card, probs)] + ([(ctx.card2, ev2.probs[pos])] if ctx.card2 else [])
             all_maps, drawn = [], False
             for card, p in rows:
-                tgt = target_for(p)
+                tgt = target_for(p, card)
+                if tgt is None:
+                    asked = NAMES[true] if which == "true" else other
+                    st.markdown(f"**{card.name}** cannot output **{asked}**: no map explains it "
+                                f"(its classes: {', '.join(card.model_classes)}).")
+                    continue
                 prob = probability_text(card, face, p, tgt, views)
-                st.markdown(f"**{card.name}** — explaining **{EMOTIONS[tgt]}** ({prob}) · "
+                st.markdown(f"**{card.name}** — explaining **{NAMES[tgt]}** ({prob}) · "
                             f"maps: {attribution_views(card, views)}")
                 maps = {}
                 cols = st.columns(max(1, len(methods)))
@@ -231,7 +245,9 @@ def render(ctx: context.Context) -> None:
             overlays_panel()
         if tab_features.open:  # computed only when shown
             with tab_features:
-                feature_maps.panel(ctx.card, face, target_for(probs), "insp", image_id=image_id, split=ctx.split.split)
+                target = target_for(probs)
+                feature_maps.panel(ctx.card, face, pred if target is None else target, "insp", image_id=image_id,
+                                   split=ctx.split.split)
         neighbours.section(ctx, face, key="insp", image_id=image_id, label=true)
         if st.toggle("Under perturbations", key="insp_stress",
                      help="This face occluded, noisy, blurred, dim, ... (the Stress test page's perturbations) "

@@ -10,7 +10,7 @@ import streamlit as st
 from ferviz import attribution
 from ferviz.faces import detection as faces
 from ferviz.figures.overlay import face_rgb
-from ferviz.labels import EMOTIONS
+from ferviz.labels import NAMES
 from ferviz.ui import (
     attributions,
     charts,
@@ -119,9 +119,10 @@ def render(ctx: context.Context) -> None:
             context.show_error(e)
             continue
         pred = int(np.argmax(probs))
-        st.markdown(f"### {card.name}: **{EMOTIONS[pred]}** ({probs[pred]:.1%})")
+        st.markdown(f"### {card.name}: **{NAMES[pred]}** ({probs[pred]:.1%})")
         a, b = st.columns([1, 3])
-        a.plotly_chart(charts.probs_bar(probs), width="stretch", key=f"up_probs_{card.key}")
+        a.plotly_chart(charts.probs_bar(probs, classes=card.class_ids), width="stretch",  # one bar per model class
+                       key=f"up_probs_{card.key}")
         maps = {}
         cols = b.columns(max(1, len(methods)))
         for col, m in zip(cols, methods):
@@ -136,7 +137,7 @@ def render(ctx: context.Context) -> None:
                 continue
             with col:
                 blank = attributions.show_map(crop, maps[attribution.METHODS[m]], m, pred, alpha, card, size=220,
-                                              caption=f"{attribution.METHODS[m]} for {EMOTIONS[pred]}")
+                                              caption=f"{attribution.METHODS[m]} for {NAMES[pred]}")
                 drawn = drawn or not blank
         b.caption(f"Maps: {attribution.views_label(card)}, the same views as the prediction.")
         maps_col = b
@@ -179,7 +180,7 @@ def overview(ctx: context.Context, photo: faces.Photo, shown: faces.Photo, k: in
     except Exception as e:  # the analysis below says what went wrong
         probs = None
         right.caption(f"No predictions for the crops: {e}")
-    captions = [f"{i + 1}" + (f" · {EMOTIONS[int(np.argmax(p))]} {float(np.max(p)):.0%}" if probs is not None else "")
+    captions = [f"{i + 1}" + (f" · {NAMES[int(np.argmax(p))]} {float(np.max(p)):.0%}" if probs is not None else "")
                 for i, p in enumerate(probs if probs is not None else photo.crops)]
     with right, st.container(key="up_crops"):
         st.markdown(f"**The faces as the model sees them** · {ctx.card.name}'s top emotion")
