@@ -13,24 +13,44 @@ import streamlit as st
 
 from ..analysis.evaluation import Evaluation
 from ..errors import FervizError
-from ..labels import EMOTIONS
+from ..labels import EMOTIONS, NAMES
 from ..review import agreement, files
 from ..review.metrics import reviewed_metrics
-from ..review.store import AMBIGUOUS, KEEP, NOT_A_FACE, RELABEL, Decision, ReviewStore
+from ..review.store import AMBIGUOUS, KEEP, NOT_A_FACE, NOT_A_FACE_CAT, RELABEL, Decision, ReviewStore
 from . import charts, resources, state
 from .context import Context
 
 #: the faces a review can go through
 ISSUES, ERRORS, GALLERY = "Likely label issues", "All errors", "Faces sent from a gallery"
-#: (button key, label, shortcut, decision, label index); number keys relabel as the class they number
-BUTTONS: tuple[tuple[str, str, str, str, int | None], ...] = (
-    ("rv_keep", "Keep", "K", KEEP, None),
-    *((f"rv_class_{k}", e, str(k + 1), RELABEL, k) for k, e in enumerate(EMOTIONS)),
-    ("rv_not_a_face", "Not a face", "N", NOT_A_FACE, None),
-    ("rv_ambiguous", "Ambiguous", "A", AMBIGUOUS, None),
-)
-KEYS_HELP = ("Keys: **K** keep · **1-7** relabel as angry, disgust, fear, happy, sad, surprise, neutral · "
-             "**N** not a face · **A** ambiguous · **←/→** previous/next · **U** undo your last decision")
+Button = tuple[str, str, str, str, "int | None"]
+
+
+def class_buttons(classes=range(len(EMOTIONS))) -> tuple[Button, ...]:
+    """(button key, label, shortcut, decision, label index) of each decision: keep, one relabel
+    per class of `classes` (class indices: the dataset's; number keys 1-N in vocabulary order),
+    not a face, ambiguous."""
+    return (("rv_keep", "Keep", "K", KEEP, None),
+            *((f"rv_class_{k}", NAMES[k], str(i + 1), RELABEL, int(k)) for i, k in enumerate(classes)),
+            ("rv_not_a_face", "Not a face", "N", NOT_A_FACE, None),
+            ("rv_ambiguous", "Ambiguous", "A", AMBIGUOUS, None))
+
+
+def keys_help(classes=range(len(EMOTIONS))) -> str:
+    """The keyboard shortcuts in words, for the dataset's classes."""
+    names = [NAMES[k] for k in classes]
+    return (f"Keys: **K** keep · **1-{len(names)}** relabel as {', '.join(names)} · **N** not a face · "
+            "**A** ambiguous · **←/→** previous/next · **U** undo your last decision")
+
+
+def reviewable(classes) -> list[int]:
+    """The classes of `classes` a decision can name: the review database's classes (its
+    categories before not a face and ambiguous)."""
+    return [int(c) for c in classes if int(c) < NOT_A_FACE_CAT]
+
+
+#: FER2013's decisions and keys (`class_buttons`, `keys_help` for other class sets)
+BUTTONS: tuple[Button, ...] = class_buttons()
+KEYS_HELP = keys_help()
 LEFT_OUT = ("Faces reviewed as not a face or ambiguous are left out, and so are faces on which the reviewers are "
             "split evenly; every other reviewed face takes the label most reviewers gave it (keep: its own).")
 
@@ -112,10 +132,14 @@ def move(step: int, n: int) -> None:
 
 
 def buttons(dataset: str, split: str, face: str, original: int, faces: list[str], source: str,
-            disabled: bool) -> None:
-    """The decision buttons (keyboard shortcuts in their labels), then previous, next and undo."""
+            disabled: bool, classes=range(len(EMOTIONS))) -> None:
+    """The decision buttons (keyboard shortcuts in their labels; one relabel button per class of
+    `classes`, the dataset's), then previous, next and undo."""
     n = len(faces)
-    rows = (BUTTONS[:1] + BUTTONS[-2:], BUTTONS[1:5], BUTTONS[5:8])  # keep ...; classes by their number
+    every = class_buttons(classes)
+    per_class = every[1:-2]
+    # keep, not a face, ambiguous; then the classes by their number, four to a row
+    rows = [every[:1] + every[-2:]] + [per_class[i:i + 4] for i in range(0, len(per_class), 4)]
     for i, row in enumerate(rows):
         for col, (key, label, keys, decision, k) in zip(st.columns(3 if i == 0 else 4), row):
             col.button(label, key=key, shortcut=keys, disabled=disabled, width="stretch",
@@ -158,8 +182,9 @@ def metrics_row(ev: Evaluation, decisions: list[Decision], *, heading: bool = Tr
                f"left out: {r.n_not_a_face:,} not a face, {r.n_ambiguous:,} ambiguous, {r.n_disputed:,} disputed "
                f"(reviewers split evenly). The original: accuracy {ev.accuracy:.2%}, macro-F1 {ev.macro_f1:.3f}.")
     with st.expander("Confusion matrix with the reviewed labels"):
-        st.plotly_chart(charts.plain_confusion(r.confusion(), rows_title="reviewed label"), width="stretch",
-                        key="review_cm")
+        m = r.reviewed.matrix()  # rows the dataset's classes, columns the model's, as the Overview's matrix
+        st.plotly_chart(charts.plain_confusion(m.to_numpy(), rows_title="reviewed label", rows=list(m.index),
+                                               columns=list(m.columns)), width="stretch", key="review_cm")
 
 
 def overview_metrics(ctx: Context, ev: Evaluation) -> None:

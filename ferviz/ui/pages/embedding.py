@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from ferviz.analysis.embedding import in_box
+from ferviz.labels import NAMES
 from ferviz.ui import charts, context, gallery, resources, review, state
 
 COLOURS = {"true": "true class", "pred": "predicted class", "correct": "correct / wrong",
@@ -15,7 +16,7 @@ COLOURS = {"true": "true class", "pred": "predicted class", "correct": "correct 
 METHODS = {"umap": "UMAP (neighbourhoods)", "pca": "PCA (fast, linear)"}
 
 
-def _faces_in_boxes(df, color_by: str, boxes: list[dict], points: list[dict]) -> list[str]:
+def _faces_in_boxes(df, color_by: str, boxes: list[dict], points: list[dict], classes=None) -> list[str]:
     """The ids of the faces inside the selected boxes by the core's rule (`embedding.in_box`,
     edges included), among the colour groups the map shows: plotly reports points only from
     groups not hidden in the legend, so a group none of whose points came back is left out."""
@@ -23,7 +24,7 @@ def _faces_in_boxes(df, color_by: str, boxes: list[dict], points: list[dict]) ->
     for box in boxes:
         inside |= in_box(df["x"], df["y"], box)
     shown = {p.get("curve_number") for p in points}
-    groups = charts.embedding_groups(df, color_by)
+    groups = charts.embedding_groups(df, color_by, classes)
     visible = np.zeros(len(df), bool)
     for k, (_, mask, _) in enumerate(groups):
         if k in shown:
@@ -57,8 +58,12 @@ def render(ctx: context.Context) -> None:
                 flagged = quality.issues.flagged
                 df["issue"] = np.where(df["correct"], "correct",
                                        np.where(flagged, "likely label issue", "likely model error"))
+        if ev.n_outside:  # faces of a class the model cannot output: neither right nor wrong
+            df["scored"] = df["id"].astype(str).map(dict(zip(map(str, ev.ids), ev.scored))).fillna(True).astype(bool)
+        # the legend's classes: the dataset's for the true class, the model's for the prediction
+        classes = {"true": [NAMES[c] for c in ev.rows], "pred": [NAMES[c] for c in ev.columns]}.get(color_by)
         title = f"{ctx.card.name} · {ctx.split.title} · {method.upper()} · {len(df):,} faces"
-        event = st.plotly_chart(charts.embedding_scatter(df, color_by, title=title), key="emb_chart",
+        event = st.plotly_chart(charts.embedding_scatter(df, color_by, title=title, classes=classes), key="emb_chart",
                                 on_select="rerun", selection_mode=("points", "box", "lasso"), width="stretch")
         sel = (event or {}).get("selection", {}) if event else {}
         ids = [str(p["customdata"][0]) for p in sel.get("points", []) if p.get("customdata")]
@@ -87,11 +92,12 @@ def render(ctx: context.Context) -> None:
 
         if boxes or lassos:
             if boxes:
-                ids = _faces_in_boxes(df, color_by, boxes, sel.get("points", []))
+                ids = _faces_in_boxes(df, color_by, boxes, sel.get("points", []), classes)
             table = ev.table()
             rows = quality.annotate(table[table["id"].isin(set(ids))]).sort_values(
                 ["correct", "confidence"], ascending=[True, False]).reset_index(drop=True)
-            n_err = int((~rows["correct"]).sum()) if len(rows) else 0
+            wrong = ~rows["correct"] & (rows["scored"] if "scored" in rows.columns else True)  # apart: not errors
+            n_err = int(wrong.sum()) if len(rows) else 0
             shape = "box" if boxes else "lasso"
             st.subheader(f"{len(rows):,} {'face' if len(rows) == 1 else 'faces'} in the {shape} "
                          f"({n_err:,} {'error' if n_err == 1 else 'errors'})")

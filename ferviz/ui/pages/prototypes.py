@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ferviz.analysis.prototypes import METHOD
-from ferviz.labels import EMOTIONS
+from ferviz.labels import NAMES
 from ferviz.ui import context, gallery, resources
 from ferviz.ui import neighbours as nb_ui
 
@@ -23,7 +23,7 @@ def render(ctx: context.Context) -> None:
     if not (context.require_data(ctx) and context.require_model(ctx)):
         return
     c1, c2 = st.columns([5, 2])
-    present = [e for i, e in enumerate(EMOTIONS) if (ctx.split.labels == i).any()]
+    present = [NAMES[c] for c in ctx.split.class_ids if (ctx.split.labels == c).any()]  # the dataset's classes
     which = c1.radio("Class", [ALL] + present, horizontal=True, key="proto_class")
     n = c2.select_slider("Faces per gallery", COUNTS, value=6, key="proto_n")
     try:
@@ -37,7 +37,7 @@ def render(ctx: context.Context) -> None:
     st.caption(f"{ctx.card.name} · {ctx.split.title} · {METHOD}; features averaged over the card's test-time views.")
     for label in present if which == ALL else [which]:
         rows = df[df["label"] == label]
-        count = int((ctx.split.labels == EMOTIONS.index(label)).sum())
+        count = int((ctx.split.labels == NAMES.index(label)).sum())
         st.subheader(f"{label} · {count:,} faces", divider="gray")
         protos, crits = rows[rows["kind"] == "prototype"], rows[rows["kind"] == "criticism"]
         order = list(protos["id"]) + list(crits["id"])

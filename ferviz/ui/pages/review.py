@@ -1,7 +1,7 @@
 """Label review: go through a set of faces one at a time (the likely label issues by default, all
 errors, or the faces a gallery sent) and decide on each with a keystroke: keep, relabel as one
-of the 7 classes (keys 1-7), not a face or ambiguous; previous, next and undo. Every decision is
-written at once to the review database; the progress bar counts the faces this reviewer has
+of the dataset's classes (keys 1-N; FER2013's seven: 1-7), not a face or ambiguous; previous,
+next and undo. Every decision is written at once to the review database; the progress bar counts the faces this reviewer has
 decided. Below: the metrics with the review applied, the reviewers' agreement (Cohen's or
 Fleiss' kappa) and agreement with the FER+ majority, and the decisions as CSV."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import streamlit as st
 
 from ferviz.errors import FervizError
 from ferviz.figures.overlay import face_rgb
-from ferviz.labels import EMOTIONS
+from ferviz.labels import NAMES
 from ferviz.ui import context, gallery, resources, review, serving
 
 FACE_PX = 240
@@ -81,8 +81,8 @@ def render(ctx: context.Context) -> None:
             st.caption(f"Face {pos + 1:,} of {len(faces):,} · id {face_id}")
         with right:
             top = ev.probs[k].argsort()[::-1][:3]
-            st.markdown(f"Label **{EMOTIONS[true]}** · {ctx.card.name} predicts **{EMOTIONS[pred]}** "
-                        f"({' · '.join(f'{EMOTIONS[j]} {ev.probs[k, j]:.0%}' for j in top)})")
+            st.markdown(f"Label **{NAMES[true]}** · {ctx.card.name} predicts **{NAMES[pred]}** "
+                        f"({' · '.join(f'{NAMES[j]} {ev.probs[k, j]:.0%}' for j in top)})")
             badges = gallery.Quality(ctx).badges(face_id, true, pred)
             if badges:
                 st.markdown(gallery.badge_markdown(badges))
@@ -95,8 +95,15 @@ def render(ctx: context.Context) -> None:
                 st.caption("Other reviewers: " + "; ".join(f"{d.reviewer}: {d.text}" for d in others))
             if not name:
                 st.warning("Type your name under **Reviewer** to decide.")
-            review.buttons(dataset, split, face_id, true, faces, str(ctx.split.source), disabled=not name)
-            st.caption(review.KEYS_HELP)
+            classes = review.reviewable(ctx.split.class_ids)
+            left_out = [NAMES[c] for c in ctx.split.class_ids if c not in classes]
+            if true not in classes:
+                st.warning(f"The review database cannot record a decision on a face labelled {NAMES[true]}.")
+            review.buttons(dataset, split, face_id, true, faces, str(ctx.split.source),
+                           disabled=not name or true not in classes, classes=classes)
+            st.caption(review.keys_help(classes)
+                       + (f" · no relabel as {', '.join(left_out)}: the review database cannot record it"
+                          if left_out else ""))
     st.divider()
     if decisions:
         review.metrics_row(ev, decisions)

@@ -107,7 +107,8 @@ def _gallery(ctx, key: str, search, tree, ev) -> None:
     table = ev.table()
     rows = quality.annotate(table[mask]).sort_values(["correct", "confidence"], ascending=[True, False],
                                                      kind="stable").reset_index(drop=True)
-    n_err = int((~rows["correct"]).sum())
+    wrong = ~rows["correct"] & (rows["scored"] if "scored" in rows.columns else True)  # faces counted apart: not errors
+    n_err = int(wrong.sum())
     st.subheader(f"{len(rows):,} {'face' if len(rows) == 1 else 'faces'}: {heading} "
                  f"({n_err:,} {'error' if n_err == 1 else 'errors'})")
     st.markdown(sentence)
@@ -147,7 +148,7 @@ def _figure_png(kind: str, table: pd.DataFrame, overall: float, model: str, spli
 def _compare(ctx, search, ev) -> None:
     card2 = ctx.card2
     ev2 = resources.evaluation(card2, ctx.split, ctx.data_path)
-    cmp = compare_slices(search, ev.preds == ev.labels, ev2.preds == ev2.labels)
+    cmp = compare_slices(search, ev.correct, ev2.correct)
     st.caption(f"Each slice's accuracy for {ctx.card.name} (A) and {card2.name} (B); B fixes a face A gets wrong "
                "and breaks one A gets right. A slice is fixed or broken when the change is significant "
                "(exact McNemar test on the faces that changed, corrected for every slice).")

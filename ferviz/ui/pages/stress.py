@@ -11,7 +11,7 @@ import streamlit as st
 from ferviz.analysis import stress as core
 from ferviz.analysis.perturbations import PERTURBATIONS, describe
 from ferviz.figures import palette
-from ferviz.labels import EMOTIONS
+from ferviz.labels import NAMES
 from ferviz.ui import context, gallery, resources, serving
 from ferviz.ui import stress as job_ui
 
@@ -52,16 +52,15 @@ def _curves(table: pd.DataFrame, names: list[str], classes: list[str], other: pd
     return fig
 
 
+def _classes(res: core.StressResult) -> list[int]:
+    """The classes a face can be read right as: the dataset's classes the model can output."""
+    return [int(c) for c in res.data_classes if c in res.model_classes]
+
+
 def _flips_matrix(res: core.StressResult, name: str, sev: int) -> pd.DataFrame:
-    """Rows: true class read right before; columns: the class read under the perturbation."""
-    before = res.base.argmax(axis=1)
-    after = res.probs_at(name, sev).argmax(axis=1)
-    right = before == res.labels
-    k = len(EMOTIONS)
-    cells = np.zeros((k, k), np.int64)
-    np.add.at(cells, (res.labels[right], after[right]), 1)
-    np.fill_diagonal(cells, 0)
-    return pd.DataFrame(cells, index=pd.Index(list(EMOTIONS), name="read right as"), columns=list(EMOTIONS))
+    """Rows: true class read right before; columns: the class read under the perturbation (the
+    model's classes); `core.StressResult.flip_matrix`."""
+    return res.flip_matrix(name, sev)
 
 
 def _job_panel(ctx, card, label: str) -> bool:
@@ -134,7 +133,8 @@ def render(ctx: context.Context) -> None:
     c1, c2 = st.columns([3, 2])
     names = c1.multiselect("Perturbations", available, default=available,
                            format_func=lambda n: PERTURBATIONS[n].label, key="st_perts")
-    classes = c2.multiselect("Classes", ["all"] + list(EMOTIONS), default=["all"], key="st_classes",
+    classes = c2.multiselect("Classes", ["all"] + [NAMES[c] for c in _classes(res)], default=["all"],
+                             key="st_classes",
                              help="all: the whole split; a class: its faces only (choose one perturbation to see "
                                   "every class in its own colour)")
     if names and classes:
@@ -161,7 +161,7 @@ def render(ctx: context.Context) -> None:
     cells = list(event.selection.cells) if event and event.selection else []
     if cells:
         row, col = cells[0]
-        st.session_state["st_open"] = (name, int(sev), int(row), EMOTIONS.index(col))
+        st.session_state["st_open"] = (name, int(sev), NAMES.index(matrix.index[int(row)]), NAMES.index(col))
         st.session_state["st_page"] = 1
     opened = st.session_state.get("st_open")
     if opened and opened[0] in available:
@@ -174,7 +174,7 @@ def _gallery(ctx, res: core.StressResult, name: str, sev: int, t: int, q: int) -
     mask = res.flip_mask(name, sev, t, q)
     ev = resources.evaluation(ctx.card, ctx.split, ctx.data_path)
     rows = gallery.Quality(ctx).annotate(ev.table()[mask]).reset_index(drop=True)
-    st.subheader(f"{len(rows):,} {EMOTIONS[t]} {'face' if len(rows) == 1 else 'faces'} read as {EMOTIONS[q]} "
+    st.subheader(f"{len(rows):,} {NAMES[t]} {'face' if len(rows) == 1 else 'faces'} read as {NAMES[q]} "
                  f"after {describe(name, sev)}")
     st.caption("Shown as they are (the tiles' probabilities are the model's on the unperturbed face); the "
                "Inspector's *Under perturbations* shows each face perturbed.")
