@@ -14,8 +14,9 @@ from ferviz.cli import main
 from ferviz.models import ModelError, load_card, load_model, preprocess
 
 
-def _tiny_model(size=(48, 48), channels=1, seed=0, extra=None):
-    """Conv, batch norm, pooling, dropout and a softmax head with random (seeded) weights."""
+def _tiny_model(size=(48, 48), channels=1, seed=0, extra=None, outputs=7):
+    """Conv, batch norm, pooling, dropout and a softmax head (`outputs` classes) with random (seeded)
+    weights."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -28,7 +29,7 @@ def _tiny_model(size=(48, 48), channels=1, seed=0, extra=None):
     x = keras.layers.Conv2D(8, 3, activation="relu", name="last_conv")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dropout(0.3)(x)
-    out = keras.layers.Dense(7, activation="softmax", name="probs")(x)
+    out = keras.layers.Dense(outputs, activation="softmax", name="probs")(x)
     model = keras.Model(inp, out)
     w, b = model.get_layer("probs").get_weights()
     model.get_layer("probs").set_weights([w * 50, b])  # confident, face-dependent predictions
@@ -223,3 +224,29 @@ def test_logits_head_is_compared_as_probabilities(models_dir, tmp_path):
     assert r.max_abs_diff <= 1e-4 and r.faces == 16 and r.path.stat().st_size == r.size_bytes
     raw = model.predict(preprocess(faces, card.input), verbose=0)
     assert np.abs(raw).max() > 1  # really logits, not probabilities
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+def test_an_eight_class_model_exports_with_its_classes(tmp_path, fmt, run_exported):
+    """Eight outputs in AffectNet's order (contempt last): parity over all eight, and the exported
+    card keeps the class order."""
+    from tests.class_sets import AFFECTNET_ORDER
+
+    src_dir = tmp_path / "src"
+    src_dir.mkdir()
+    path = _save(src_dir, "eight", _tiny_model(seed=3, outputs=8))
+    d = json.loads(path.read_text())
+    d["classes"] = list(AFFECTNET_ORDER)
+    path.write_text(json.dumps(d))
+    card = load_card(path)
+    faces = _faces(np.random.default_rng(4), 24)
+    r = model_export.export_model(card, fmt, tmp_path / "out", faces)
+    assert r.max_abs_diff <= 1e-4 and r.faces == 24
+    out_card = load_card(r.card_path)
+    assert out_card.classes == card.classes and out_card.classes[-1] == "contempt"
+    assert out_card.class_ids == tuple(range(8))
+    x = preprocess(faces, card.input)
+    got, ref = run_exported(fmt, r.path, x), load_model(card).predict(x, verbose=0)
+    assert got.shape == (24, 8)
+    np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
+    assert ref[:, 7].std() > 0.01  # the contempt output varies: compared for real
