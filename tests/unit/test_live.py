@@ -123,6 +123,39 @@ def test_analyser_boxes_top3_gradcam_and_fps_on_a_face(tiny, face_frame):
     np.testing.assert_array_equal(la.last_frame(), frame)  # the snapshot is the raw frame
 
 
+def test_a_model_with_other_classes_live(tmp_path, face_frame):
+    """Three outputs (happy, contempt, sad; no angry): probabilities over the vocabulary's columns,
+    contempt named on the frame, Grad-CAM warmed up and drawn on a class the model has."""
+    import keras
+
+    from ferviz.models import card_from_dict, load_model
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((48, 48, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    head = keras.layers.Dense(3, activation="softmax")
+    keras.Model(inp, head(x)).save(tmp_path / "three.keras")
+    model = keras.models.load_model(tmp_path / "three.keras")
+    w, b = model.layers[-1].get_weights()
+    model.layers[-1].set_weights([w * 0.01, np.array([0.0, 3.0, 0.0], np.float32)])  # contempt wins
+    model.save(tmp_path / "three.keras")
+    card = card_from_dict({"name": "three", "file": "three.keras", "gradcam_layer": "conv",
+                           "classes": ["happiness", "contempt", "sadness"],
+                           "input": {"height": 48, "width": 48, "channels": 1, "scale": [0, 1]}}
+                          ).save(tmp_path / "three.json")
+    la = LiveAnalyser(load_model(card), card, clock=FakeClock())
+    la.warm_up()  # explains the model's first class (happy), not angry, which it lacks
+    frame, _ = face_frame
+    out, r = la.process(frame)
+    f = r.faces[0]
+    assert f.probs.shape == (8,) and np.isclose(f.probs.sum(), 1.0, atol=1e-5)
+    assert set(np.flatnonzero(f.probs)) == {3, 4, 7} and f.top()[0][0] == "contempt"
+    assert {e for e, _ in f.top()} == {"contempt", "happy", "sad"}  # the model's three, by their names
+    x, y, w_, h = f.box
+    assert (out[y + 4:y + h - 4, x + 4:x + w_ - 4] != frame[y + 4:y + h - 4, x + 4:x + w_ - 4]).any()
+
+
 def test_bgr_frames_give_the_same_analysis_in_bgr(tiny, face_frame):
     model, card, _ = tiny
     frame, _ = face_frame
