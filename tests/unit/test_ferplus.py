@@ -241,3 +241,23 @@ def test_ferplus_metrics_by_hand(csv_form):
     m = ferplus_metrics(ev, pub)
     # the neutral/happiness tie has no majority: left out like the not-a-face image
     assert m["n_not_a_face"] == 1 and m["n_tied"] == 1 and m["n_used"] == 0 and m["accuracy_vs_ferplus"] is None
+
+
+def test_ferplus_metrics_of_an_eight_class_model_use_the_contempt_majority(csv_form):
+    splits, votes = csv_form
+    a = align_votes(splits["PrivateTest"], votes)  # majorities: surprise, sad, contempt
+    labels = splits["PrivateTest"].labels  # surprise, fear, disgust
+    preds = np.array([5, 4, 7])  # right, wrong (FER+ says sad), contempt (FER+ agrees, the label not)
+    ev = Evaluation("m8", "PrivateTest", np.eye(8, dtype=np.float32)[preds], labels, splits["PrivateTest"].ids,
+                    tuple(range(8)), tuple(range(7)))
+    m = ferplus_metrics(ev, a)
+    assert m["classes"][-1] == "contempt" and len(m["classes"]) == 8
+    assert m["n_used"] == 3 and m["n_contempt_or_unknown"] == 0  # contempt is one of this model's classes
+    assert m["accuracy_vs_ferplus"] == 1.0 and m["accuracy"] == pytest.approx(1 / 3)
+    assert m["errors_ferplus_agrees_with_model"] == 2
+    cm = np.array(m["confusion_matrix"])
+    assert cm.shape == (8, 8) and cm[7, 7] == 1 and cm.sum() == 3
+    assert a.badges("6", true=1, pred=7) == ["FER+ agrees with the model"]  # a contempt majority agrees too
+    seven = ferplus_metrics(Evaluation("m7", "PrivateTest", np.eye(7, dtype=np.float32)[[5, 4, 1]], labels,
+                                       splits["PrivateTest"].ids), a)
+    assert seven["n_contempt_or_unknown"] == 1 and np.array(seven["confusion_matrix"]).shape == (7, 7)
