@@ -262,3 +262,65 @@ def test_stress_keeps_the_evaluations_columns(cards, folder_data, seven_split):
     assert res8.base.shape == (70, 8) and res8.flip_matrix("brightness", 1).shape == (7, 8)
     dim = res8.probs_at("brightness", 1).argmax(axis=1)
     assert (dim <= res8.base.argmax(axis=1)).mean() > 0.9  # dimmer reads darker, contempt (brightest) included
+
+
+# ------------------------------------------------------------------ names and counts across the other modules
+
+def test_error_views_say_which_faces_are_counted_apart(cards, folder_data):
+    from ferviz.analysis.error_views import LABEL_ISSUE, MODEL_ERROR, annotate, error_view, view_title
+
+    split = folder_data[0]
+    ev = evaluate(cards["seven"], split)
+    issues = evaluation_issues(ev)
+    rows = annotate(ev.errors(CONTEMPT), issues)
+    assert len(rows) == PER_CLASS and (rows["verdict"] == OUTSIDE).all() and not rows["likely_label_issue"].any()
+    errors = error_view(ev, None, None, issues=issues)
+    assert len(errors) == int(ev.wrong.sum()) and set(errors["verdict"]) <= {LABEL_ISSUE, MODEL_ERROR}
+    assert "cannot output" in view_title(CONTEMPT, None, ev.model_classes)
+    assert view_title(CONTEMPT, 6, range(8)) == "true **contempt** → predicted **neutral**"
+    assert view_title(6, CONTEMPT) == "true **neutral** → predicted **contempt**"
+
+
+def test_prototypes_neighbours_duplicates_and_precompute_name_contempt(cards, folder_data):
+    from ferviz.analysis.neighbours import TrainingIndex, neighbours
+    from ferviz.analysis.prototypes import prototypes
+    from ferviz.data.duplicates import find_duplicates
+    from ferviz.precompute.tasks import chosen_faces
+
+    split, x, y, _ = folder_data
+    feats = (np.eye(8)[y] + 0.05 * np.random.default_rng(0).normal(size=(len(y), 8))).astype(np.float32)
+    protos = prototypes(feats, y, split.ids, n_prototypes=2, n_criticisms=1)
+    assert set(protos["label"]) == set(EXPRESSIONS)
+    index = TrainingIndex(feats, split.ids.astype(str), y, "tta", "m", "h")
+    q = feats[y == CONTEMPT][:1] + 0.01
+    table = neighbours(index, q, ["q"], k=3, preds=np.full(len(y), CONTEMPT))
+    assert (table["neighbour_label"] == "contempt").all() and (table["neighbour_pred"] == "contempt").all()
+    train = FERSplit(x[:4], y[:4], np.array(["t0", "t1", "t2", "t3"]), "Training", "synthetic", "ht",
+                     classes=EXPRESSIONS)
+    test = FERSplit(x[y == CONTEMPT][:1], np.array([CONTEMPT]), np.array(["c0"]), "PrivateTest", "synthetic", "ht",
+                    classes=EXPRESSIONS)
+    pairs = find_duplicates({"Training": FERSplit(np.concatenate([train.images, test.images]),
+                                                  np.append(train.labels, 0), np.append(train.ids, "copy"),
+                                                  "Training", "synthetic", "ht", classes=EXPRESSIONS),
+                             "PrivateTest": test}, use_cache=False)
+    row = pairs[pairs["id"] == "c0"].iloc[0]
+    assert (row["label"], row["duplicate_id"], row["duplicate_label"], row["kind"]) == ("contempt", "copy",
+                                                                                        "angry", "exact")
+    ids, targets = chosen_faces(evaluate(cards["eight"], split), [(6, CONTEMPT)], "errors", None)
+    assert len(ids) == SHIFTED and (targets == CONTEMPT).all()
+
+
+def test_the_embedding_marks_the_faces_counted_apart(cards, folder_data):
+    from ferviz.analysis.embedding import cached_embedding, penultimate_features
+
+    split, _, y, _ = folder_data
+    df = cached_embedding(None, cards["seven"], split, "pca")
+    contempt = y == CONTEMPT
+    assert df["scored"].tolist() == (~contempt).tolist() and not df["correct"][contempt].any()
+    assert set(df["true"]) == set(EXPRESSIONS) and "contempt" not in set(df["pred"])
+    assert "scored" not in cached_embedding(None, cards["eight"], split, "pca").columns
+    from ferviz.models import load_model
+
+    _, probs = penultimate_features(load_model(cards["seven"]), cards["seven"], split.images[:3], with_probs=True,
+                                    columns=columns(cards["seven"], split))
+    assert probs.shape == (3, 8) and (probs[:, CONTEMPT] == 0).all()

@@ -10,6 +10,7 @@ from ferviz.analysis.label_issues import (
     KINDS,
     confident_joint,
     confident_thresholds,
+    evaluation_issues,
     find_label_issues,
     label_issues,
     mean_evaluation,
@@ -188,3 +189,25 @@ def test_mean_evaluation():
         mean_evaluation([a, Evaluation("C", "PublicTest", a.probs, y, ids)])
     with pytest.raises(ValueError, match="at least one"):
         mean_evaluation([])
+
+
+def test_mean_evaluation_of_a_seven_and_an_eight_class_model():
+    """The mean can output any class either model can; the seven-class model's contempt is 0."""
+    from ferviz.analysis.evaluation import Evaluation
+
+    rng = np.random.default_rng(1)
+    ids, y = np.array([f"i{k}" for k in range(60)]), rng.integers(0, 8, 60)
+    p7 = np.pad(_dirichlet(rng, 60, 7, dtype=np.float32), ((0, 0), (0, 1)))  # no contempt output: 0
+    seven = Evaluation("S", "PrivateTest", p7, y, ids, tuple(range(7)), tuple(range(8)))
+    eight = Evaluation("E", "PrivateTest", _dirichlet(rng, 60, 8, dtype=np.float32), y, ids, tuple(range(8)),
+                       tuple(range(8)))
+    m = mean_evaluation([seven, eight])
+    assert m.model_classes == tuple(range(8)) and m.data_classes == tuple(range(8)) and m.n_outside == 0
+    np.testing.assert_allclose(m.probs[:, 7], eight.probs[:, 7] / 2, rtol=1e-6)
+    narrow = Evaluation("N", "PrivateTest", _dirichlet(rng, 60, 7, dtype=np.float32), np.minimum(y, 6), ids)
+    wide = Evaluation("W", "PrivateTest", _dirichlet(rng, 60, 8, dtype=np.float32), np.minimum(y, 6), ids,
+                      tuple(range(8)), tuple(range(7)))
+    assert mean_evaluation([narrow, wide]).probs.shape == (60, 8)  # widths differ: padded, not refused
+    issues = evaluation_issues(mean_evaluation([seven, eight]))
+    assert issues.n_outside == 0 and issues.confident_joint.shape == (8, 8)
+    assert evaluation_issues(seven).n_outside == int((y == 7).sum()) > 0
