@@ -335,3 +335,46 @@ def test_tta_auto_picks_the_best_mode_on_publictest(tmp_path, tiny_csv, capsys):
     assert m.tta == "mirror" and m.training["recipe"]["tta"] is True and "tta_selection" not in m.training
     with pytest.raises(TrainError, match="--tta takes"):
         train(Recipe(arch="baseline_cnn", tta="ten-crop"), tmp_path, data=str(tiny_csv))
+
+
+def test_training_refuses_a_dataset_beyond_fer2013s_seven_before_starting(tmp_path):
+    from tests.class_sets import write_folders
+
+    rng = np.random.default_rng(2)
+    faces, labels = rng.integers(0, 256, (16, 48, 48)).astype(np.uint8), np.arange(16) % 8
+    for folder in ("train", "val", "test"):
+        write_folders(tmp_path / "ds", faces, labels, {7: "contempt"}, split_folder=folder)
+    with pytest.raises(TrainError, match="training learns FER2013's seven classes .*its Training has contempt too"):
+        train(Recipe(arch="baseline_cnn", epochs=1), tmp_path / "out", data=str(tmp_path / "ds"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_teachers_with_other_classes(tmp_path, tiny_csv):
+    """A teacher with contempt too gives its seven FER2013 probabilities, renormalised; one that
+    lacks some of the seven is refused, naming them."""
+    import json
+    from dataclasses import replace
+
+    from ferviz.analysis.evaluation import predict_probs
+    from ferviz.models.training import teacher_targets
+    from tests.class_sets import AFFECTNET_ORDER
+    from tests.unit.tiny_models import brightness_model
+
+    def save(stem, classes):
+        brightness_model(np.linspace(0.1, 0.9, len(classes)).astype(np.float32)).save(tmp_path / f"{stem}.keras")
+        (tmp_path / f"{stem}.json").write_text(json.dumps({
+            "name": stem, "file": f"{stem}.keras", "classes": list(classes),
+            "input": {"height": 48, "width": 48, "channels": 1, "scale": [0, 1]}}))
+        return tmp_path / f"{stem}.keras"
+
+    split = load_fer2013(tiny_csv, "Training")
+    eight = save("eight", AFFECTNET_ORDER)
+    y = teacher_targets(Recipe(arch="baseline_cnn", teachers=str(eight), soft=1.0), split)
+    card = load_card(tmp_path / "eight.json")
+    p = predict_probs(load_model(card), replace(card, tta="mirror"), split.images)
+    assert p.shape == (len(split), 8) and p[:, 7].min() > 0
+    np.testing.assert_allclose(y, p[:, :7] / p[:, :7].sum(axis=1, keepdims=True), atol=1e-6)
+    three = save("three", ("happy", "sad", "contempt"))
+    with pytest.raises(TrainError, match="three.keras: cannot teach FER2013's seven classes: it lacks angry, "
+                                         "disgust, fear, surprise, neutral"):
+        teacher_targets(Recipe(arch="baseline_cnn", teachers=str(three)), split)
