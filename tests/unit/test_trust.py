@@ -89,6 +89,19 @@ def test_trust_table_on_a_square_detector():
     assert np.isnan(row["mprt_spearman_abs"])  # only integrated gradients have an absolute variant
 
 
+def test_trust_table_of_an_eight_class_model_explains_its_class_order():
+    """Eight outputs in AffectNet's order (angry is output 6): the checks target class 0 through
+    the card, and robustness reads the prediction back as a class index (0, not output 6)."""
+    classes = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
+    model = square_model(classes=classes)
+    card = ModelCard(name="sq8", file="sq8.keras", gradcam_layer="last_conv", classes=classes)
+    f = faces(6, seed=2)
+    row = trust_table(model, card, f, np.zeros(6, int), ["gradcam"], steps=8).iloc[0]
+    assert row["n"] == 6 and row["deletion_auc"] < row["random_deletion_auc"]
+    assert row["robust_faces"] == 6  # every face keeps its prediction (angry) under the small perturbations
+    assert row["road"] < row["random_road"]
+
+
 def test_layer_table_marks_the_default_layer():
     from tests.unit.tiny_models import conv_bn_relu
 
