@@ -327,7 +327,7 @@ def test_embedding_figure_bad_input():
         embedding_figure(bad)
     bad = df.copy()
     bad.loc[0, "true"] = "bored"
-    with pytest.raises(ExportError, match="unknown emotion"):
+    with pytest.raises(ExportError, match="unknown class name.*'bored'.*contempt"):
         embedding_figure(bad)
 
 
