@@ -31,7 +31,6 @@ from ..analysis.error_views import (  # noqa: F401  (the views' vocabulary, used
     view_title,
     vote_text,
 )
-from ..data.ferplus import AGREES_LABEL as _AGREES_LABEL
 from ..figures.overlay import face_rgb, overlay
 from . import state
 from .context import Context
@@ -187,11 +186,9 @@ class Quality:
         self.issues = self.copies = self.aligned = None
         self.ferplus_why: str | None = None
         self.classes = set(card.class_ids)  # what the model can output: other true classes are counted apart
-        # with FER+'s majority as the labels, FER+ agrees with every label: that badge would say nothing
-        self.ferplus_labels = ctx.split.label_set == "ferplus"
-        if self.ferplus_labels:
-            self.notes.append("The labels are FER+'s majority vote: no “FER+ agrees with the label” badge, "
-                              "FER+ is the label.")
+        if ctx.split.label_set == "ferplus":  # the badges compare FER+ with itself: say so once
+            self.notes.append("The labels are FER+'s majority vote, so every face with FER+ votes has the "
+                              "“FER+ agrees with the label” badge.")
         try:
             self.issues = resources.issues(card, ctx.split, ctx.data_path)
         except ValueError as e:
@@ -213,11 +210,7 @@ class Quality:
         return self.ferplus_why
 
     def annotate(self, rows: pd.DataFrame) -> pd.DataFrame:
-        out = annotate(rows, self.issues, self.copies, self.aligned)
-        if self.ferplus_labels and "ferplus_badges" in out.columns:
-            out["ferplus_badges"] = [" | ".join(b for b in str(v).split(" | ") if b and b != _AGREES_LABEL)
-                                     for v in out["ferplus_badges"]]
-        return out
+        return annotate(rows, self.issues, self.copies, self.aligned)
 
     def badges(self, image_id: str, true: int, pred: int) -> list[str]:
         """The badges of one image of the split (the inspector's)."""
@@ -234,6 +227,5 @@ class Quality:
             out.append(str(self.copies.loc[str(image_id), "badge"]))
         if self.aligned is not None:
             k = self.aligned.index_of(str(image_id))
-            out += [b for b in fp_badges(self.aligned.votes[k], true, pred, named=bool(self.aligned.named[k]))
-                    if not (self.ferplus_labels and b == _AGREES_LABEL)]
+            out += fp_badges(self.aligned.votes[k], true, pred, named=bool(self.aligned.named[k]))
         return out

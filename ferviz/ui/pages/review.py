@@ -1,8 +1,8 @@
 """Label review: go through a set of faces one at a time (the likely label issues by default, all
 errors, or the faces a gallery sent) and decide on each with a keystroke: keep, relabel as one
 of the dataset's classes (keys 1-N; FER2013's seven: 1-7), not a face or ambiguous; previous,
-next and undo. Every decision is written at once to the review database; the progress bar counts the faces this reviewer has
-decided. Below: the metrics with the review applied, the reviewers' agreement (Cohen's or
+next and undo. Every decision is written at once to the review database; the progress bar counts
+the faces this reviewer has decided. Below: the metrics with the review applied, the reviewers' agreement (Cohen's or
 Fleiss' kappa) and agreement with the FER+ majority, and the decisions as CSV."""
 from __future__ import annotations
 

@@ -3,7 +3,6 @@ blurred, dim, flat, compressed, small, turned, shifted, zoomed out or mirrored, 
 which class turns into which (a cell opens those faces); a second model on the same curves."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
