@@ -26,15 +26,17 @@ def command(ctx: Context) -> str:
     argv = ["report", "--model", _model_ref(ctx.card)]
     if ctx.card2 is not None:
         argv += ["--vs", _model_ref(ctx.card2)]
-    if ctx.data_path:
-        argv += ["--data", str(ctx.data_path)]
+    if ctx.path:
+        argv += ["--data", str(ctx.path)]
+    if ctx.labels != "fer2013":
+        argv += ["--labels", ctx.labels]
     argv += ["--split", ctx.split.title, "--out", "DIR"]
     return "python -m ferviz " + shlex.join(argv)
 
 
 def _built_for(ctx: Context) -> tuple:
     cards = [ctx.card] + ([ctx.card2] if ctx.card2 is not None else [])
-    return tuple(c.compute_key() for c in cards) + (ctx.split.data_hash,)
+    return tuple(c.compute_key() for c in cards) + (ctx.split.data_hash, ctx.labels)
 
 
 def build(ctx: Context, progress) -> dict[str, tuple[str, bytes]]:
@@ -43,7 +45,7 @@ def build(ctx: Context, progress) -> dict[str, tuple[str, bytes]]:
     from . import resources
 
     inp = load_inputs(_model_ref(ctx.card), _model_ref(ctx.card2) if ctx.card2 is not None else None,
-                      ctx.data_path, ctx.split.title, command=command(ctx),
+                      ctx.path, ctx.split.title, command=command(ctx), labels=ctx.labels,
                       progress=lambda f, t: progress(0.1 * f, t))
     for i, card in enumerate(inp.cards):  # the app's loaded models, not a second copy
         inp.use_model(i, resources.model_for(card))

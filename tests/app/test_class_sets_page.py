@@ -198,6 +198,8 @@ def test_ferplus_labels_from_fer2013_csv_and_the_link_keeps_them(ferplus_csv_env
     assert z.shape == (8, 7) and rows[-1] == "contempt (not a model class)" and cols == list(EMOTIONS)
     np.testing.assert_array_equal(z, ev.matrix().to_numpy())
     assert {m.label: m.value for m in at.metric}["Accuracy"] == f"{ev.accuracy:.2%}"
+    report = next(c.value for c in at.caption if "python -m ferviz report" in c.value)
+    assert "--labels ferplus" in report and "ferplus::" not in report  # the report reads the same labels
     common = NAMES[int(np.bincount(split.labels).argmax())]
     at.session_state["sel_true"] = at.session_state["sel_pred"] = common  # its faces the model gets right
     at = page(at, "errors")
