@@ -89,7 +89,7 @@ def run(a) -> int:
     model = load_model(card)
     sub = split.subset(_positions(a, card, split, model))
     probs = predict_probs(model, card, sub.images)
-    targets = resolve_targets(a.target, probs, sub.labels)
+    targets = resolve_targets(a.target, probs, sub.labels, card=card)
     with progress(f"{a.method} on {len(sub)} images") as update:
         maps = cached_explain(model, card, sub.images, sub.ids, split.data_hash, targets, a.method,
                               views=a.views, progress=update, chunk=16)

@@ -51,7 +51,7 @@ def run(a) -> int:
     sub = split.subset(np.array([split.index_of(i) for i in ids], int))
     model = load_model(card)
     probs = predict_probs(model, card, sub.images)
-    targets = resolve_targets(a.target, probs, sub.labels)
+    targets = resolve_targets(a.target, probs, sub.labels, card=card)
     t = time.perf_counter()
     fm = feature_maps(model, card, sub.images, targets)
     feats = [select(fm, i, a.rank, a.top) for i in range(len(sub))]

@@ -53,7 +53,7 @@ def run(a) -> int:
                                   a.method, views=a.views, progress=update, chunk=16)
 
         rep = cell_report(split.labels, ev.preds, lm.points, lm.detected, t, p, maps_for, method=a.method,
-                          views=a.views, max_faces=a.max_faces, seed=a.seed)
+                          views=a.views, max_faces=a.max_faces, seed=a.seed, model_classes=card.class_ids)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "regions.csv").write_bytes(regions_csv(rep.table))

@@ -208,9 +208,9 @@ class _SplitDict(dict):
         """The canonical split for a name: FER2013's (any case, e.g. 'private') or, for a folder
         dataset, its folder's ('train', 'val', 'test'). ValueError lists the names that work."""
         key = str(name).strip().lower()
-        for canonical, own in self.names.items():
-            if own != canonical and key == own.lower():
-                return canonical
+        for fer_name, own in self.names.items():
+            if own != fer_name and key == own.lower():
+                return fer_name
         try:
             return normalise_split(name)
         except ValueError:

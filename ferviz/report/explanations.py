@@ -132,7 +132,8 @@ def regions(inp: Inputs, progress: Progress | None = None) -> Section:
                 return cached_explain(model, card, split.images[pos], split.ids[pos], split.data_hash, targets,
                                       method, views="tta", progress=progress, chunk=16)
             rep = cell_report(split.labels, ev.preds, lm.points, lm.detected, t, p, maps_for, method=method,
-                              views="tta", max_faces=o.region_faces, seed=o.seed)
+                              views="tta", max_faces=o.region_faces, seed=o.seed,
+                              model_classes=card.class_ids)
             fig = regions_figure(rep.table, rep.tests, title=regions_title(card.name, split.title, method, t, p))
             diffs = rep.differing()
             out.append(Paragraph(f"{NAMES[t]} → {NAMES[p]}: " + ("; ".join(diffs) if diffs else

@@ -196,7 +196,7 @@ def label_issues(inp: Inputs) -> Section:
 
             fp = ferplus_metrics(ev, aligned)
             out.append(Table(("FER+ (10 votes per face)", ""), (
-                ("faces with a FER+ majority among the 7 emotions", f"{fp['n_used']:,} of {fp['n']:,}"),
+                ("faces with a FER+ majority among the model's classes", f"{fp['n_used']:,} of {fp['n']:,}"),
                 ("not a face / contempt or unknown / tied", f"{fp['n_not_a_face']:,} / "
                                                            f"{fp['n_contempt_or_unknown']:,} / {fp['n_tied']:,}"),
                 ("accuracy against the FER+ majority", pct(fp["accuracy_vs_ferplus"])),
@@ -247,7 +247,7 @@ def training_copies(inp: Inputs) -> Section:
 # ------------------------------------------------------------------ calibration
 
 def calibration(inp: Inputs) -> Section:
-    from ..analysis.calibration import calibrate_evaluations, reliability
+    from ..analysis.calibration import calibrate_evaluations, evaluation_reliability
     from ..analysis.evaluation import evaluate
     from ..export.calibration import reliability_figure
 
@@ -271,7 +271,7 @@ def calibration(inp: Inputs) -> Section:
             panels = {"before temperature scaling": res.reliability[(res.split, "before")],
                       f"after (T = {res.temperature:.3f}, fit on {res.fit_split})": res.reliability[(res.split, "after")]}
         else:
-            r = reliability(ev.probs, ev.labels)
+            r = evaluation_reliability(ev)
             text, panels = f"ECE {pct(r.ece)} on {split.title} (top label, 15 bins).", {"as predicted": r}
         fig = reliability_figure(panels, model_name=card.name, split=split.title)
         return [Paragraph(text), figure(fig, inp, f"reliability diagram of {card.name}")]

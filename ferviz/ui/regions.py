@@ -43,7 +43,7 @@ def cell_panel(ctx: Context, t: int | None, p: int | None) -> None:
             rep = core.cell_report(
                 ctx.split.labels, ev.preds, lm.points, lm.detected, t, p,
                 lambda pos, tg: attributions.maps_for(ctx, ctx.card, pos, tg, method, progress=True),
-                method=method, max_faces=max_faces)
+                method=method, max_faces=max_faces, model_classes=ctx.card.class_ids)
         except Exception as e:  # a message, not a traceback
             st.error(f"Region shares could not be computed: {e}")
             return

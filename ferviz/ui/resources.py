@@ -309,10 +309,9 @@ def ferplus_status(data_path: str | None) -> list[dict]:
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _ece(card_path: str, card_key: str, data_path: str, split: str, data_hash: str) -> float:
-    from ..analysis.calibration import ece
+    from ..analysis.calibration import evaluation_ece
 
-    ev = _evaluation(card_path, card_key, data_path, split, data_hash)
-    return ece(ev.probs, ev.labels)
+    return evaluation_ece(_evaluation(card_path, card_key, data_path, split, data_hash))
 
 
 def ece(card: ModelCard, data: FERSplit, data_path: str | None) -> float:

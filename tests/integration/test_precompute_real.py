@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ferviz import cache, config
+from ferviz import cache
 from tests.integration.precompute_helpers import CARD, ROOT, seeded_cache
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]

@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import fisher_exact
 from statsmodels.stats.multitest import multipletests
 
-from ferviz.analysis.attributes import (ATTRIBUTES, BY_NAME, face_attributes, help_text, landmark_attributes,
+from ferviz.analysis.attributes import (ATTRIBUTES, face_attributes, help_text, landmark_attributes,
                                         pixel_attributes, vote_entropy)
 from ferviz.analysis.error_clusters import error_clusters
 from ferviz.analysis.error_tree import error_tree
