@@ -119,7 +119,8 @@ def sidebar() -> Context:
         except DataError as e:
             ctx.data_error = str(e)
         total = sum(len(s) for s in ctx.splits.values())
-        sb.caption(f"FER2013: {total:,} images from `{_short(ctx.splits)}` · labels: {labels_text(ctx)}")
+        sb.caption(f"{'FER2013' if is_fer2013(ctx.splits) else 'Dataset'}: {total:,} images from "
+                   f"`{_short(ctx.splits)}` · labels: {labels_text(ctx)}")
     else:
         sb.info("No FER2013 yet: see **Dataset**.")
     return ctx
@@ -154,7 +155,15 @@ def _load(ctx: Context, path: str | None, labels: str) -> None:
 def labels_text(ctx: Context) -> str:
     """Which labels are in use and their classes: 'FER+ majority (8 classes: ... contempt)'."""
     classes = ctx.split.classes if ctx.split is not None else ()
-    return f"{ctx.labels_name}" + (f" ({len(classes)} classes: {', '.join(classes)})" if classes else "")
+    own = ctx.labels == "fer2013" and ctx.splits is not None and not is_fer2013(ctx.splits)
+    return ("its own" if own else ctx.labels_name) + (f" ({len(classes)} classes: {', '.join(classes)})"
+                                                      if classes else "")
+
+
+def is_fer2013(splits) -> bool:
+    """Whether a loaded dataset is FER2013 (its csv, FER+ folders or FER2013-named image files),
+    not another dataset in its folder layout."""
+    return getattr(splits, "kind", "") in ("csv", "ferplus") or tuple(getattr(splits, "names", {}).values()) == SPLITS
 
 
 def _short(splits) -> str:

@@ -224,7 +224,7 @@ def test_ferplus_labels_on_image_folders_say_why_and_fall_back(env, monkeypatch)
     errors = [e.value for e in at.sidebar.error]
     assert any("FER+ labels not available" in e and fp.REFUSAL in e for e in errors), errors
     shown = texts(at)
-    assert "labels: FER2013 (7 classes: angry, disgust, fear, happy, sad, surprise, neutral)" in shown
+    assert "labels: its own (7 classes: angry, disgust, fear, happy, sad, surprise, neutral)" in shown  # not FER2013's files
     z, _, _ = _matrix(at)
     assert z.shape == (7, 8)  # the page works on the dataset's own labels
 
