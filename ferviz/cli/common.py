@@ -39,7 +39,7 @@ def evaluated(card, split, desc: str | None = None, **kw):
     """``ferviz.analysis.evaluation.evaluate(card, split, **kw)`` behind a progress bar."""
     from ..analysis.evaluation import evaluate
 
-    with progress(desc or f"{card.key} on {split.split}") as update:
+    with progress(desc or f"{card.key} on {split.title}") as update:
         return evaluate(card, split, progress=update, **kw)
 
 
