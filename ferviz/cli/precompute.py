@@ -31,7 +31,7 @@ def _split_list(text: str) -> list[str]:
 def add_arguments(p) -> None:
     p.add_argument("--models", "--model", dest="models", action="extend", type=A.model_list, required=True,
                    metavar="MODEL", help="card paths, model files or registry names (repeated or a comma list)")
-    A.add_data(p, labels=False)  # the app's cache of FER2013's own labels (ferviz.precompute)
+    A.add_data(p)
     p.add_argument("--splits", "--split", dest="splits", action="extend", type=_split_list, metavar="SPLIT",
                    help="splits (repeated or a comma list; default PrivateTest)")
     p.add_argument("--what", type=_what, default=["evaluate", "maps"],
@@ -64,7 +64,9 @@ def run(a) -> int:
 
     cards = [find_card(m) for m in a.models]
     workers = a.workers if a.workers is not None else (0 if a.ray else config.precompute_workers())
-    summary = precompute(cards, a.data, a.splits or ["PrivateTest"], a.what, cells=a.cells,
+    from ..data.splits import data_ref
+
+    summary = precompute(cards, data_ref(a.data, a.labels), a.splits or ["PrivateTest"], a.what, cells=a.cells,
                          scope="all" if a.all else "errors", top=a.top, methods=a.methods or DEFAULT_METHODS,
                          workers=workers, ray=a.ray, send=a.send_results,
                          report=None if a.quiet else stderr_report)

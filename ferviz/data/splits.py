@@ -130,6 +130,24 @@ def check_label_set(labels: str) -> str:
     return key
 
 
+_FERPLUS_REF = "ferplus::"  # a data reference with FER+'s labels: this, then the path
+
+
+def data_ref(path: str | os.PathLike | None, labels: str = "fer2013") -> str | None:
+    """One string for a dataset and the labels it is read with, for what passes data paths
+    around (the app's caches, precompute's workers): the path itself (None: FERVIZ_DATA or
+    data/) for the dataset's own labels, ``ferplus::<path>`` for FER+'s majority vote."""
+    path = None if path is None else str(path)
+    return path if check_label_set(labels) == "fer2013" else f"{_FERPLUS_REF}{path or ''}"
+
+
+def parse_ref(ref: str | os.PathLike | None) -> tuple[str | None, str]:
+    """(path or None, label set) of a :func:`data_ref`."""
+    if ref and str(ref).startswith(_FERPLUS_REF):
+        return str(ref)[len(_FERPLUS_REF):] or None, "ferplus"
+    return (str(ref) if ref else None), "fer2013"
+
+
 def with_ferplus_labels(split: FERSplit) -> FERSplit:
     """The split relabelled with FER+'s majority vote (eight classes, contempt included): faces
     whose top vote is tied, unknown or not a face are left out. Needs fer2013.csv (or the FER+

@@ -91,12 +91,14 @@ def model_of(ref: str):
 
 
 def split_of(data: str | None, split: str):
-    """A split of the dataset at `data` (decoded once per process)."""
-    from ..data.splits import load_fer2013
+    """A split of the dataset at `data`, a path or a `ferviz.data.splits.data_ref` naming FER+'s
+    labels too (decoded once per process)."""
+    from ..data.splits import load_fer2013, parse_ref
 
     key = (data, split, str(config.cache_dir()))
     if key not in _STATE["splits"]:
-        _STATE["splits"][key] = load_fer2013(data, split)
+        path, labels = parse_ref(data)
+        _STATE["splits"][key] = load_fer2013(path, split, labels=labels)
     return _STATE["splits"][key]
 
 

@@ -16,12 +16,11 @@ import streamlit as st
 
 from .. import config
 from ..analysis.evaluation import Evaluation, evaluate
-from ..data.splits import DataError, FERSplit, load_all
+from ..data.splits import DataError, FERSplit, data_ref, load_all, parse_ref
 from ..models import ModelCard, list_cards, load_card, load_model
 
 #: the label sets the app reads a dataset with, and how it names them
 LABEL_SETS = {"fer2013": "FER2013", "ferplus": "FER+ majority"}
-_FERPLUS = "ferplus::"  # a data reference with FER+'s labels: this, then the path (see `data_ref`)
 
 
 @st.cache_resource(show_spinner="Loading model ...", max_entries=8)
@@ -34,18 +33,8 @@ def model_for(card: ModelCard):
     return _model(str(card.path), card.compute_key())
 
 
-def data_ref(path: str | None, labels: str = "fer2013") -> str | None:
-    """How the app names a dataset read with a label set, wherever it takes a `data_path`: the
-    path itself (None: FERVIZ_DATA or data/) for the dataset's own labels, ``ferplus::<path>``
-    for FER+'s majority vote (every cache built on the data is then keyed by the labels too)."""
-    return path if labels == "fer2013" else f"{_FERPLUS}{path or ''}"
-
-
-def parse_ref(ref: str | None) -> tuple[str | None, str]:
-    """(path or None, label set) of a data reference (`data_ref`)."""
-    if ref and str(ref).startswith(_FERPLUS):
-        return str(ref)[len(_FERPLUS):] or None, "ferplus"
-    return ref or None, "fer2013"
+# the app names a dataset read with a label set by its `data_ref` (ferviz.data.splits) wherever it
+# takes a `data_path`, so every cache built on the data is keyed by the labels too
 
 
 @st.cache_resource(show_spinner="Reading the dataset ...", max_entries=4)

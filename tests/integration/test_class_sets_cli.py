@@ -232,3 +232,24 @@ def test_export_with_ferplus_labels_and_a_seven_class_model(ferplus_csv, seven_c
     df = pd.read_csv(preds, dtype={"id": str})
     assert [c for c in df.columns if c.startswith("p_")] == [f"p_{e}" for e in EMOTIONS]
     assert set(df["true"]) == set(EXPRESSIONS) and (~df.loc[df["true"] == "contempt", "scored"]).all()
+
+
+def test_precompute_with_ferplus_labels_fills_what_the_ferplus_evaluation_reads(ferplus_csv, seven_class_card,
+                                                                               tmp_path, monkeypatch, capsys):
+    """`precompute --labels ferplus` caches the predictions of the FER+-labelled split (its faces
+    with a majority), which `evaluate --labels ferplus` and the app then read instead of computing."""
+    from ferviz.analysis.evaluation import prediction_cache_path
+    from ferviz.data.splits import load_fer2013
+    from ferviz.models import load_card
+
+    monkeypatch.setenv("FERVIZ_CACHE", str(tmp_path / "cache"))
+    card = load_card(seven_class_card)
+    fer, plus = (load_fer2013(ferplus_csv, "Training", labels=lab) for lab in ("fer2013", "ferplus"))
+    assert len(plus) < len(fer)  # ties, unknown and not a face left out
+    code = cli.main(["precompute", "--models", str(seven_class_card), "--data", str(ferplus_csv), "--labels",
+                     "ferplus", "--splits", "Training", "--what", "evaluate", "--workers", "0", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    assert json.loads(out.strip().splitlines()[-1])["computed"] == 1
+    assert prediction_cache_path(card, plus).is_file()  # the FER+ split's predictions ...
+    assert not prediction_cache_path(card, fer).is_file()  # ... not the whole split's
