@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .document import TIMESTAMP_PREFIX, Report, Section
-from .inputs import Inputs, Options, Progress
+from .inputs import Inputs, Options, Progress, labels_text
 
 FORMATS: tuple[str, ...] = ("html", "pdf")
 
@@ -85,13 +85,6 @@ def build_report(inp: Inputs, *, progress: Progress | None = None, now: _dt.date
     subtitle = (f"Error analysis on {data}{split.title} ({len(split):,} images, "
                 f"{Path(str(split.source)).name}; {labels_text(split)})")
     return Report(f"ferviz report: {title}", subtitle, timestamp_line(now), out)
-
-
-def labels_text(split) -> str:
-    """Which labels the report reads, in words: FER2013's own, FER+'s majority, or the dataset's."""
-    if getattr(split, "label_set", "fer2013") == "ferplus":
-        return "labels: FER+ majority vote (eight classes with contempt; tied, unknown and not-a-face faces left out)"
-    return "labels: FER2013's own" if not split.name else "labels: the dataset's class folders"
 
 
 def render(report: Report, fmt: str) -> bytes:

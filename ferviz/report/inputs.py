@@ -94,3 +94,10 @@ def _file_name(path: str) -> str:
     from pathlib import Path
 
     return Path(str(path)).name
+
+
+def labels_text(split) -> str:
+    """Which labels the report reads, in words: FER2013's own, FER+'s majority, or the dataset's."""
+    if getattr(split, "label_set", "fer2013") == "ferplus":
+        return "labels: FER+ majority vote (eight classes with contempt; tied, unknown and not-a-face faces left out)"
+    return "labels: FER2013's own" if not split.name else "labels: the dataset's class folders"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .document import Block, Columns, Image, Paragraph, Section, Table
-from .inputs import Inputs
+from .inputs import Inputs, labels_text
 
 
 def pct(v: float | None) -> str:
@@ -60,7 +60,6 @@ def ece_of(inp: Inputs, i: int) -> float:
 def summary(inp: Inputs) -> Section:
     s = Section("Summary")
     split = inp.split
-    from .build import labels_text
 
     s.add(Paragraph(f"Classes of {split.title}: {', '.join(split.classes)} ({labels_text(split)})."))
     rows = {k: [] for k in ("images", "accuracy", "macro-F1", "accuracy without exact Training copies",
