@@ -77,10 +77,12 @@ def sidebar() -> Context:
     _load(ctx, path, st.session_state.get("sel_labels") or "fer2013")
     state.bound(sb.selectbox, "Split", list(SPLITS), "sel_split", help="Papers report FER2013 accuracy on PrivateTest",
            format_func=lambda s: ctx.splits.title(s) if ctx.splits is not None else s)
-    state.bound(sb.radio, "Labels", list(resources.LABEL_SETS), "sel_labels", format_func=resources.LABEL_SETS.get,
-                horizontal=True, help=LABELS_HELP)
+    fer = ctx.splits is None or is_fer2013(ctx.splits)  # another dataset's own labels are not FER2013's
+    state.bound(sb.radio, "Labels", list(resources.LABEL_SETS), "sel_labels", horizontal=True, help=LABELS_HELP,
+                format_func=lambda k: resources.LABEL_SETS[k] if fer or k != "fer2013" else "Its own")
     if ctx.labels_error:
-        sb.error(f"**FER+ labels not available:** {ctx.labels_error}. Showing the dataset's own (FER2013) labels.")
+        sb.error(f"**FER+ labels not available:** {ctx.labels_error}. Showing the dataset's own "
+                 f"{'(FER2013) ' if fer else ''}labels.")
     shared = serving.shared()  # a shared instance takes no server paths from visitors
     extra = () if shared else tuple(p for p in [st.session_state.get("model_dir", "").strip()] if p)
     cards, problems = resources.cards(extra)
