@@ -39,7 +39,7 @@ def add_arguments(p) -> None:
                    help="weight of the teachers in the targets, 0-1 (default 0.5)")
     p.add_argument("--name", help="output file stem (default: the architecture)")
     p.add_argument("--title", help="the model's display name in its card (default from --name)")
-    A.add_data(p, labels=False)  # trains on FER2013's own labels (ferviz.models.training)
+    A.add_data(p)  # --labels ferplus: an eight-class model of FER+'s majority (ferviz.models.training)
     A.add_out(p, "folder for the model and its card (default models)", default="models")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--finish", action="store_true",
@@ -55,7 +55,7 @@ def run(a) -> int:
                     patience=a.patience, seed=a.seed, label_smoothing=a.label_smoothing,
                     dropout=a.dropout, schedule=a.schedule, init=a.init, teachers=a.teachers,
                     soft=a.soft)
-    card = train(recipe, a.out, name=a.name, title=a.title, data=a.data, overwrite=a.overwrite,
+    card = train(recipe, a.out, name=a.name, title=a.title, data=a.data, labels=a.labels, overwrite=a.overwrite,
                  verbose=1 if sys.stderr.isatty() else 2, command=command_line(a._argv), finish=a.finish)
     m = card.metrics
     print(f"{card.name}: PublicTest {m['PublicTest']['accuracy']:.4f}, "

@@ -83,12 +83,21 @@ def _dataset(x, y, batch, *, shuffle: bool, augment: bool, seed: int):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def class_weight_dict(labels: np.ndarray) -> dict[int, float]:
-    """Balanced class weights (scikit-learn's formula n / (k * count))."""
+def class_weight_dict(labels: np.ndarray, k: int = len(EMOTIONS)) -> dict[int, float]:
+    """Balanced class weights over output positions 0..k-1 (scikit-learn's formula n / (k * count))."""
     from sklearn.utils.class_weight import compute_class_weight
 
-    w = compute_class_weight("balanced", classes=np.arange(len(EMOTIONS)), y=labels)
+    w = compute_class_weight("balanced", classes=np.arange(k), y=labels)
     return {i: float(v) for i, v in enumerate(w)}
+
+
+def outputs_of(split) -> tuple[tuple[int, ...], np.ndarray]:
+    """The classes a model trained on `split`'s dataset outputs (its classes, vocabulary order) and
+    each face's output position (labels are class indices of :data:`ferviz.labels.NAMES`)."""
+    ids = tuple(split.class_ids)
+    pos = np.full(len(NAMES), -1, np.int64)
+    pos[list(ids)] = np.arange(len(ids))
+    return ids, pos[split.labels]
 
 
 def _hardware() -> str:
@@ -173,13 +182,15 @@ def teacher_targets(recipe: Recipe, train_split) -> np.ndarray:
 
     Each teacher predicts as its card says (input scaling, class order), averaged with the mirror
     image whatever the card's test-time augmentation (cheap, and keeps reruns exact after a
-    card's ``tta`` changes). A teacher must output FER2013's seven classes; one with more (e.g.
-    contempt) gives its probabilities of the seven, renormalised.
+    card's ``tta`` changes). A teacher must output every class of the dataset; one with more (e.g.
+    contempt for FER2013's seven) gives its probabilities of those, renormalised.
     """
     from ..analysis.evaluation import predict_probs
+    from ..labels import width
     from . import load_card, load_model
 
-    onehot = np.eye(len(EMOTIONS), dtype=np.float32)[train_split.labels]
+    ids, pos = outputs_of(train_split)
+    onehot = np.eye(len(ids), dtype=np.float32)[pos]
     paths = _teacher_paths(recipe)
     if not paths:
         return onehot
@@ -187,10 +198,12 @@ def teacher_targets(recipe: Recipe, train_split) -> np.ndarray:
     for p in paths:
         try:
             card = replace(load_card(p.with_suffix(".json")), tta="mirror")
-            lacks = [c for c in EMOTIONS if c not in card.classes]
+            lacks = [NAMES[c] for c in ids if c not in card.class_ids]
             if lacks:
-                raise ModelError(f"cannot teach FER2013's seven classes: it lacks {', '.join(lacks)}")
-            q = predict_probs(load_model(card), card, train_split.images)[:, :len(EMOTIONS)]
+                raise ModelError(f"cannot teach the dataset's classes ({', '.join(NAMES[c] for c in ids)}): "
+                                 f"it lacks {', '.join(lacks)}")
+            q = predict_probs(load_model(card), card, train_split.images,
+                              columns=width(card.classes, train_split.classes))[:, list(ids)]
             probs += q / np.maximum(q.sum(axis=1, keepdims=True), 1e-12)
         except (ModelError, OSError) as e:
             raise TrainError(f"--teachers: {p}: {e}") from None
@@ -228,13 +241,15 @@ def _init_info(path: str) -> dict:
 
 
 def train(recipe: Recipe, out: str | Path, *, name: str | None = None, title: str | None = None,
-          data: str | None = None,
+          data: str | None = None, labels: str = "fer2013",
           overwrite: bool = False, verbose: int = 2, command: str | None = None,
           extra_callbacks: list | None = None, finish: bool = False) -> ModelCard:
     """Train (or resume) and write the model, card, history and curves; returns the card.
 
     With ``finish=True`` an interrupted run is not continued: its best checkpoint so far is
-    written out as the model (the card records how many epochs ran).
+    written out as the model (the card records how many epochs ran). The model learns the
+    dataset's classes (FER2013's seven; contempt too with ``labels="ferplus"``, FER+'s majority,
+    or a folder dataset that has it), which its card lists.
     """
     import keras
 
@@ -247,12 +262,14 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, title: st
             raise TrainError(f"{work}: no interrupted run with a checkpoint to finish")
     else:
         check_output(out, name, recipe, overwrite)
-    splits = load_all(data)  # DataError if missing or malformed
+    splits = load_all(data, labels=labels)  # DataError if missing or malformed
     for split in ("Training", "PublicTest", "PrivateTest"):
-        other = sorted({int(k) for k in np.unique(splits[split].labels)} - set(range(len(EMOTIONS))))
-        if other:  # also DataError for a missing split: now, not after hours of training
-            raise TrainError(f"{splits.path}: training learns FER2013's seven classes "
-                             f"({', '.join(EMOTIONS)}); its {split} has {', '.join(NAMES[k] for k in other)} too")
+        splits[split]  # noqa: B018 (DataError for a missing split: now, not after hours of training)
+    ids, pos = outputs_of(splits["Training"])
+    lacking = [NAMES[c] for c in ids if not (pos == ids.index(c)).any()]
+    if lacking:
+        raise TrainError(f"{splits.path}: its Training split has no {', '.join(lacking)} faces, so a model cannot "
+                         "learn that class; leave the class out of the dataset or add Training faces")
     out.mkdir(parents=True, exist_ok=True)
     fresh = not work.exists()
     work.mkdir(exist_ok=True)
@@ -261,7 +278,11 @@ def train(recipe: Recipe, out: str | Path, *, name: str | None = None, title: st
     if state and state.get("recipe") != asdict(recipe):
         raise TrainError(f"{work}: holds an interrupted run with another recipe; delete it or "
                          "rerun with the same options")
+    if state and state.get("labels", "fer2013") != labels:
+        raise TrainError(f"{work}: holds an interrupted run on {state.get('labels', 'fer2013')} labels; rerun "
+                         f"with --labels {state.get('labels', 'fer2013')} or delete it")
     state.setdefault("recipe", asdict(recipe))
+    state.setdefault("labels", labels)
     state.setdefault("wall_s", 0.0)
     if not finish:
         state.setdefault("command", command)
@@ -327,7 +348,8 @@ def _fit(recipe: Recipe, splits, work: Path, state: dict, state_file: Path, verb
         keras.mixed_precision.set_global_policy("mixed_float16")
     x_tr = train_s.images[..., None].astype(np.float32) / 255.0
     x_va = val_s.images[..., None].astype(np.float32) / 255.0
-    model = architectures.build(recipe.arch, (48, 48, 1), dropout=recipe.dropout)
+    ids, _ = outputs_of(train_s)
+    model = architectures.build(recipe.arch, (48, 48, 1), num_classes=len(ids), dropout=recipe.dropout)
     if recipe.init and not (work / "backup").exists():
         _load_init(model, recipe)
     opt = (keras.optimizers.Adam(recipe.learning_rate) if recipe.optimizer == "adam"
@@ -335,7 +357,7 @@ def _fit(recipe: Recipe, splits, work: Path, state: dict, state_file: Path, verb
     model.compile(opt, keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
                   metrics=["accuracy"])
     y_tr = teacher_targets(recipe, train_s)
-    y_va = keras.utils.to_categorical(val_s.labels, 7)
+    y_va = keras.utils.to_categorical(outputs_of(val_s)[1], len(ids))
 
     tracked = {
         "checkpoint": keras.callbacks.ModelCheckpoint(str(work / "best.keras"), monitor="val_accuracy",
@@ -370,7 +392,7 @@ def _fit(recipe: Recipe, splits, work: Path, state: dict, state_file: Path, verb
         _RunState(),
         *(extra_callbacks or []),
     ]
-    cw = class_weight_dict(train_s.labels) if recipe.class_weights else None
+    cw = class_weight_dict(outputs_of(train_s)[1], len(ids)) if recipe.class_weights else None
     model.fit(_dataset(x_tr, y_tr, recipe.batch_size, shuffle=True, augment=recipe.augment, seed=seed),
               validation_data=_dataset(x_va, y_va, 512, shuffle=False, augment=False, seed=0),
               epochs=recipe.epochs, class_weight=cw, callbacks=callbacks, verbose=verbose)
@@ -422,7 +444,8 @@ def _finish(recipe, out, name, work, state, splits, finish_command=None, title=N
     final.save(out / f"{name}.keras")
     card = ModelCard(
         name=title or (f"{name} ({recipe.arch})" if name != recipe.arch else _display(recipe.arch)),
-        file=f"{name}.keras", input=InputSpec(48, 48, 1, (0.0, 1.0)), classes=EMOTIONS,
+        file=f"{name}.keras", input=InputSpec(48, 48, 1, (0.0, 1.0)),
+        classes=splits["Training"].classes,
         gradcam_layer=architectures.GRADCAM_LAYERS[recipe.arch],
         tta=None, description=(architectures.ARCHITECTURES[recipe.arch].__doc__ or "").strip(),
         path=out / f"{name}.json",
@@ -430,6 +453,9 @@ def _finish(recipe, out, name, work, state, splits, finish_command=None, title=N
     tta, tta_selection = choose_tta(recipe, card, splits["PublicTest"], final)
     card = replace(card, tta=tta)
     metrics = card_metrics(card, splits, model=final, card_ref=(out / f"{name}.json").as_posix())
+    labels = state.get("labels", "fer2013")
+    if labels != "fer2013":  # the command that reproduces the PrivateTest number reads the same labels
+        metrics["command"] += f" --labels {labels}"
     hist = pd.read_csv(work / "history.csv")
     shutil.copyfile(work / "history.csv", out / f"{name}.history.csv")
     plot_curves(hist, out / f"{name}.curves.png", title=card.name)
@@ -440,7 +466,9 @@ def _finish(recipe, out, name, work, state, splits, finish_command=None, title=N
         "hardware": " + ".join(state.get("hardware") or [_hardware()]),
         "wall_time_s": round(state["wall_s"], 1),
         "data": "FER2013 Training (fit), PublicTest (validation, early stopping, LR schedule), "
-                "PrivateTest (reported once at the end)",
+                "PrivateTest (reported once at the end)"
+                + ("; labels: FER+'s majority vote" if labels == "ferplus" else ""),
+        **({"labels": labels} if labels != "fer2013" else {}),
         "data_sha256": splits["Training"].source_hash,
         **({"tta_selection": tta_selection} if tta_selection else {}),
         "command": state.get("command") or f"python -m ferviz train --arch {recipe.arch}",

@@ -108,7 +108,7 @@ def test_literal_copies_agree_with_the_core():
 #: commands with --data but no --labels: their core functions read FER2013's own labels only
 #: (train, precompute), no labels at all (export-model's parity faces) or the dataset's own labels
 #: under review (reviews)
-NO_LABELS = {"train", "export-model", "reviews"}
+NO_LABELS = {"export-model", "reviews"}
 
 
 def test_every_command_that_reads_fer2013_takes_labels():

@@ -337,16 +337,41 @@ def test_tta_auto_picks_the_best_mode_on_publictest(tmp_path, tiny_csv, capsys):
         train(Recipe(arch="baseline_cnn", tta="ten-crop"), tmp_path, data=str(tiny_csv))
 
 
-def test_training_refuses_a_dataset_beyond_fer2013s_seven_before_starting(tmp_path):
+def test_a_model_learns_the_datasets_classes(tmp_path):
+    """An eight-class folder dataset (contempt too) trains an eight-class model whose card lists its
+    classes, and one without neutral a seven-class model without it; a class with no Training
+    faces is refused before anything starts; FER+ labels on image folders are refused (DataError)."""
+    from ferviz.data.splits import load_all
+    from ferviz.labels import EXPRESSIONS
     from tests.class_sets import write_folders
 
     rng = np.random.default_rng(2)
     faces, labels = rng.integers(0, 256, (16, 48, 48)).astype(np.uint8), np.arange(16) % 8
     for folder in ("train", "val", "test"):
         write_folders(tmp_path / "ds", faces, labels, {7: "contempt"}, split_folder=folder)
-    with pytest.raises(TrainError, match="training learns FER2013's seven classes .*its Training has contempt too"):
-        train(Recipe(arch="baseline_cnn", epochs=1), tmp_path / "out", data=str(tmp_path / "ds"))
-    assert not (tmp_path / "out").exists()
+    card = train(Recipe(arch="baseline_cnn", epochs=1, batch_size=8), tmp_path / "out", data=str(tmp_path / "ds"))
+    assert card.classes == EXPRESSIONS and load_model(card).output_shape[-1] == 8
+    test = load_all(tmp_path / "ds")["PrivateTest"]
+    ev = evaluate(card, test)
+    assert ev.square and ev.matrix().shape == (8, 8) and ev.n_outside == 0
+    assert card.metrics["PrivateTest"]["accuracy"] == pytest.approx(ev.accuracy, abs=1e-6)
+
+    keep = labels != 6  # no neutral: a seven-class model of the other seven
+    for folder in ("train", "val", "test"):
+        write_folders(tmp_path / "no_neutral", faces[keep], labels[keep], {7: "contempt"}, split_folder=folder)
+    card = train(Recipe(arch="baseline_cnn", epochs=1, batch_size=8), tmp_path / "out2",
+                 data=str(tmp_path / "no_neutral"))
+    assert card.classes == tuple(c for c in EXPRESSIONS if c != "neutral")
+
+    only_test = labels == 7  # contempt in the test split only: nothing to learn it from
+    write_folders(tmp_path / "gap", faces[~only_test], labels[~only_test], {}, split_folder="train")
+    for folder in ("val", "test"):
+        write_folders(tmp_path / "gap", faces, labels, {7: "contempt"}, split_folder=folder)
+    with pytest.raises(TrainError, match="its Training split has no contempt faces"):
+        train(Recipe(arch="baseline_cnn", epochs=1), tmp_path / "out3", data=str(tmp_path / "gap"))
+    assert not (tmp_path / "out3").exists()
+    with pytest.raises(DataError, match="FER\\+ votes need the original fer2013.csv"):
+        train(Recipe(arch="baseline_cnn", epochs=1), tmp_path / "out4", data=str(tmp_path / "ds"), labels="ferplus")
 
 
 def test_teachers_with_other_classes(tmp_path, tiny_csv):
@@ -375,6 +400,7 @@ def test_teachers_with_other_classes(tmp_path, tiny_csv):
     assert p.shape == (len(split), 8) and p[:, 7].min() > 0
     np.testing.assert_allclose(y, p[:, :7] / p[:, :7].sum(axis=1, keepdims=True), atol=1e-6)
     three = save("three", ("happy", "sad", "contempt"))
-    with pytest.raises(TrainError, match="three.keras: cannot teach FER2013's seven classes: it lacks angry, "
-                                         "disgust, fear, surprise, neutral"):
+    with pytest.raises(TrainError, match=r"three.keras: cannot teach the dataset's classes \(angry, disgust, fear, "
+                                         r"happy, sad, surprise, neutral\): it lacks angry, disgust, fear, surprise, "
+                                         "neutral"):
         teacher_targets(Recipe(arch="baseline_cnn", teachers=str(three)), split)
