@@ -1,6 +1,7 @@
 """A real `streamlit run app.py` on the real FER2013, and Debian's Chromium driven by Playwright."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -43,12 +44,13 @@ def chromium():
     return CHROMIUM, list(ARGS)
 
 
-@pytest.fixture(scope="session")
-def server(fer_path, tmp_path_factory):
-    """Start the dashboard on a free loopback port; yield its base URL."""
+@contextlib.contextmanager
+def _streamlit(log_dir: Path, **settings: str):
+    """`streamlit run app.py` on a free loopback port with these environment settings (e.g.
+    FERVIZ_DATA); yields its base URL, and at the end stops it and checks its log has no traceback."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = {**os.environ, "FERVIZ_DATA": str(fer_path), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    log = log_dir / "streamlit.log"
+    env = {**os.environ, **settings, "TF_CPP_MIN_LOG_LEVEL": "2"}
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
@@ -75,6 +77,20 @@ def server(fer_path, tmp_path_factory):
         proc.kill()
     text = log.read_text()
     assert "Traceback" not in text, text[-4000:]
+
+
+@pytest.fixture(scope="session")
+def server(fer_path, tmp_path_factory):
+    """Start the dashboard on a free loopback port; yield its base URL."""
+    with _streamlit(tmp_path_factory.mktemp("server"), FERVIZ_DATA=str(fer_path)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def streamlit_on():
+    """`streamlit_on(log_dir, **settings)`: a context manager running the dashboard with these
+    environment settings (FERVIZ_DATA, FERVIZ_MODELS, ...) on a free port; yields its base URL."""
+    return _streamlit
 
 
 @pytest.fixture(scope="session")

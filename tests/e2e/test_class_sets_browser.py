@@ -6,18 +6,10 @@ contempt's included. The app runs on a small cut of PrivateTest written as class
 the model in FERVIZ_MODELS."""
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
 import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from ferviz.config import PROJECT_ROOT as ROOT
 from ferviz.labels import EMOTIONS, EXPRESSIONS, NAMES
 from tests.class_sets import eight_class_model, write_folders
 
@@ -28,14 +20,8 @@ CELL_TEXTS = "c => [...c.querySelectorAll('.hm text, .heatmaplayer text')].map(e
 TICKS = "(c, axis) => [...c.querySelectorAll(`.${axis}tick text`)].map(e => e.textContent)"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def eight(fer_path, tmp_path_factory):
+def eight(fer_path, tmp_path_factory, streamlit_on):
     """A small cut of the real PrivateTest (PER_CLASS faces of each class, as class folders), the
     eight-class model's card, and `streamlit run app.py` on both; yields (url, data folder, card)."""
     from ferviz.data.splits import load_fer2013
@@ -46,35 +32,9 @@ def eight(fer_path, tmp_path_factory):
                          dict(enumerate(EMOTIONS)))
     models = tmp_path_factory.mktemp("eightmodels")
     card = eight_class_model(models)
-    port = _free_port()
-    log = tmp_path_factory.mktemp("eightserver") / "streamlit.log"
-    env = {**os.environ, "FERVIZ_DATA": str(data), "FERVIZ_MODELS": str(models), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("streamlit exited:\n" + log.read_text()[-3000:])
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start:\n" + log.read_text()[-3000:])
-    yield url, data, card
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    text = log.read_text()
-    assert "Traceback" not in text, text[-4000:]
+    with streamlit_on(tmp_path_factory.mktemp("eightserver"), FERVIZ_DATA=str(data),
+                      FERVIZ_MODELS=str(models)) as url:
+        yield url, data, card
 
 
 def _evaluation(data, card):
