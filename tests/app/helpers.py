@@ -108,6 +108,17 @@ def upload_astronaut(at):
     return at.run()
 
 
+def chart(at, title: str) -> dict:
+    """The plotly spec of the first chart of a run whose title contains `title`."""
+    import json
+
+    for el in at.get("plotly_chart"):
+        spec = json.loads(el.proto.spec)
+        if title in str(spec.get("layout", {}).get("title", {}).get("text", "")):
+            return spec
+    raise AssertionError(f"no chart titled {title!r}")
+
+
 def array_values(values) -> list:
     """A plotly JSON array: a list, or a typed array {"dtype": ..., "bdata": base64}."""
     if isinstance(values, dict) and "bdata" in values:

@@ -15,7 +15,7 @@ import pytest
 
 from ferviz.labels import EMOTIONS, NAMES
 from ferviz.ui.navigation import PAGES
-from tests.app.helpers import LEVELS, app_on, page, texts, write_fer_csv, tiny_rows
+from tests.app.helpers import chart, LEVELS, app_on, page, texts, write_fer_csv, tiny_rows
 from tests.unit.tiny_models import brightness_model
 
 SIX = tuple(c for c in EMOTIONS if c != "disgust")
@@ -47,19 +47,11 @@ def _ok(at, where):
     assert not [e.value for e in at.error], (where, [e.value for e in at.error])
 
 
-def _spec(at, title: str) -> dict:
-    for el in at.get("plotly_chart"):
-        spec = json.loads(el.proto.spec)
-        if title in str(spec.get("layout", {}).get("title", {}).get("text", "")):
-            return spec
-    raise AssertionError(f"no chart titled {title!r}")
-
-
 @pytest.mark.parametrize("stem, classes", [("six", SIX), ("ten", TEN)])
 def test_every_page_opens_with_six_and_ten_classes(env, monkeypatch, stem, classes):
     at = app_on(env, monkeypatch, stem).run()
     _ok(at, "overview")
-    spec = _spec(at, "Confusion matrix")
+    spec = chart(at, "Confusion matrix")
     cols = list(spec["layout"]["xaxis"]["ticktext"])
     rows = [t.split(" (")[0] for t in spec["layout"]["yaxis"]["ticktext"]]
     assert rows == list(EMOTIONS)  # the dataset's seven rows

@@ -9,7 +9,6 @@ switch reads FER+'s majority from fer2013.csv, and on image folders says why it 
 back to the dataset's own labels."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from ferviz.analysis.evaluation import evaluate
 from ferviz.data.splits import load_all
 from ferviz.labels import EMOTIONS, EXPRESSIONS, NAMES
 from ferviz.models import load_card
-from tests.app.helpers import app_on, page, texts, tiles
+from tests.app.helpers import chart, app_on, page, texts, tiles
 from tests.class_sets import BASELINE, CKPLUS_FOLDERS, eight_class_model, write_folders
 
 PER_CLASS, CONTEMPT_FACES = 10, 6
@@ -30,15 +29,6 @@ data = pytest.mark.data
 
 def _ok(at):
     assert not at.exception, [e.value for e in at.exception]
-
-
-def _chart(at, title: str) -> dict:
-    """The spec of the first plotly chart whose title contains `title`."""
-    for el in at.get("plotly_chart"):
-        spec = json.loads(el.proto.spec)
-        if title in str(spec.get("layout", {}).get("title", {}).get("text", "")):
-            return spec
-    raise AssertionError(f"no chart titled {title!r}")
 
 
 def _decoded(values) -> np.ndarray:
@@ -53,7 +43,7 @@ def _decoded(values) -> np.ndarray:
 
 def _matrix(at) -> tuple[np.ndarray, list[str], list[str]]:
     """The Overview's confusion matrix: counts (rows true), row and column tick labels."""
-    spec = _chart(at, "Confusion matrix")
+    spec = chart(at, "Confusion matrix")
     return (_decoded(spec["data"][0]["z"]), list(spec["layout"]["yaxis"]["ticktext"]),
             list(spec["layout"]["xaxis"]["ticktext"]))
 
@@ -136,7 +126,7 @@ def test_the_inspector_shows_a_bar_per_class_of_the_eight_class_model(env, monke
     at.session_state["insp_methods"] = ["gradcam"]  # one map is enough here
     at = page(at.run(), "inspector")
     _ok(at)
-    bars = _chart(at, "Baseline CNN + contempt")["data"][0]
+    bars = chart(at, "Baseline CNN + contempt")["data"][0]
     true = NAMES[int(ev.labels[pos])]
     assert sorted(label.replace(" (true)", "") for label in bars["y"]) == sorted(EXPRESSIONS)
     assert f"{true} (true)" in bars["y"] and len(bars["y"]) == 8
@@ -166,7 +156,7 @@ def test_a_ckplus_folder_with_the_seven_class_baseline_counts_contempt_apart(env
     assert metrics["Errors"] == f"{int(ev.wrong.sum()):,}" and int(ev.wrong.sum()) == naive - CONTEMPT_FACES
     assert metrics["Accuracy"] == f"{ev.accuracy:.2%}"
     assert ev.accuracy == pytest.approx((ev.preds == ev.labels)[ev.scored].mean())
-    spec = _chart(at, "Confusion matrix")
+    spec = chart(at, "Confusion matrix")
     recall = [a["text"] for a in spec["layout"]["annotations"]][2::2]
     assert recall[-1] == "apart"  # the contempt row has no recall: its faces are counted apart
     # its row opens those faces, said to be counted apart, with neither mark of right nor wrong
@@ -238,7 +228,7 @@ def test_two_models_with_different_classes_compare_on_the_faces_both_can_score(e
     at = page(at.run(), "compare")
     _ok(at)
     assert "only Baseline CNN + contempt: contempt; only Baseline CNN: none" in texts(at)
-    spec = _chart(at, "minus")
+    spec = chart(at, "minus")
     diff = _decoded(spec["data"][0]["text"]).astype(int)
     assert diff.shape == (7, 8) and list(spec["layout"]["xaxis"]["ticktext"]) == list(EXPRESSIONS)
     np.testing.assert_array_equal(diff[:, :7], eight.matrix().to_numpy()[:, :7] - seven.matrix().to_numpy())
