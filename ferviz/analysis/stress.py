@@ -14,7 +14,7 @@ cannot output is counted apart (:attr:`StressResult.n_outside`), as in every eva
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -34,14 +34,12 @@ Progress = Callable[[float, str], None]
 def perturbed_split(split, name: str, severity: int, *, points: np.ndarray | None = None, seed: int = 0):
     """A copy of `split` whose faces are perturbed (severity 0: `split` itself), with a data hash of
     its own so its predictions are cached apart."""
-    from ..data.splits import FERSplit
 
     check(name, severity)
     if severity == 0:
         return split
-    return FERSplit(perturb(split.images, name, severity, points=points, seed=seed), split.labels, split.ids,
-                    split.split, split.source, cache.key_hash(split.source_hash, "perturbed", name, severity, seed,
-                                                              _VERSION), split.name, split.classes, split.label_set)
+    return replace(split, images=perturb(split.images, name, severity, points=points, seed=seed),
+                   source_hash=cache.key_hash(split.source_hash, "perturbed", name, severity, seed, _VERSION))
 
 
 def plan(perturbations: Iterable[str] | None = None, severities: Iterable[int] | None = None) -> list[tuple[str, int]]:
@@ -195,13 +193,11 @@ def flip_sentence(name: str, severity: int, true: str, to: str, count: int) -> s
 
 def _probe(split, name: str, severity: int, seed: int):
     """The perturbed split without its faces: enough to find its cached predictions."""
-    from ..data.splits import FERSplit
 
     if severity == 0:
         return split
-    return FERSplit(split.images[:0], split.labels, split.ids, split.split, split.source,
-                    cache.key_hash(split.source_hash, "perturbed", name, severity, seed, _VERSION), split.name,
-                    split.classes, split.label_set)
+    return replace(split, images=split.images[:0],
+                   source_hash=cache.key_hash(split.source_hash, "perturbed", name, severity, seed, _VERSION))
 
 
 def cache_path(card, split, name: str, severity: int, *, seed: int = 0):
